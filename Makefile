@@ -1,0 +1,41 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+# Both create .venv and install the project with its dev extras first.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PIP    := $(BIN)/python -m pip -q --disable-pip-version-check
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: demo test bench stress browser clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -c constraints.txt torch 2>&1 | { grep -v 'is ignored' || true; }
+	$(PIP) install -c constraints.txt -e '.[dev]' 2>&1 | { grep -v 'is ignored' || true; }
+	$(BIN)/python -c "import harness, torch, sentence_transformers; assert '+cpu' in torch.__version__, torch.__version__"
+	@if $(BIN)/python -m pip list 2>/dev/null | grep -qi '^nvidia-'; then echo 'CUDA packages were installed: refusing'; exit 1; fi
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/harness demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+stress: $(STAMP) browser
+	HARNESS_STRESS=1 $(BIN)/python -m pytest -q tests
+
+# Headless Chromium for the report's browser tests (Debian package, no download by playwright).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+clean:
+	rm -rf $(VENV) *.egg-info
