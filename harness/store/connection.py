@@ -1,0 +1,65 @@
+"""Short-lived DuckDB connections that wait politely for another process's lock.
+
+DuckDB lets one process write a file or several read it, never both at once. Every
+Store operation therefore opens a connection, does its work and closes it, so a
+notebook reading the file and a replay writing it take turns instead of failing.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from harness.errors import StoreError, StoreLockedError
+
+__all__ = ["connect", "is_lock_conflict", "one", "frame"]
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    text = str(exc)
+    return "Could not set lock" in text or "Conflicting lock" in text
+
+
+@contextmanager
+def connect(path: Path, *, read_only: bool, wait_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open `path`, retrying while another process holds a conflicting lock for up to `wait_s`."""
+    deadline = time.monotonic() + wait_s
+    delay = 0.005
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if not is_lock_conflict(exc):
+                raise StoreError(f"cannot open {path}: {exc}") from None
+            if time.monotonic() >= deadline:
+                raise StoreLockedError(
+                    f"{path} stayed locked by another process for {wait_s:.0f}s: {exc}"
+                ) from None
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open {path}: {exc}") from None
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 0.25)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        yield con
+    finally:
+        con.close()
+
+
+def one(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> tuple[Any, ...] | None:
+    """The first row of a query, draining the result (DuckDB 2 keeps unfinished results open)."""
+    rows = con.execute(query, params).fetchall()
+    return rows[0] if rows else None
+
+
+def frame(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> pl.DataFrame:
+    """A query's result as a polars DataFrame, through Arrow."""
+    return con.sql(query, params=params).pl()

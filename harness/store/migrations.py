@@ -1,0 +1,146 @@
+"""The schema, as numbered migrations recorded in `schema_migrations`.
+
+Each migration runs once, in order, inside one transaction with its record. To change
+the schema, append a migration; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from harness.store.connection import one
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "current_version"]
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "replay core: datasets, requests, captured, quarantine, runs, responses",
+        """
+        CREATE TABLE datasets (
+            name VARCHAR PRIMARY KEY,
+            content_hash VARCHAR NOT NULL,
+            format VARCHAR NOT NULL,
+            sources JSON NOT NULL,
+            n_requests BIGINT NOT NULL,
+            n_captured BIGINT NOT NULL,
+            n_quarantined BIGINT NOT NULL,
+            redacted BOOLEAN NOT NULL DEFAULT false,
+            created_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE requests (
+            dataset VARCHAR NOT NULL,
+            seq BIGINT NOT NULL,
+            request_id VARCHAR NOT NULL,
+            "timestamp" TIMESTAMPTZ,
+            user_id VARCHAR,
+            session_id VARCHAR,
+            input JSON NOT NULL,
+            input_text VARCHAR,
+            metadata JSON,
+            reference JSON,
+            reference_output VARCHAR,
+            reference_tool_calls JSON,
+            source VARCHAR,
+            line BIGINT
+        );
+        CREATE TABLE captured (
+            dataset VARCHAR NOT NULL,
+            request_id VARCHAR NOT NULL,
+            variant VARCHAR NOT NULL,
+            output VARCHAR,
+            model VARCHAR,
+            tool_calls JSON,
+            n_tool_calls INTEGER,
+            input_tokens BIGINT,
+            output_tokens BIGINT,
+            cached_input_tokens BIGINT,
+            cost_usd DOUBLE,
+            latency_ms DOUBLE,
+            error_type VARCHAR,
+            error_message VARCHAR
+        );
+        CREATE TABLE quarantine (
+            dataset VARCHAR NOT NULL,
+            source VARCHAR NOT NULL,
+            line BIGINT,
+            reason VARCHAR NOT NULL,
+            raw VARCHAR,
+            raw_bytes BIGINT,
+            ingested_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE runs (
+            run_id VARCHAR PRIMARY KEY,
+            dataset VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            profile VARCHAR,
+            config JSON,
+            plan JSON,
+            plan_digest VARCHAR,
+            harness_version VARCHAR,
+            n_planned BIGINT,
+            message VARCHAR,
+            owner VARCHAR,
+            created_at TIMESTAMPTZ NOT NULL,
+            updated_at TIMESTAMPTZ,
+            finished_at TIMESTAMPTZ
+        );
+        CREATE TABLE responses (
+            run_id VARCHAR NOT NULL,
+            request_id VARCHAR NOT NULL,
+            arm VARCHAR NOT NULL,
+            sample INTEGER NOT NULL,
+            output VARCHAR,
+            tool_calls JSON,
+            n_tool_calls INTEGER,
+            input_tokens BIGINT,
+            output_tokens BIGINT,
+            cached_input_tokens BIGINT,
+            cost_usd DOUBLE,
+            latency_ms DOUBLE,
+            model VARCHAR,
+            error_type VARCHAR,
+            error_message VARCHAR,
+            attempts INTEGER NOT NULL,
+            started_at TIMESTAMPTZ,
+            finished_at TIMESTAMPTZ,
+            PRIMARY KEY (run_id, request_id, arm, sample)
+        );
+        """,
+    ),
+]
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The highest applied migration, 0 for an empty file."""
+    exists = one(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'")
+    if not exists or not exists[0]:
+        return 0
+    row = one(con, "SELECT coalesce(max(version), 0) FROM schema_migrations")
+    return int(row[0]) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply every missing migration; returns the versions applied."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
+        " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    )
+    have = current_version(con)
+    applied = []
+    for version, name, sql in MIGRATIONS:
+        if version <= have:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied

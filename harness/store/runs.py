@@ -1,0 +1,207 @@
+"""SQL for runs and responses: what replay writes and what `runs` / `show` read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+import duckdb
+import polars as pl
+
+from harness.errors import NotFoundError
+from harness.store.connection import frame, one
+
+__all__ = ["RunQueries", "RESPONSE_COLUMNS"]
+
+RESPONSE_COLUMNS = (
+    "run_id", "request_id", "arm", "sample", "output", "tool_calls", "n_tool_calls",
+    "input_tokens", "output_tokens", "cached_input_tokens", "cost_usd", "latency_ms", "model",
+    "error_type", "error_message", "attempts", "started_at", "finished_at",
+)  # fmt: skip
+
+_ARM_ORDER = "CASE arm WHEN 'prod' THEN 0 WHEN 'prod_repeat' THEN 1 WHEN 'candidate' THEN 2 ELSE 3 END"
+
+
+class _HasConnection(Protocol):
+    def _connection(self, write: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
+    def _frame(self, query: str, params: list[Any] | None = None) -> pl.DataFrame: ...
+
+
+class RunQueries:
+    """Mixin of Store: runs, responses and the replay's bookkeeping."""
+
+    # ---- reading ----------------------------------------------------------------------
+
+    def runs(self: _HasConnection) -> pl.DataFrame:
+        """Every run, newest first, with response and error counts and agent spend."""
+        return self._frame(
+            """
+            SELECT r.run_id, r.dataset, r.status, r.profile, r.created_at, r.finished_at,
+                   r.n_planned, count(x.run_id) AS n_responses,
+                   count(x.error_type) AS n_errors, sum(x.cost_usd) AS cost_usd, r.message
+            FROM runs r LEFT JOIN responses x USING (run_id)
+            GROUP BY ALL ORDER BY r.created_at DESC
+            """
+        )
+
+    def run(self: _HasConnection, run_id: str) -> dict[str, Any]:
+        """One run's row; `config` and `plan` come back as dicts."""
+        rows = self._frame("SELECT * FROM runs WHERE run_id = ?", [run_id]).to_dicts()
+        if not rows:
+            raise NotFoundError(f"no run {run_id!r}")
+        row = rows[0]
+        for key in ("config", "plan"):
+            if row.get(key):
+                row[key] = json.loads(row[key])
+        return row
+
+    def responses(self: _HasConnection, run_id: str, arm: str | None = None) -> pl.DataFrame:
+        """One row per (request, arm, sample) of a run."""
+        query = "SELECT * FROM responses WHERE run_id = ?"
+        params: list[Any] = [run_id]
+        if arm is not None:
+            query += " AND arm = ?"
+            params.append(arm)
+        return self._frame(query + f" ORDER BY request_id, {_ARM_ORDER}, sample", params)
+
+    def arm_summary(self: _HasConnection, run_id: str) -> pl.DataFrame:
+        """Per arm: responses, errors, error rate, mean cost, p50/p95/p99 latency, tool calls."""
+        return self._frame(
+            f"""
+            SELECT arm, count(*) AS n, count(error_type) AS errors,
+                   count(error_type) / count(*) AS error_rate,
+                   avg(cost_usd) AS mean_cost_usd, sum(cost_usd) AS total_cost_usd,
+                   quantile_cont(latency_ms, 0.5) AS p50_ms,
+                   quantile_cont(latency_ms, 0.95) AS p95_ms,
+                   quantile_cont(latency_ms, 0.99) AS p99_ms,
+                   avg(n_tool_calls) AS mean_tool_calls,
+                   avg(input_tokens) AS mean_input_tokens, avg(output_tokens) AS mean_output_tokens
+            FROM responses WHERE run_id = ? GROUP BY arm ORDER BY {_ARM_ORDER}
+            """,
+            [run_id],
+        )
+
+    def error_breakdown(self: _HasConnection, run_id: str) -> pl.DataFrame:
+        """Errors per arm and type, with one example message each."""
+        return self._frame(
+            f"""
+            SELECT arm, error_type, count(*) AS n, any_value(error_message) AS example
+            FROM responses WHERE run_id = ? AND error_type IS NOT NULL
+            GROUP BY arm, error_type ORDER BY {_ARM_ORDER}, n DESC
+            """,
+            [run_id],
+        )
+
+    # ---- replay bookkeeping -------------------------------------------------------------
+
+    def create_run(self: _HasConnection, row: dict[str, Any]) -> None:
+        with self._connection(write=True) as con:
+            con.execute(
+                "INSERT INTO runs (run_id, dataset, status, profile, config, plan, plan_digest,"
+                " harness_version, n_planned, message, owner, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), now())",
+                [row["run_id"], row["dataset"], row["status"], row.get("profile"),
+                 json.dumps(row.get("config")), json.dumps(row.get("plan")), row.get("plan_digest"),
+                 row.get("harness_version"), row.get("n_planned"), row.get("message"), row.get("owner")],
+            )
+
+    def update_run(self: _HasConnection, run_id: str, *, finished: bool = False, **fields: Any) -> None:
+        """Set run columns (status, message, owner, config, ...) and the heartbeat."""
+        sets = [f"{name} = ?" for name in fields] + ["updated_at = now()"]
+        if finished:
+            sets.append("finished_at = now()")
+        values = [json.dumps(v) if isinstance(v, dict) else v for v in fields.values()]
+        with self._connection(write=True) as con:
+            con.execute(f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ?", [*values, run_id])
+
+    def clear_cancelled(self: _HasConnection, run_id: str) -> int:
+        """Forget responses cancelled by a stop, so a resume redoes them."""
+        with self._connection(write=True) as con:
+            row = con.execute(
+                "DELETE FROM responses WHERE run_id = ? AND error_type = 'cancelled' RETURNING 1", [run_id]
+            ).fetchall()
+        return len(row)
+
+    def pending_chunks(
+        self: _HasConnection, run_id: str, dataset: str, chunk_size: int
+    ) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+        """Requests in ingest order, a chunk at a time, each with the keys already done.
+
+        Each chunk is one short read, so a million-request dataset is never held whole.
+        """
+        after = -1
+        while True:
+            with self._connection() as con:
+                chunk = frame(
+                    con,
+                    "SELECT seq, request_id, \"timestamp\", user_id, session_id, input, metadata, reference"
+                    " FROM requests WHERE dataset = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    [dataset, after, chunk_size],
+                )
+                if chunk.is_empty():
+                    return
+                done = frame(
+                    con,
+                    "SELECT request_id, arm, sample FROM responses"
+                    " WHERE run_id = ? AND request_id IN (SELECT unnest(?::VARCHAR[]))",
+                    [run_id, chunk["request_id"].to_list()],
+                )
+            after = int(chunk["seq"][-1])
+            yield chunk, done
+
+    def captured_rows(self: _HasConnection, dataset: str, variant: str, request_ids: list[str]) -> pl.DataFrame:
+        """Captured outputs of one variant for some requests (the `captured` agent's answers)."""
+        return self._frame(
+            "SELECT * FROM captured WHERE dataset = ? AND variant = ?"
+            " AND request_id IN (SELECT unnest(?::VARCHAR[]))",
+            [dataset, variant, request_ids],
+        )
+
+    def write_responses(self: _HasConnection, run_id: str, frame: pl.DataFrame) -> None:
+        """Insert a batch of responses and beat the run's heartbeat, in one transaction."""
+        columns = ", ".join(RESPONSE_COLUMNS)
+        with self._connection(write=True) as con:
+            con.register("_batch_responses", frame)
+            try:
+                con.execute("BEGIN TRANSACTION")
+                con.execute(
+                    f"INSERT OR REPLACE INTO responses ({columns}) SELECT {columns} FROM _batch_responses"
+                )
+                con.execute("UPDATE runs SET updated_at = now() WHERE run_id = ?", [run_id])
+                con.execute("COMMIT")
+            finally:
+                con.unregister("_batch_responses")
+
+    def run_totals(self: _HasConnection, run_id: str) -> dict[str, Any]:
+        """Responses so far, errors, and agent spend in USD."""
+        with self._connection() as con:
+            row = one(
+                con,
+                "SELECT count(*), count(error_type), coalesce(sum(cost_usd), 0), coalesce(max(cost_usd), 0)"
+                " FROM responses WHERE run_id = ?",
+                [run_id],
+            )
+        assert row is not None
+        return {"n_responses": int(row[0]), "n_errors": int(row[1]), "spend_usd": float(row[2]),
+                "max_cost_usd": float(row[3])}
+
+    def count_planned(self: _HasConnection, dataset: str, repeats: int, fraction: float, seed: int) -> int:
+        """Responses a run will hold: prod and candidate for every request, prod_repeat for the
+        selected share (the same md5 rule as replay.repeat_selected), each times `repeats`."""
+        with self._connection() as con:
+            row = one(
+                con,
+                "SELECT count(*), count(*) FILTER (WHERE"
+                " ('0x' || left(md5(? || ':' || request_id), 8))::UBIGINT / 4294967296.0 < ?)"
+                " FROM requests WHERE dataset = ?",
+                [str(seed), fraction, dataset],
+            )
+        assert row is not None
+        n, selected = int(row[0]), int(row[1])
+        if fraction >= 1:
+            selected = n
+        elif fraction <= 0:
+            selected = 0
+        return (2 * n + selected) * repeats

@@ -1,0 +1,129 @@
+"""The Store: one DuckDB file, every SQL string, answers as polars DataFrames.
+
+Connections are short-lived (see connection.py), so a read-only Store held open in a
+notebook never blocks a running replay: each call takes the file for one query.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from harness.errors import NotFoundError, StoreError
+from harness.store.connection import connect, frame
+from harness.store.datasets import DatasetWriter
+from harness.store.migrations import SCHEMA_VERSION, current_version, migrate
+from harness.store.runs import RunQueries
+
+__all__ = ["Store", "open_store", "DEFAULT_DB", "resolve_db_path"]
+
+DEFAULT_DB = "harness.duckdb"
+
+
+def resolve_db_path(explicit: str | os.PathLike[str] | None = None, configured: str | None = None) -> Path:
+    """--db, then HARNESS_DB, then the config's `db`, then ./harness.duckdb."""
+    for candidate in (explicit, os.environ.get("HARNESS_DB"), configured):
+        if candidate:
+            return Path(candidate)
+    return Path(DEFAULT_DB)
+
+
+class Store(RunQueries):
+    """A harness DuckDB file. Read-only stores never write and never migrate."""
+
+    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False, lock_wait_s: float = 600.0) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self.lock_wait_s = lock_wait_s
+        if read_only:
+            if not self.path.exists():
+                raise NotFoundError(f"no harness store at {self.path} (run `harness demo` or `harness ingest` first)")
+            with self._connection() as con:
+                version = current_version(con)
+            if version != SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has schema version {version}, this harness uses {SCHEMA_VERSION}:"
+                    " open it once read-write (any harness command) to upgrade"
+                    if version < SCHEMA_VERSION
+                    else f"{self.path} was written by a newer harness (schema {version} > {SCHEMA_VERSION})"
+                )
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connection(write=True) as con:
+                if current_version(con) > SCHEMA_VERSION:
+                    raise StoreError(f"{self.path} was written by a newer harness")
+                migrate(con)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r}, read_only={self.read_only})"
+
+    @contextmanager
+    def _connection(self, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        if write and self.read_only:
+            raise StoreError(f"{self.path} is open read-only")
+        with connect(self.path, read_only=self.read_only, wait_s=self.lock_wait_s) as con:
+            yield con
+
+    def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
+        """Run any SQL and return a polars DataFrame (read-only stores cannot write with it)."""
+        with self._connection() as con:
+            try:
+                return frame(con, query, params)
+            except duckdb.Error as exc:
+                raise StoreError(f"query failed: {exc}") from None
+
+    def _frame(self, query: str, params: list[Any] | None = None) -> pl.DataFrame:
+        with self._connection() as con:
+            return frame(con, query, params)
+
+    # ---- datasets -------------------------------------------------------------------
+
+    def datasets(self) -> pl.DataFrame:
+        """Every dataset with its counts, newest first."""
+        return self._frame("SELECT * FROM datasets ORDER BY created_at DESC")
+
+    def dataset(self, name: str) -> dict[str, Any]:
+        rows = self._frame("SELECT * FROM datasets WHERE name = ?", [name]).to_dicts()
+        if not rows:
+            raise NotFoundError(f"no dataset named {name!r} in {self.path}")
+        return rows[0]
+
+    def requests(self, dataset: str) -> pl.DataFrame:
+        """The dataset's requests in ingest order."""
+        return self._frame("SELECT * EXCLUDE (dataset) FROM requests WHERE dataset = ? ORDER BY seq", [dataset])
+
+    def captured(self, dataset: str, variant: str | None = None) -> pl.DataFrame:
+        """Outputs the log itself holds, one row per request and variant."""
+        query = "SELECT * EXCLUDE (dataset) FROM captured WHERE dataset = ?"
+        params: list[Any] = [dataset]
+        if variant is not None:
+            query += " AND variant = ?"
+            params.append(variant)
+        return self._frame(query + " ORDER BY request_id, variant", params)
+
+    def quarantine(self, dataset: str) -> pl.DataFrame:
+        """Malformed lines set aside at ingest: file, line, reason, raw text."""
+        return self._frame(
+            "SELECT * EXCLUDE (dataset) FROM quarantine WHERE dataset = ? ORDER BY source, line", [dataset]
+        )
+
+    @contextmanager
+    def dataset_writer(self, name: str, *, replace: bool) -> Iterator[DatasetWriter]:
+        """One write connection for a whole ingest; the caller commits via finish()."""
+        with self._connection(write=True) as con:
+            con.execute("SET preserve_insertion_order = true")
+            yield DatasetWriter(con, name, replace=replace)
+
+
+def open_store(path: str | os.PathLike[str] | None = None, read_only: bool = False) -> Store:
+    """Open (and create or upgrade, unless read_only) a harness store.
+
+    Without a path: HARNESS_DB, else ./harness.duckdb.
+    """
+    return Store(resolve_db_path(path), read_only=read_only)
