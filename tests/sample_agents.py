@@ -1,0 +1,54 @@
+"""Real python agents the replay tests run: behaviour is chosen by the request's metadata.
+
+metadata.behaviour: "ok" (default), "fail" (raises), "garbage" (returns a non-result),
+"sleep:<seconds>", "tools:<n>" (n tool calls). Every answer reports gpt-4.1 usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from typing import Any
+
+from harness.records import Request
+
+
+def _answer(request: Request, n_tools: int = 1) -> dict[str, Any]:
+    return {
+        "output": f"answer to {request.text}",
+        "tool_calls": [{"name": "lookup", "arguments": {"i": i}} for i in range(n_tools)],
+        "usage": {"input_tokens": 1000, "output_tokens": 100},
+        "model": "gpt-4.1",
+    }
+
+
+async def agent(request: Request) -> Any:
+    """An async agent whose behaviour the test picks through metadata."""
+    behaviour = str(request.metadata.get("behaviour", "ok"))
+    name, _, arg = behaviour.partition(":")
+    delay = float(os.environ.get("SAMPLE_AGENT_DELAY", "0.002"))
+    await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+    if name == "fail":
+        raise RuntimeError("the agent fell over")
+    if name == "garbage":
+        return ["not", "a", "result"]
+    if name == "sleep":
+        await asyncio.sleep(float(arg))
+    if name == "tools":
+        return _answer(request, int(arg))
+    return _answer(request)
+
+
+def sync_agent(request: Request) -> dict[str, Any]:
+    """The same answers from a plain function (run in the thread pool)."""
+    time.sleep(0.001)
+    return _answer(request)
+
+
+def deterministic(request: Request) -> dict[str, Any]:
+    """Same input, same output: for resume-equals-uninterrupted checks."""
+    time.sleep(float(os.environ.get("SAMPLE_AGENT_DELAY", "0.002")))
+    return {"output": f"det:{request.request_id}:{request.text}", "usage": {"input_tokens": 10, "output_tokens": 5},
+            "model": "gpt-4.1"}
