@@ -1,0 +1,1 @@
+"""The demo: a simulated online shop's support agent, its captured log, and two versions to compare."""

@@ -1,0 +1,72 @@
+"""`harness demo`: the whole pipeline on a generated customer-support log, end to end.
+
+Writes into a work directory: the captured log, the config it used (a real example to
+copy), the DuckDB file and the report under reports/.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.config import load_config
+from harness.demo.generator import write_log
+from harness.ingest import ingest
+from harness.replay import ReplaySummary, replay
+from harness.report import write_report
+from harness.store import Store
+
+__all__ = ["DEMO_DATASET", "DemoOutcome", "run_demo", "write_demo_config"]
+
+DEMO_DATASET = "demo-support"
+
+DEMO_CONFIG = """\
+# Written by `harness demo`: a customer-support agent, prod v1 against candidate v2.
+# Copy it as a starting point for your own harness.toml.
+
+[replay]
+dataset = "demo-support"
+concurrency = 128
+timeout_s = 10
+max_attempts = 3
+max_tool_calls = 12
+budget_usd = 25.0
+
+[agents.prod]
+kind = "python"
+callable = "harness.demo.agents:prod_v1"
+model = "gpt-4.1"
+
+[agents.candidate]
+kind = "python"
+callable = "harness.demo.agents:candidate_v2"
+model = "gpt-4.1-mini"
+"""
+
+
+@dataclass
+class DemoOutcome:
+    workdir: Path
+    log: Path
+    config: Path
+    db: Path
+    report: Path
+    replay: ReplaySummary
+
+
+def write_demo_config(path: Path) -> Path:
+    path.write_text(DEMO_CONFIG, encoding="utf-8")
+    return path
+
+
+def run_demo(workdir: str | Path = ".", db: str | Path | None = None, progress: bool = True) -> DemoOutcome:
+    """Generate, ingest, replay and report; returns where everything went."""
+    root = Path(workdir)
+    root.mkdir(parents=True, exist_ok=True)
+    log = write_log(root / "demo_support_log.jsonl")
+    config_path = write_demo_config(root / "harness.toml")
+    store = Store(Path(db) if db else root / "harness.duckdb")
+    ingest(store, [log], DEMO_DATASET, progress=progress)
+    summary = replay(load_config(config_path), store=store, progress=progress)
+    report = write_report(store, summary.run_id, root / "reports" / f"{summary.run_id}.html")
+    return DemoOutcome(root, log, config_path, store.path, report, summary)

@@ -1,0 +1,53 @@
+"""The report: a context object built from the store, rendered by Jinja2 with autoescape on.
+
+Agent outputs, tool arguments and metadata are untrusted text; autoescaping is what keeps
+a `<script>` in an answer from running in a release reviewer's browser.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from harness.report.context import ReportContext, build_context
+from harness.store import Store
+
+__all__ = ["ReportContext", "build_context", "render", "write_report"]
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("harness", "report/templates"),
+        autoescape=select_autoescape(["html", "j2"], default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = _num
+    env.filters["ms"] = lambda v: "-" if v is None else f"{v:,.0f} ms"
+    env.filters["usd"] = lambda v: "-" if v is None else f"${v:,.5f}"
+    env.filters["pct"] = lambda v: "-" if v is None else f"{100 * v:.1f}%"
+    return env
+
+
+def _num(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.3g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def render(context: ReportContext) -> str:
+    """The report as one self-contained HTML string."""
+    return _environment().get_template("report.html.j2").render(c=context)
+
+
+def write_report(store: Store, run_id: str, path: str | Path | None = None) -> Path:
+    """Build and write the report of a run; default path reports/<run_id>.html."""
+    target = Path(path) if path is not None else Path("reports") / f"{run_id}.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render(build_context(store, run_id)), encoding="utf-8")
+    return target
