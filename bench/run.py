@@ -1,0 +1,153 @@
+"""`make bench`: the harness against physical bounds, printed as ratios (not timed unit tests).
+
+Sections (all by default, or name some): replay, scale.
+  replay  N requests x 3 arms through a local HTTP agent with fixed latency at concurrency C;
+          wall time vs the bound N*arms*latency/C, harness CPU per response, peak RSS.
+  scale   a 1,000,000-request dataset replayed through a fast local python agent, in a fresh
+          process, to show peak RSS stays bounded (requests are streamed, results batched).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_requests(path: Path, n: int) -> Path:
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n):
+            f.write(json.dumps({"request_id": f"r{i:07d}", "input": f"Where is my order {i}?",
+                                "user_id": f"u{i % 5000}", "metadata": {"intent": "order_status"}}) + "\n")
+    return path
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_replay(n: int, concurrency: int, latency: float) -> dict[str, float]:
+    from harness.config import parse_config
+    from harness.ingest import ingest
+    from harness.replay import replay
+    from harness.store import Store
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, str(HERE / "agent_server.py"), str(port), str(latency)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store(Path(tmp) / "bench.duckdb")
+            ingest(store, [write_requests(Path(tmp) / "log.jsonl", n)], "bench", progress=False)
+            agent = {"kind": "http", "url": f"http://127.0.0.1:{port}/answer"}
+            config = parse_config({"replay": {"dataset": "bench", "concurrency": concurrency, "timeout_s": 30},
+                                   "agents": {"prod": agent, "candidate": agent}})
+            cpu0, t0 = cpu_seconds(), time.perf_counter()
+            summary = replay(config, store=store, progress=False)
+            wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+    finally:
+        server.terminate()
+        server.wait()
+    responses = summary.n_done
+    bound = n * 3 * latency / concurrency
+    assert summary.status == "completed" and responses == 3 * n, summary
+    return {"requests": n, "responses": responses, "errors": summary.n_errors, "wall_s": wall, "bound_s": bound,
+            "wall_over_bound": wall / bound, "cpu_s": cpu, "cpu_ms_per_response": 1000 * cpu / responses,
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def bench_scale(n: int) -> dict[str, float]:
+    """Runs in a child process so its peak RSS is its own."""
+    code = f"""
+import json, resource, sys, tempfile, time
+from pathlib import Path
+sys.path.insert(0, {str(HERE.parent)!r}); sys.path.insert(0, {str(HERE)!r})
+from run import write_requests
+from harness.config import parse_config
+from harness.ingest import ingest
+from harness.replay import replay
+from harness.store import Store
+with tempfile.TemporaryDirectory() as tmp:
+    store = Store(Path(tmp) / "scale.duckdb")
+    t0 = time.perf_counter()
+    ingest(store, [write_requests(Path(tmp) / "log.jsonl", {n})], "scale", progress=False)
+    t_ingest = time.perf_counter() - t0
+    agent = {{"kind": "python", "callable": "fast_agent:answer"}}
+    config = parse_config({{"replay": {{"dataset": "scale", "concurrency": 64, "flush_rows": 20000,
+                                       "prod_repeat_fraction": 0}},
+                           "agents": {{"prod": agent, "candidate": agent}}}})
+    t0 = time.perf_counter()
+    summary = replay(config, store=store, progress=False)
+    t_replay = time.perf_counter() - t0
+    assert summary.status == "completed", summary
+    print(json.dumps({{"requests": {n}, "responses": summary.n_done, "ingest_s": t_ingest, "replay_s": t_replay,
+                      "responses_per_s": summary.n_done / t_replay,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=HERE, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def show(title: str, figures: dict[str, float], targets: dict[str, tuple[str, float]]) -> bool:
+    print(f"\n== {title}")
+    ok = True
+    for key, value in figures.items():
+        line = f"  {key:<22} {value:,.3f}" if isinstance(value, float) else f"  {key:<22} {value:,}"
+        if key in targets:
+            op, limit = targets[key]
+            met = value <= limit if op == "<=" else value >= limit
+            ok &= met
+            line += f"   target {op} {limit:g}: {'met' if met else 'MISSED'}"
+        print(line)
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sections", nargs="*", default=["replay", "scale"])
+    parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--scale-requests", type=int, default=1_000_000)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    ok = True
+    if "replay" in args.sections:
+        figures = bench_replay(args.requests, args.concurrency, args.latency)
+        ok &= show(f"replay: {args.requests:,} requests x 3 arms, HTTP agent {args.latency * 1000:g} ms, "
+                   f"concurrency {args.concurrency}", figures,
+                   {"wall_over_bound": ("<=", 1.15), "cpu_ms_per_response": ("<=", 0.5)})
+    if "scale" in args.sections:
+        figures = bench_scale(args.scale_requests)
+        ok &= show(f"scale: {args.scale_requests:,} requests x 2 arms, fast python agent", figures,
+                   {"peak_rss_mb": ("<=", 1536)})
+    print("\nall targets met" if ok else "\nSOME TARGETS MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""The `harness` command line: each command parses options and calls one library function.
+
+Exit codes: 0 success, 1 error, 2 bad usage, 3 pause_and_investigate, 4 rollback,
+5 a replay that stopped before the end (budget or interrupt; rerun to resume), 130 Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness.errors import HarnessError
+
+app = typer.Typer(
+    name="harness",
+    help="Offline evaluation and shadow replay for AI agents: ingest captured traffic, replay it "
+    "through prod and candidate, score, gate and report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Not a terminal (CI logs, pipes): no hard wrapping, so messages stay greppable on one line.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, soft_wrap=True)
+
+EXIT_ERROR = 1
+EXIT_INCOMPLETE = 5
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", envvar="HARNESS_DB", help="DuckDB file (default: ./harness.duckdb)."),
+]
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="TOML config file.", exists=False)]
+ProfileOption = Annotated[str | None, typer.Option("--profile", "-p", help="Config profile to apply.")]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _handled(fn: F) -> F:
+    """Turn HarnessError into a one-line message and exit code 1, Ctrl-C into 130."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except HarnessError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(EXIT_ERROR) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+_global_db: Path | None = None
+
+
+@app.callback()
+def _main(db: DbOption = None) -> None:
+    global _global_db
+    _global_db = db
+
+
+def _store(db: Path | None, read_only: bool = False, configured: str | None = None) -> Any:
+    from harness.store import Store, resolve_db_path
+
+    return Store(resolve_db_path(db or _global_db, configured), read_only=read_only)
+
+
+def _table(frame: pl.DataFrame, title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for name in frame.columns:
+        table.add_column(name, overflow="fold")
+    for row in frame.iter_rows():
+        table.add_row(*(_cell(v) for v in row))
+    return table
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+@app.command()
+@_handled
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Captured log files (JSON Lines, CSV or Parquet).")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Dataset name.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="auto, jsonl, csv or parquet.")] = "auto",
+    strict: Annotated[bool, typer.Option("--strict", help="Any malformed line fails the ingest; nothing is written.")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace a dataset of the same name.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Ingest captured logs into an immutable dataset; malformed lines go to the quarantine."""
+    from harness.ingest import ingest as run_ingest
+
+    summary = run_ingest(_store(db), paths, name, fmt=fmt, strict=strict, replace=replace)
+    if summary.unchanged:
+        out.print(f"dataset [bold]{name}[/] already holds exactly this content: nothing to do")
+        return
+    verb = "replaced" if summary.replaced else "ingested"
+    out.print(
+        f"{verb} dataset [bold]{name}[/]: {summary.n_requests:,} requests, "
+        f"{summary.n_captured:,} captured outputs, {summary.n_quarantined:,} malformed lines set aside"
+    )
+    for bad in sorted(summary.quarantined, key=lambda m: (m.source, m.line or 0))[:10]:
+        err.print(f"  [yellow]{bad.source}:{bad.line}[/]: {bad.reason}", highlight=False)
+    if summary.n_quarantined:
+        err.print(f"  see them all with: harness quarantine {name}")
+
+
+@app.command()
+@_handled
+def quarantine(
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    export: Annotated[Path | None, typer.Option("--export", help="Write the raw malformed lines to this file.")] = None,
+    db: DbOption = None,
+) -> None:
+    """List the malformed lines set aside when a dataset was ingested."""
+    store = _store(db, read_only=True)
+    store.dataset(name)
+    frame = store.quarantine(name)
+    if export is not None:
+        export.write_text("".join(f"{raw}\n" for raw in frame["raw"].fill_null("").to_list()), encoding="utf-8")
+        out.print(f"wrote {frame.height:,} lines to {export}")
+        return
+    out.print(_table(frame.select("source", "line", "reason", pl.col("raw").str.slice(0, 80)),
+                     title=f"quarantine of {name}: {frame.height:,} lines"))
+
+
+@app.command()
+@_handled
+def replay(
+    config: ConfigOption = Path("harness.toml"),
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Dataset to replay (default: replay.dataset).")] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Resume this run, or name a new one.")] = None,
+    profile: ProfileOption = None,
+    db: DbOption = None,
+) -> None:
+    """Replay a dataset through prod, prod_repeat and candidate; prints the run id."""
+    from harness.config import load_config
+    from harness.replay import replay as run_replay
+
+    cfg = load_config(config, profile=profile)
+    store = _store(db, configured=cfg.db)
+    summary = run_replay(config, store=store, dataset=dataset, run_id=_checked_run_id(run_id), profile=profile)
+    err.print(summary.message)
+    out.print(summary.run_id, highlight=False)
+    if summary.status not in ("completed",):
+        raise typer.Exit(EXIT_INCOMPLETE)
+
+
+def _checked_run_id(run_id: str | None) -> str | None:
+    import re
+
+    if run_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", run_id):
+        raise typer.BadParameter("letters, digits, '.', '_' and '-' only", param_hint="--run-id")
+    return run_id
+
+
+@app.command()
+@_handled
+def runs(db: DbOption = None) -> None:
+    """List runs, newest first."""
+    frame = _store(db, read_only=True).runs().select(
+        "run_id", "dataset", "status", "n_planned", "n_responses", "n_errors", "cost_usd",
+        pl.col("created_at").dt.strftime("%Y-%m-%d %H:%M"),
+    )
+    out.print(_table(frame, title=f"{frame.height} runs"))
+
+
+@app.command()
+@_handled
+def show(run_id: Annotated[str, typer.Argument(help="Run id.")], db: DbOption = None) -> None:
+    """Summarize one run: per arm count, errors, mean cost, p50/p95/p99 latency."""
+    store = _store(db, read_only=True)
+    run = store.run(run_id)
+    out.print(f"[bold]{run_id}[/]  dataset {run['dataset']}  status [bold]{run['status']}[/]"
+              f"  planned {run['n_planned']:,}  created {run['created_at']:%Y-%m-%d %H:%M:%S}")
+    if run.get("message"):
+        out.print(run["message"], highlight=False)
+    summary = store.arm_summary(run_id).select(
+        "arm", "n", "errors", "error_rate", "mean_cost_usd", "p50_ms", "p95_ms", "p99_ms", "mean_tool_calls"
+    )
+    out.print(_table(summary, title="per arm"))
+    errors = store.error_breakdown(run_id)
+    if errors.height:
+        out.print(_table(errors.with_columns(pl.col("example").str.slice(0, 80)), title="errors"))
+
+
+@app.command()
+@_handled
+def demo(
+    workdir: Annotated[Path, typer.Option("--workdir", "-w", help="Where the log, config, DuckDB file and reports go.")] = Path("."),
+    db: DbOption = None,
+) -> None:
+    """Run the whole pipeline on a generated customer-support log (prod v1 vs candidate v2)."""
+    from harness.demo.run import run_demo
+
+    outcome = run_demo(workdir, db=db or _global_db)
+    r = outcome.replay
+    out.print(f"\n[bold]demo finished[/]: run [bold]{r.run_id}[/], {r.n_done:,} responses, "
+              f"{r.n_errors:,} errors, ${r.spend_usd:,.4f} simulated spend, {r.elapsed_s:.1f}s replay")
+    out.print(f"  captured log  {outcome.log}")
+    out.print(f"  config        {outcome.config}")
+    out.print(f"  DuckDB        {outcome.db}")
+    out.print(f"  report        {outcome.report}")
+    out.print(f"  next: harness show {r.run_id} --db {outcome.db}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

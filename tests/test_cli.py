@@ -1,0 +1,72 @@
+"""The command line: help for every command, documented in the README, exit codes a CI job can use."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from tests.conftest import simple_records, write_jsonl
+from tests.procs import REPO, run_harness
+
+runner = CliRunner()
+COMMANDS = sorted(cmd.name or cmd.callback.__name__ for cmd in app.registered_commands)  # type: ignore[union-attr]
+
+
+def test_top_level_help_lists_every_command() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for name in COMMANDS:
+        assert name in result.output
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output and "--db" in result.output
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_is_documented_in_the_readme(command: str) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert re.search(rf"`harness {command}\b", readme), f"README does not document `harness {command}`"
+
+
+def test_exit_codes(tmp_path: Path) -> None:
+    db = tmp_path / "h.duckdb"
+    bad_config = tmp_path / "harness.toml"
+    bad_config.write_text("[replay]\nconcurency = 4\n", encoding="utf-8")
+    result = run_harness("replay", "-c", str(bad_config), "--db", str(db))
+    assert result.returncode == 1
+    assert "harness.toml: replay.concurency: unknown key" in result.stderr
+    usage = run_harness("ingest", "--db", str(db))
+    assert usage.returncode == 2
+    missing = run_harness("show", "no-such-run", "--db", str(db))
+    assert missing.returncode == 1 and "no harness store" in missing.stderr
+
+
+def test_ingest_runs_and_show_from_the_command_line(tmp_path: Path) -> None:
+    db = tmp_path / "h.duckdb"
+    log = write_jsonl(tmp_path / "log.jsonl", [*simple_records(20), "{broken"])
+    result = run_harness("ingest", str(log), "--name", "d", "--db", str(db))
+    assert result.returncode == 0, result.stderr
+    assert "20 requests" in result.stdout and "1 malformed" in result.stdout
+    assert f"{log}:21" in result.stderr
+    quarantine = run_harness("quarantine", "d", "--db", str(db))
+    assert quarantine.returncode == 0 and "invalid JSON" in quarantine.stdout
+    config = tmp_path / "harness.toml"
+    config.write_text('[replay]\ndataset = "d"\n[agents.prod]\nkind = "python"\ncallable = "tests.sample_agents:agent"\n'
+                      '[agents.candidate]\nkind = "python"\ncallable = "tests.sample_agents:sync_agent"\n')
+    replayed = run_harness("replay", "-c", str(config), "--run-id", "cli-1", "--db", str(db))
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout.strip() == "cli-1"
+    runs = run_harness("runs", HARNESS_DB=str(db))
+    assert runs.returncode == 0 and "cli-1" in runs.stdout and "completed" in runs.stdout
+    show = run_harness("--db", str(db), "show", "cli-1")
+    assert show.returncode == 0
+    for text in ("prod_repeat", "candidate", "p99"):
+        assert text in show.stdout
