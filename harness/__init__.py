@@ -12,6 +12,8 @@ from harness.config import HarnessConfig, load_config
 from harness.errors import HarnessError
 from harness.ingest import ingest
 from harness.records import AgentResult, Request, ToolCall, Usage
+from harness.replay import replay
+from harness.scoring import score_run
 from harness.store import Store, open_store
 
 __version__ = "0.1.0"
@@ -23,6 +25,8 @@ __all__ = [
     "load_config",
     "HarnessConfig",
     "ingest",
+    "replay",
+    "score_run",
     "Request",
     "AgentResult",
     "ToolCall",

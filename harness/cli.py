@@ -157,9 +157,74 @@ def replay(
     store = _store(db, configured=cfg.db)
     summary = run_replay(config, store=store, dataset=dataset, run_id=_checked_run_id(run_id), profile=profile)
     err.print(summary.message)
+    if summary.status == "completed" and cfg.scoring is not None:
+        _print_scores(_score(store, summary.run_id, cfg), console=err)
     out.print(summary.run_id, highlight=False)
     if summary.status not in ("completed",):
         raise typer.Exit(EXIT_INCOMPLETE)
+
+
+def _score(store: Any, run_id: str, cfg: Any) -> Any:
+    from harness.pricing import PriceTable
+    from harness.scoring import score_run
+
+    return score_run(store, run_id, scoring=cfg.scoring, judge=cfg.judge, prices=PriceTable.with_overrides(cfg.prices))
+
+
+@app.command()
+@_handled
+def score(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config with [scoring] and [judge].")] = None,
+    profile: ProfileOption = None,
+    db: DbOption = None,
+) -> None:
+    """Score a run: similarity vs the noise floor, tool-call checks, LLM judge if configured. Incremental."""
+    from harness.config import HarnessConfig, ScoringConfig, load_config
+
+    cfg = load_config(config, profile=profile) if config else HarnessConfig()
+    if cfg.scoring is None:
+        cfg = cfg.model_copy(update={"scoring": ScoringConfig()})
+    _print_scores(_score(_store(db, configured=cfg.db), run_id, cfg), console=out)
+
+
+def _print_scores(summary: Any, console: Console) -> None:
+    """The headline figures of a scoring pass, as sentences."""
+    for line in describe_scores(summary):
+        console.print(line, highlight=False, markup=False)
+
+
+def describe_scores(summary: Any) -> list[str]:
+    m = summary.mean
+    lines = [f"scored {summary.run_id}: {summary.new_scores:,} new scores, {summary.texts_encoded:,} texts encoded,"
+             f" {summary.texts_cached:,} from the cache ({summary.embedding_model}), {summary.elapsed_s:.1f}s"]
+    cand, noise = m("similarity", "candidate", "prod"), m("similarity", "prod_repeat", "prod")
+    if cand is not None:
+        lines.append(f"  similarity to prod: candidate {cand:.3f}"
+                     + (f", noise floor (prod_repeat vs prod) {noise:.3f}" if noise is not None else ""))
+    ref = [(arm, m("similarity", arm, "reference")) for arm in ("prod", "candidate")]
+    if all(v is not None for _, v in ref):
+        lines.append("  similarity to reference answers: " + ", ".join(f"{a} {v:.3f}" for a, v in ref))
+    f1 = [(arm, m("tool_f1_name", arm, "reference")) for arm in ("prod", "candidate")]
+    if all(v is not None for _, v in f1):
+        lines.append("  tool calls vs reference (F1 by name): " + ", ".join(f"{a} {v:.3f}" for a, v in f1))
+    changed = [(arm, m("tool_set_changed", arm, "prod")) for arm in ("candidate", "prod_repeat")]
+    if changed[0][1] is not None:
+        lines.append(f"  tool set changed from prod: candidate {changed[0][1]:.1%}"
+                     + (f", prod_repeat {changed[1][1]:.1%} (noise)" if changed[1][1] is not None else ""))
+    if summary.judge is None:
+        lines.append("  judge: not configured, so there is no LLM-judge quality figure (add [judge] to the config);"
+                     " quality falls back to similarity with the reference answers")
+    else:
+        j = summary.judge
+        q = [(arm, m("judge_quality", arm, "")) for arm in ("prod", "candidate")]
+        lines.append(f"  judge {j['model']}: quality " + ", ".join(f"{a} {v:.3f}" for a, v in q if v is not None)
+                     + f"; {j['called']:,} calls, {j['cached']:,} cached, {j['errors']:,} errors,"
+                     f" evaluation cost ${j['cost_usd']:,.4f}")
+        win = m("judge_pairwise", "candidate", "prod")
+        if win is not None:
+            lines.append(f"  judge pairwise: candidate net win rate vs prod {win:+.3f}")
+    return lines
 
 
 def _checked_run_id(run_id: str | None) -> str | None:
@@ -213,6 +278,7 @@ def demo(
     r = outcome.replay
     out.print(f"\n[bold]demo finished[/]: run [bold]{r.run_id}[/], {r.n_done:,} responses, "
               f"{r.n_errors:,} errors, ${r.spend_usd:,.4f} simulated spend, {r.elapsed_s:.1f}s replay")
+    _print_scores(outcome.scores, console=out)
     out.print(f"  captured log  {outcome.log}")
     out.print(f"  config        {outcome.config}")
     out.print(f"  DuckDB        {outcome.db}")

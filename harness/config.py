@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from harness.errors import ConfigError
 from harness.records import ARMS
@@ -26,6 +26,8 @@ __all__ = [
     "CapturedAgentConfig",
     "PriceConfig",
     "ReplayConfig",
+    "ScoringConfig",
+    "JudgeConfig",
     "HarnessConfig",
     "load_config",
     "parse_config",
@@ -122,18 +124,23 @@ class PriceConfig(_Section):
     cached_input: float | None = Field(None, ge=0)
 
 
-class ReplayConfig(_Section):
+class _RetrySettings(_Section):
+    """Per-call timeout and retry policy, shared by replay and the judge (see harness.retry)."""
+
+    timeout_s: float = Field(60.0, gt=0)
+    max_attempts: int = Field(4, ge=1, le=20)
+    backoff_base_s: float = Field(0.5, ge=0)
+    backoff_max_s: float = Field(30.0, ge=0)
+    max_retry_after_s: float = Field(120.0, ge=0)
+
+
+class ReplayConfig(_RetrySettings):
     dataset: str | None = None
     repeats: int = Field(1, ge=1, le=100)
     """K samples per arm and request."""
     prod_repeat_fraction: float = Field(1.0, ge=0, le=1)
     """Share of requests that also get prod_repeat (stable per request id and seed); 0 disables it."""
     concurrency: int = Field(16, ge=1, le=4096)
-    timeout_s: float = Field(60.0, gt=0)
-    max_attempts: int = Field(4, ge=1, le=20)
-    backoff_base_s: float = Field(0.5, ge=0)
-    backoff_max_s: float = Field(30.0, ge=0)
-    max_retry_after_s: float = Field(120.0, ge=0)
     budget_usd: float | None = Field(None, gt=0)
     max_tool_calls: int | None = Field(None, ge=0)
     drain_grace_s: float = Field(10.0, ge=0)
@@ -142,12 +149,56 @@ class ReplayConfig(_Section):
     flush_rows: int = Field(2000, ge=1)
 
 
+class ScoringConfig(_Section):
+    """How responses are scored; its presence makes `harness replay` score right after."""
+
+    embedding_model: str = "all-MiniLM-L6-v2"
+    """A sentence-transformers model name or local path; the default ships with the package."""
+    device: str = "cpu"
+    batch_size: int = Field(64, ge=1, le=4096)
+    reference_variant: str | None = "prod"
+    """Captured variant whose tool calls serve as the reference when a request has none of its own."""
+    human_preference_key: str | None = None
+    """Metadata key holding a human's preferred arm ("prod", "candidate" or "tie")."""
+    human_rating_key: str | None = None
+    """Metadata key holding a human 1-5 rating of the captured/prod answer."""
+
+
+class JudgeConfig(_RetrySettings):
+    """An LLM judge on any OpenAI-compatible chat API (OpenAI, vLLM, Ollama, llama.cpp, ...)."""
+
+    base_url: str = Field(pattern=r"^https?://")
+    model: str
+    api_key_env: str | None = "OPENAI_API_KEY"
+    """Name of the environment variable holding the key (never the key itself)."""
+    pointwise: bool = True
+    """Score each prod and candidate answer 1-10 against the rubric."""
+    pairwise: bool = True
+    """Compare prod with candidate (and prod with prod_repeat), twice, positions swapped."""
+    rubric: str | None = None
+    """Your own rubric for pointwise scoring; the default judges a helpful, correct, grounded answer."""
+    templates_dir: str | None = None
+    """A directory with your own pointwise.j2 / pairwise.j2 templates (with a version line)."""
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(400, gt=0)
+    concurrency: int = Field(8, ge=1, le=1024)
+
+
 class HarnessConfig(_Section):
     db: str | None = None
     replay: ReplayConfig = ReplayConfig()
     agents: dict[str, AgentConfig] = {}
     prices: dict[str, PriceConfig] = {}
+    scoring: ScoringConfig | None = None
+    judge: JudgeConfig | None = None
     profiles: dict[str, dict[str, Any]] = {}
+    _base_dir: Path = PrivateAttr(default_factory=lambda: Path("."))
+
+    @property
+    def base_dir(self) -> Path:
+        """The config file's directory: relative paths in the config, and python agent modules,
+        resolve from here."""
+        return self._base_dir
 
     @model_validator(mode="after")
     def _arms(self) -> HarnessConfig:
@@ -174,7 +225,31 @@ def load_config(path: str | Path, profile: str | None = None) -> HarnessConfig:
         raise ConfigError(f"{path}: config file not found") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_config(raw, profile=profile, source=str(path))
+    config = parse_config(raw, profile=profile, source=str(path))
+    return _anchored(config, path.resolve().parent)
+
+
+def _anchored(config: HarnessConfig, base: Path) -> HarnessConfig:
+    """Resolve the config's relative paths (db, judge templates, command cwd) against `base`."""
+
+    def resolve(value: str | None) -> str | None:
+        return value if value is None or Path(value).is_absolute() else str(base / value)
+
+    updates: dict[str, Any] = {}
+    if config.db:
+        updates["db"] = resolve(config.db)
+    if config.judge is not None and config.judge.templates_dir:
+        updates["judge"] = config.judge.model_copy(update={"templates_dir": resolve(config.judge.templates_dir)})
+    agents = {
+        arm: agent.model_copy(update={"cwd": resolve(agent.cwd)})
+        for arm, agent in config.agents.items()
+        if isinstance(agent, CommandAgentConfig) and agent.cwd
+    }
+    if agents:
+        updates["agents"] = {**config.agents, **agents}
+    anchored = config.model_copy(update=updates)
+    anchored._base_dir = base
+    return anchored
 
 
 def parse_config(raw: dict[str, Any], profile: str | None = None, source: str = "config") -> HarnessConfig:

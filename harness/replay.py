@@ -129,12 +129,10 @@ async def replay_async(
     progress: bool = True,
 ) -> ReplaySummary:
     """The coroutine behind replay()."""
-    base_dir = Path(".")
     if not isinstance(config, HarnessConfig):
-        base_dir = Path(config).resolve().parent
         config = load_config(config, profile=profile)
     store = store or open_store(config.db)
-    return await _Replayer(config, store, dataset, run_id, profile, base_dir, progress).run()
+    return await _Replayer(config, store, dataset, run_id, profile, progress).run()
 
 
 class _Call:
@@ -154,7 +152,6 @@ class _Replayer:
         dataset: str | None,
         run_id: str | None,
         profile: str | None,
-        base_dir: Path,
         progress: bool,
     ) -> None:
         self.config = config
@@ -168,7 +165,6 @@ class _Replayer:
                 raise ReplayError(f"a replay needs [agents.{arm}] in the config")
         self.run_id = run_id or new_run_id()
         self.profile = profile
-        self.base_dir = base_dir
         self.progress = progress
         self.arms = ["prod", "candidate"] + (["prod_repeat"] if self.settings.prod_repeat_fraction > 0 else [])
         self.rng = random.Random(f"{self.settings.seed}:{self.run_id}")
@@ -309,7 +305,7 @@ class _Replayer:
         )
 
     async def _start_agents(self) -> None:
-        context = AgentContext(self.store, self.dataset, self.settings.concurrency, self.base_dir)
+        context = AgentContext(self.store, self.dataset, self.settings.concurrency, self.config.base_dir)
         built: dict[int, Agent] = {}
         for arm in self.arms:
             agent_config = self.config.agent_for(arm)
@@ -319,13 +315,7 @@ class _Replayer:
                 built[key] = build_agent(agent_config, context)
                 await built[key].start()
             self.agents[arm] = built[key]
-            self.policies[arm] = RetryPolicy(
-                timeout_s=agent_config.timeout_s or self.settings.timeout_s,
-                max_attempts=self.settings.max_attempts,
-                backoff_base_s=self.settings.backoff_base_s,
-                backoff_max_s=self.settings.backoff_max_s,
-                max_retry_after_s=self.settings.max_retry_after_s,
-            )
+            self.policies[arm] = RetryPolicy.from_settings(self.settings, agent_config.timeout_s)
 
     async def _close_agents(self) -> None:
         for agent in {id(a): a for a in self.agents.values()}.values():

@@ -11,7 +11,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from harness.errors import AgentError, AgentFailure, AgentTimeout
 
@@ -27,6 +27,17 @@ class RetryPolicy:
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
     max_retry_after_s: float = 120.0
+
+    @classmethod
+    def from_settings(cls, settings: Any, timeout_s: float | None = None) -> RetryPolicy:
+        """The policy of a config section with the retry keys (replay, judge)."""
+        return cls(
+            timeout_s=timeout_s or settings.timeout_s,
+            max_attempts=settings.max_attempts,
+            backoff_base_s=settings.backoff_base_s,
+            backoff_max_s=settings.backoff_max_s,
+            max_retry_after_s=settings.max_retry_after_s,
+        )
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float | None:
         """Seconds to wait before the next attempt, or None when waiting is not worth it."""

@@ -97,3 +97,16 @@ def test_config_snapshots_redact_secrets_but_keep_references() -> None:
     assert snapshot["headers"]["Accept"] == "application/json"
     assert redact({"api_key_env": "OPENAI_API_KEY", "api_key": "sk-1"}) == {
         "api_key_env": "OPENAI_API_KEY", "api_key": REDACTED}
+
+
+def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
+    sub = tmp_path / "conf"
+    sub.mkdir()
+    path = sub / "harness.toml"
+    path.write_text('db = "data/h.duckdb"\n[agents.prod]\nkind = "command"\ncommand = "python agent.py"\ncwd = "agents"\n'
+                    '[judge]\nbase_url = "http://127.0.0.1:1/v1"\nmodel = "m"\ntemplates_dir = "/abs/templates"\n')
+    config = load_config(path)
+    assert config.base_dir == sub.resolve()
+    assert config.db == str(sub.resolve() / "data/h.duckdb")
+    assert config.agents["prod"].cwd == str(sub.resolve() / "agents")
+    assert config.judge is not None and config.judge.templates_dir == "/abs/templates"

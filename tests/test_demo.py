@@ -24,6 +24,16 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     # the planted differences are visible in the raw figures already
     assert arms["candidate"]["mean_cost_usd"] < 0.5 * arms["prod"]["mean_cost_usd"]
     assert arms["candidate"]["p99_ms"] > arms["prod"]["p99_ms"]
+    # scored with embeddings and tool checks; no judge configured, and the summary says so
+    assert "noise floor (prod_repeat vs prod)" in result.stdout
+    assert "judge: not configured" in result.stdout
+    by_intent = store.sql(
+        """SELECT json_extract_string(q.metadata, '$.intent') AS intent, s.arm_a, avg(s.value) AS sim
+           FROM scores s JOIN requests q ON q.request_id = s.request_id AND q.dataset = 'demo-support'
+           WHERE s.run_id = ? AND s.scorer = 'similarity' AND s.arm_b = 'prod' GROUP BY ALL""", [run["run_id"]])
+    sim = {(r["intent"], r["arm_a"]): r["sim"] for r in by_intent.iter_rows(named=True)}
+    assert sim[("refund_request", "candidate")] < sim[("refund_request", "prod_repeat")] - 0.2
+    assert abs(sim[("order_status", "candidate")] - sim[("order_status", "prod_repeat")]) < 0.1
     report = tmp_path / "reports" / f"{run['run_id']}.html"
     assert report.exists() and "candidate" in report.read_text(encoding="utf-8")
     config = store.run(run["run_id"])["config"]

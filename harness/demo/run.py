@@ -1,5 +1,7 @@
 """`harness demo`: the whole pipeline on a generated customer-support log, end to end.
 
+Generate, ingest, replay, score and report.
+
 Writes into a work directory: the captured log, the config it used (a real example to
 copy), the DuckDB file and the report under reports/.
 """
@@ -12,8 +14,10 @@ from pathlib import Path
 from harness.config import load_config
 from harness.demo.generator import write_log
 from harness.ingest import ingest
+from harness.pricing import PriceTable
 from harness.replay import ReplaySummary, replay
 from harness.report import write_report
+from harness.scoring import ScoreSummary, score_run
 from harness.store import Store
 
 __all__ = ["DEMO_DATASET", "DemoOutcome", "run_demo", "write_demo_config"]
@@ -41,6 +45,15 @@ model = "gpt-4.1"
 kind = "python"
 callable = "harness.demo.agents:candidate_v2"
 model = "gpt-4.1-mini"
+
+[scoring]
+embedding_model = "all-MiniLM-L6-v2"
+
+# With an OpenAI-compatible endpoint at hand, an LLM judge adds quality scores:
+# [judge]
+# base_url = "http://localhost:8000/v1"
+# model = "gpt-4.1"
+# api_key_env = "OPENAI_API_KEY"
 """
 
 
@@ -52,6 +65,7 @@ class DemoOutcome:
     db: Path
     report: Path
     replay: ReplaySummary
+    scores: ScoreSummary
 
 
 def write_demo_config(path: Path) -> Path:
@@ -67,6 +81,9 @@ def run_demo(workdir: str | Path = ".", db: str | Path | None = None, progress: 
     config_path = write_demo_config(root / "harness.toml")
     store = Store(Path(db) if db else root / "harness.duckdb")
     ingest(store, [log], DEMO_DATASET, progress=progress)
-    summary = replay(load_config(config_path), store=store, progress=progress)
+    config = load_config(config_path)
+    summary = replay(config, store=store, progress=progress)
+    scores = score_run(store, summary.run_id, scoring=config.scoring, judge=config.judge,
+                       prices=PriceTable.with_overrides(config.prices), progress=progress)
     report = write_report(store, summary.run_id, root / "reports" / f"{summary.run_id}.html")
-    return DemoOutcome(root, log, config_path, store.path, report, summary)
+    return DemoOutcome(root, log, config_path, store.path, report, summary, scores)

@@ -19,7 +19,7 @@ import polars as pl
 
 from harness.errors import StoreError, StoreLockedError
 
-__all__ = ["connect", "is_lock_conflict", "one", "frame"]
+__all__ = ["connect", "is_lock_conflict", "one", "frame", "registered"]
 
 
 def is_lock_conflict(exc: BaseException) -> bool:
@@ -52,6 +52,16 @@ def connect(path: Path, *, read_only: bool, wait_s: float) -> Iterator[duckdb.Du
         yield con
     finally:
         con.close()
+
+
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, data: pl.DataFrame) -> Iterator[None]:
+    """Make a polars frame queryable as `name` (through Arrow) for the length of the block."""
+    con.register(name, data)
+    try:
+        yield
+    finally:
+        con.unregister(name)
 
 
 def one(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> tuple[Any, ...] | None:

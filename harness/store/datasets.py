@@ -15,7 +15,7 @@ import duckdb
 import polars as pl
 
 from harness.errors import DatasetExistsError, IngestError
-from harness.store.connection import one
+from harness.store.connection import one, registered
 
 __all__ = ["CANONICAL_COLUMNS", "Malformed", "DatasetWriter", "DatasetSummary"]
 
@@ -178,11 +178,8 @@ class DatasetWriter:
         schema = frame.schema
         columns = ", ".join(_as_text(c, schema.get(c)) for c in CANONICAL_COLUMNS)
         con = self._con
-        con.register("_raw", frame)
-        try:
+        with registered(con, "_raw", frame):
             con.execute("CREATE OR REPLACE TEMP TABLE _batch AS " + _VALIDATED.replace("__COLUMNS__", columns))
-        finally:
-            con.unregister("_raw")
         con.execute(_INSERT_REQUESTS, [self.name, source])
         con.execute(_INSERT_CAPTURED, [self.name])
         bad = con.execute(
@@ -214,11 +211,8 @@ class DatasetWriter:
             schema={"dataset": pl.String, "source": pl.String, "line": pl.Int64, "reason": pl.String,
                     "raw": pl.String, "raw_bytes": pl.Int64},
         )
-        self._con.register("_bad", table)
-        try:
+        with registered(self._con, "_bad", table):
             self._con.execute("INSERT INTO quarantine SELECT *, now() FROM _bad")
-        finally:
-            self._con.unregister("_bad")
 
     def finish(self, *, content_hash: str, fmt: str, sources: list[str], strict: bool) -> DatasetSummary:
         """Check duplicates and strictness, record the dataset and commit."""

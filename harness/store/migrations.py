@@ -108,6 +108,82 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        2,
+        "scoring: embedding cache, scores, judge cache, judgments, judge diagnostics, scoring runs",
+        """
+        CREATE TABLE embeddings (
+            model VARCHAR NOT NULL,
+            text_hash VARCHAR NOT NULL,
+            dim INTEGER NOT NULL,
+            vector FLOAT[] NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (model, text_hash)
+        );
+        CREATE TABLE scores (
+            run_id VARCHAR NOT NULL,
+            request_id VARCHAR NOT NULL,
+            scorer VARCHAR NOT NULL,
+            arm_a VARCHAR NOT NULL,
+            arm_b VARCHAR NOT NULL,
+            value DOUBLE,
+            details JSON,
+            created_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (run_id, request_id, scorer, arm_a, arm_b)
+        );
+        CREATE TABLE judge_cache (
+            cache_key VARCHAR PRIMARY KEY,
+            kind VARCHAR NOT NULL,
+            judge_model VARCHAR NOT NULL,
+            template_version VARCHAR NOT NULL,
+            verdict VARCHAR,
+            score DOUBLE,
+            rationale VARCHAR,
+            input_tokens BIGINT,
+            output_tokens BIGINT,
+            cost_usd DOUBLE,
+            created_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE judgments (
+            run_id VARCHAR NOT NULL,
+            request_id VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,
+            arm_a VARCHAR NOT NULL,
+            arm_b VARCHAR NOT NULL,
+            sample INTEGER NOT NULL,
+            "order" VARCHAR NOT NULL,
+            verdict VARCHAR,
+            score DOUBLE,
+            rationale VARCHAR,
+            judge_model VARCHAR NOT NULL,
+            template_version VARCHAR NOT NULL,
+            input_tokens BIGINT,
+            output_tokens BIGINT,
+            cost_usd DOUBLE,
+            cached BOOLEAN NOT NULL,
+            error_type VARCHAR,
+            error_message VARCHAR,
+            cache_key VARCHAR,
+            created_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (run_id, request_id, kind, arm_a, arm_b, sample, "order")
+        );
+        CREATE TABLE judge_diagnostics (
+            run_id VARCHAR NOT NULL,
+            metric VARCHAR NOT NULL,
+            value DOUBLE,
+            n BIGINT,
+            details JSON,
+            created_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (run_id, metric)
+        );
+        CREATE TABLE scoring_runs (
+            run_id VARCHAR PRIMARY KEY,
+            settings JSON NOT NULL,
+            summary JSON,
+            updated_at TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

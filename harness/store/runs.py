@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 
 from harness.errors import NotFoundError
-from harness.store.connection import frame, one
+from harness.store.connection import frame, one, registered
 
 __all__ = ["RunQueries", "RESPONSE_COLUMNS"]
 
@@ -159,20 +159,17 @@ class RunQueries:
             [dataset, variant, request_ids],
         )
 
-    def write_responses(self: _HasConnection, run_id: str, frame: pl.DataFrame) -> None:
+    def write_responses(self: _HasConnection, run_id: str, batch: pl.DataFrame) -> None:
         """Insert a batch of responses and beat the run's heartbeat, in one transaction."""
         columns = ", ".join(RESPONSE_COLUMNS)
         with self._connection(write=True) as con:
-            con.register("_batch_responses", frame)
-            try:
+            with registered(con, "_batch_responses", batch):
                 con.execute("BEGIN TRANSACTION")
                 con.execute(
                     f"INSERT OR REPLACE INTO responses ({columns}) SELECT {columns} FROM _batch_responses"
                 )
                 con.execute("UPDATE runs SET updated_at = now() WHERE run_id = ?", [run_id])
                 con.execute("COMMIT")
-            finally:
-                con.unregister("_batch_responses")
 
     def run_totals(self: _HasConnection, run_id: str) -> dict[str, Any]:
         """Responses so far, errors, and agent spend in USD."""
