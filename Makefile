@@ -11,7 +11,7 @@ PIP    := $(BIN)/python -m pip -q --disable-pip-version-check
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test bench stress browser clean
+.PHONY: demo test bench validate stress browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+validate: $(STAMP)
+	$(BIN)/python bench/validate_gates.py
 
 stress: $(STAMP) browser
 	HARNESS_STRESS=1 $(BIN)/python -m pytest -q tests

@@ -10,6 +10,7 @@ The Python API notebooks use:
 
 from harness.config import HarnessConfig, load_config
 from harness.errors import HarnessError
+from harness.gates import gate_run
 from harness.ingest import ingest
 from harness.records import AgentResult, Request, ToolCall, Usage
 from harness.replay import replay
@@ -27,6 +28,7 @@ __all__ = [
     "ingest",
     "replay",
     "score_run",
+    "gate_run",
     "Request",
     "AgentResult",
     "ToolCall",

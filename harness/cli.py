@@ -33,6 +33,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 EXIT_ERROR = 1
 EXIT_INCOMPLETE = 5
+EXIT_FOR_VERDICT = {"proceed": 0, "pause_and_investigate": 3, "rollback": 4}
 
 DbOption = Annotated[
     Path | None,
@@ -40,6 +41,8 @@ DbOption = Annotated[
 ]
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="TOML config file.", exists=False)]
 ProfileOption = Annotated[str | None, typer.Option("--profile", "-p", help="Config profile to apply.")]
+DatasetOption = Annotated[str | None, typer.Option("--dataset", "-d", help="Dataset to replay (default: replay.dataset).")]
+RunIdOption = Annotated[str | None, typer.Option("--run-id", help="Resume this run, or name a new one.")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -144,19 +147,17 @@ def quarantine(
 @_handled
 def replay(
     config: ConfigOption = Path("harness.toml"),
-    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Dataset to replay (default: replay.dataset).")] = None,
-    run_id: Annotated[str | None, typer.Option("--run-id", help="Resume this run, or name a new one.")] = None,
+    dataset: DatasetOption = None,
+    run_id: RunIdOption = None,
     profile: ProfileOption = None,
     db: DbOption = None,
 ) -> None:
     """Replay a dataset through prod, prod_repeat and candidate; prints the run id."""
     from harness.config import load_config
-    from harness.replay import replay as run_replay
 
     cfg = load_config(config, profile=profile)
     store = _store(db, configured=cfg.db)
-    summary = run_replay(config, store=store, dataset=dataset, run_id=_checked_run_id(run_id), profile=profile)
-    err.print(summary.message)
+    summary = _replay(cfg, store, dataset, run_id, profile)
     if summary.status == "completed" and cfg.scoring is not None:
         _print_scores(_score(store, summary.run_id, cfg), console=err)
     out.print(summary.run_id, highlight=False)
@@ -227,6 +228,14 @@ def describe_scores(summary: Any) -> list[str]:
     return lines
 
 
+def _replay(cfg: Any, store: Any, dataset: str | None, run_id: str | None, profile: str | None) -> Any:
+    from harness.replay import replay as run_replay
+
+    summary = run_replay(cfg, store=store, dataset=dataset, run_id=_checked_run_id(run_id), profile=profile)
+    err.print(summary.message)
+    return summary
+
+
 def _checked_run_id(run_id: str | None) -> str | None:
     import re
 
@@ -279,11 +288,140 @@ def demo(
     out.print(f"\n[bold]demo finished[/]: run [bold]{r.run_id}[/], {r.n_done:,} responses, "
               f"{r.n_errors:,} errors, ${r.spend_usd:,.4f} simulated spend, {r.elapsed_s:.1f}s replay")
     _print_scores(outcome.scores, console=out)
+    _print_verdict(outcome.gates)
     out.print(f"  captured log  {outcome.log}")
     out.print(f"  config        {outcome.config}")
     out.print(f"  DuckDB        {outcome.db}")
     out.print(f"  report        {outcome.report}")
     out.print(f"  next: harness show {r.run_id} --db {outcome.db}")
+
+
+@app.command()
+@_handled
+def gate(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config with [gates].")] = None,
+    profile: ProfileOption = None,
+    segments: Annotated[bool, typer.Option("--segments", help="Also print every segment's checks.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Evaluate the quality gates: exit 0 proceed, 3 pause_and_investigate, 4 rollback."""
+    from harness.config import HarnessConfig, load_config
+
+    cfg = load_config(config, profile=profile) if config else HarnessConfig()
+    report = _gate(_store(db, configured=cfg.db), run_id, cfg, show_segments=segments)
+    raise typer.Exit(EXIT_FOR_VERDICT[report.verdict])
+
+
+def _gate(store: Any, run_id: str, cfg: Any, *, show_segments: bool = False) -> Any:
+    from harness.gates import gate_run
+
+    report = gate_run(store, run_id, cfg.gates)
+    _print_gates(report, show_segments)
+    return report
+
+
+def _print_gates(report: Any, show_segments: bool) -> None:
+    from harness.gates.describe import limit_text, value_text
+
+    rows = report.checks + report.sanity + (report.segments if show_segments else [])
+    table = Table(title=f"gates of {report.run_id}", title_justify="left", header_style="bold")
+    for name in ("check", "segment", "severity", "status", "estimate", "95% CI", "limit", "n"):
+        table.add_column(name, overflow="fold")
+    colours = {"pass": "green", "fail": "red", "inconclusive": "yellow", "nodata": "yellow", "skipped": "dim"}
+    for r in rows:
+        interval = f"{value_text(r, r.ci_low)} .. {value_text(r, r.ci_high)}" if r.ci_low is not None else "-"
+        table.add_row(r.check_name, f"{r.segment_key}={r.segment_value}" if r.segment_key else "", r.severity,
+                      f"[{colours.get(r.status, 'white')}]{r.status}[/]", value_text(r, r.estimate), interval,
+                      limit_text(r), f"{r.n:,}")
+    out.print(table)
+    _print_verdict(report)
+
+
+def _print_verdict(report: Any) -> None:
+    colour = {"proceed": "green", "pause_and_investigate": "yellow", "rollback": "red"}[report.verdict]
+    out.print(f"verdict: [bold {colour}]{report.verdict}[/]")
+    for reason in report.reasons:
+        out.print(f"  - {reason}", highlight=False, markup=False)
+
+
+@app.command("run")
+@_handled
+def run_release(
+    config: ConfigOption = Path("harness.toml"),
+    dataset: DatasetOption = None,
+    run_id: RunIdOption = None,
+    profile: ProfileOption = None,
+    db: DbOption = None,
+) -> None:
+    """The release job: replay, score, gate and report in one go; exit code as `harness gate`."""
+    from harness.config import ScoringConfig, load_config
+
+    cfg = load_config(config, profile=profile)
+    if cfg.scoring is None:
+        cfg = cfg.model_copy(update={"scoring": ScoringConfig()})
+    store = _store(db, configured=cfg.db)
+    summary = _replay(cfg, store, dataset, run_id, profile)
+    if summary.status != "completed":
+        err.print(f"run {summary.run_id} is {summary.status}: not gating an incomplete run")
+        raise typer.Exit(EXIT_INCOMPLETE)
+    _print_scores(_score(store, summary.run_id, cfg), console=err)
+    report = _gate(store, summary.run_id, cfg)
+    out.print(f"run id: {summary.run_id}", highlight=False)
+    raise typer.Exit(EXIT_FOR_VERDICT[report.verdict])
+
+
+@app.command("canary-plan")
+@_handled
+def canary_plan(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset whose users and traffic to plan with.")],
+    steps: Annotated[str | None, typer.Option("--steps", help="Rollout steps in percent of users, e.g. 5,20,50,100.")] = None,
+    duration: Annotated[str | None, typer.Option("--duration", help="How long each step runs: 24h, 90m, 2d.")] = None,
+    run_id: Annotated[str | None, typer.Option("--run", help="A run of this dataset to take the baselines from.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config with [canary] and [gates].")] = None,
+    db: DbOption = None,
+) -> None:
+    """Plan a canary: users by stable hash per step, traffic share, detectable effects."""
+    from harness.canary import plan_canary
+    from harness.config import HarnessConfig, load_config
+
+    cfg = load_config(config) if config else HarnessConfig()
+    updates: dict[str, Any] = {}
+    if steps:
+        try:
+            updates["steps"] = [float(s) for s in steps.split(",")]
+        except ValueError:
+            raise typer.BadParameter("comma-separated percentages, e.g. 5,20,50,100", param_hint="--steps") from None
+        if any(not 0 < s <= 100 for s in updates["steps"]):
+            raise typer.BadParameter("each step must be above 0 and at most 100", param_hint="--steps")
+    if duration:
+        updates["duration_h"] = _hours(duration)
+    canary = cfg.canary.model_copy(update=updates)
+    plan = plan_canary(_store(db, read_only=True, configured=cfg.db), dataset, canary, cfg.gates, run_id)
+    table = Table(title=f"canary plan for {dataset}: {plan.duration_h:g} h per step, "
+                        f"{plan.requests_per_hour:,.1f} requests/h, {plan.confidence:.0%} confidence, "
+                        f"{plan.power:.0%} power", title_justify="left", header_style="bold")
+    for name in ("step", "users", "user share", "traffic share", "canary requests", "MDE error rate", "MDE quality"):
+        table.add_column(name, justify="right")
+    for st in plan.steps:
+        table.add_row(f"{st.percent:g}%", f"{st.users:,}", f"{st.user_share:.1%}", f"{st.traffic_share:.1%}",
+                      f"{st.requests:,.0f}", f"+{100 * st.mde_error_rate:.1f} pts", f"{st.mde_quality:.3f}")
+    out.print(table)
+    out.print(f"baseline error rate {plan.baseline_error_rate:.2%} from {plan.error_rate_source}; quality spread"
+              f" (sd) {plan.quality_sd:.3f} from {plan.quality_source}", highlight=False)
+    out.print(f"users are assigned by sha256('{canary.salt}:' + user_id): stable on any machine, nested across"
+              f" steps; {plan.units_without_user:,} of {plan.units:,} units had no user_id and count per request",
+              highlight=False)
+
+
+def _hours(text: str) -> float:
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([hmd]?)\s*", text)
+    if not match:
+        raise typer.BadParameter("a duration like 24h, 90m or 2d", param_hint="--duration")
+    value, unit = float(match.group(1)), match.group(2) or "h"
+    return value * {"h": 1, "m": 1 / 60, "d": 24}[unit]
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ Profiles are partial overlays of the same sections, merged over the base before 
 from __future__ import annotations
 
 import copy
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,6 +29,9 @@ __all__ = [
     "ReplayConfig",
     "ScoringConfig",
     "JudgeConfig",
+    "CheckConfig",
+    "GatesConfig",
+    "CanaryConfig",
     "HarnessConfig",
     "load_config",
     "parse_config",
@@ -184,6 +188,67 @@ class JudgeConfig(_RetrySettings):
     concurrency: int = Field(8, ge=1, le=1024)
 
 
+class CheckConfig(_Section):
+    """One gate: a metric, a statistic, one threshold (max or min) and a severity.
+
+    For a default check every key is optional (only what you change); a new check needs
+    metric, statistic and a threshold. `enabled = false` removes a check.
+    """
+
+    metric: str | None = None
+    statistic: str | None = None
+    max: float | None = None
+    min: float | None = None
+    severity: Literal["critical", "warning"] | None = None
+    enabled: bool = True
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> CheckConfig:
+        if self.max is not None and self.min is not None:
+            raise ValueError("give either max or min, not both")
+        return self
+
+
+class GatesConfig(_Section):
+    """Settings of the quality gates and the checks that add to, change or remove the defaults."""
+
+    alpha: float = Field(0.05, gt=0, lt=0.5)
+    """1 - confidence level of every interval (0.05: 95% intervals)."""
+    power: float = Field(0.8, gt=0, lt=1)
+    """Power used for minimum detectable effects."""
+    n_bootstrap: int = Field(2000, ge=200, le=100_000)
+    min_requests: int = Field(30, ge=2)
+    """Fewer paired requests than this gives a check the status nodata."""
+    cluster_by: Literal["user_id", "session_id", "none"] = "user_id"
+    """Requests of one user (or session) move together in the bootstrap; missing ids fall back to the request."""
+    segment_keys: list[str] = ["intent", "tier", "flags"]
+    """Metadata keys to split by; an object-valued key (flags) splits by each of its entries."""
+    min_segment_requests: int = Field(20, ge=2)
+    correction: Literal["bh", "holm"] = "bh"
+    """Multiple-testing correction across segments: Benjamini-Hochberg or Holm."""
+    seed: int = 0
+    checks: dict[str, CheckConfig] = {}
+
+    @model_validator(mode="after")
+    def _known_checks(self) -> GatesConfig:
+        from harness.gates.catalogue import resolve_checks
+
+        resolve_checks(self.checks)
+        return self
+
+
+class CanaryConfig(_Section):
+    """The canary rollout plan: steps in percent of users, and how long each step runs."""
+
+    steps: list[float] = [5, 20, 50, 100]
+    duration_h: float = Field(24.0, gt=0)
+    salt: str = "canary"
+    """Part of the user hash: change it to draw a different cohort."""
+    log_sample_rate: float = Field(1.0, gt=0, le=1)
+    """The share of production traffic the captured log holds (0.01 for a 1% sample)."""
+
+
 class HarnessConfig(_Section):
     db: str | None = None
     replay: ReplayConfig = ReplayConfig()
@@ -191,6 +256,8 @@ class HarnessConfig(_Section):
     prices: dict[str, PriceConfig] = {}
     scoring: ScoringConfig | None = None
     judge: JudgeConfig | None = None
+    gates: GatesConfig = GatesConfig()
+    canary: CanaryConfig = CanaryConfig()
     profiles: dict[str, dict[str, Any]] = {}
     _base_dir: Path = PrivateAttr(default_factory=lambda: Path("."))
 
@@ -287,10 +354,15 @@ def _validate(
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = _clean_loc(first["loc"])
+        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"].removeprefix("Value error, ")
+        # Our own validators say "relative.key: message"; fold the path into the location.
+        nested = re.match(r"^([A-Za-z_][\w.-]*): (.+)$", message, re.S) if first["type"] == "value_error" else None
+        if nested:
+            loc = [*loc, *nested.group(1).split(".")]
+            message = nested.group(2)
         # An error inside a profile names the profile only when the key came from it.
         named = prefix if overlay is None or _has_path(overlay, loc) else ""
         where = f"{named}{'.'.join(loc)}" if loc else "(top level)"
-        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ConfigError(f"{source}: {where}: {message}{more}") from None
 

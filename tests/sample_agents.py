@@ -52,3 +52,10 @@ def deterministic(request: Request) -> dict[str, Any]:
     time.sleep(float(os.environ.get("SAMPLE_AGENT_DELAY", "0.002")))
     return {"output": f"det:{request.request_id}:{request.text}", "usage": {"input_tokens": 10, "output_tokens": 5},
             "model": "gpt-4.1"}
+
+
+async def broken(request: Request) -> Any:
+    """A candidate that fails one request in four."""
+    if int(request.request_id.lstrip("r")) % 4 == 0:
+        raise RuntimeError("the candidate fell over")
+    return await agent(request)

@@ -34,6 +34,11 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     sim = {(r["intent"], r["arm_a"]): r["sim"] for r in by_intent.iter_rows(named=True)}
     assert sim[("refund_request", "candidate")] < sim[("refund_request", "prod_repeat")] - 0.2
     assert abs(sim[("order_status", "candidate")] - sim[("order_status", "prod_repeat")]) < 0.1
+    # it ends with the verdict, and the planted differences are among the findings
+    assert "verdict: pause_and_investigate" in result.stdout or "verdict: rollback" in result.stdout
+    reasons = store.verdict(run["run_id"])["reasons"]
+    assert any("latency_p99_ratio" in r and "fails" in r for r in reasons)
+    assert any("Segment intent=refund_request" in r for r in reasons)
     report = tmp_path / "reports" / f"{run['run_id']}.html"
     assert report.exists() and "candidate" in report.read_text(encoding="utf-8")
     config = store.run(run["run_id"])["config"]

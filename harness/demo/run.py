@@ -1,6 +1,6 @@
 """`harness demo`: the whole pipeline on a generated customer-support log, end to end.
 
-Generate, ingest, replay, score and report.
+Generate, ingest, replay, score, gate and report.
 
 Writes into a work directory: the captured log, the config it used (a real example to
 copy), the DuckDB file and the report under reports/.
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import load_config
+from harness.gates import GateReport, gate_run
 from harness.demo.generator import write_log
 from harness.ingest import ingest
 from harness.pricing import PriceTable
@@ -66,6 +67,7 @@ class DemoOutcome:
     report: Path
     replay: ReplaySummary
     scores: ScoreSummary
+    gates: GateReport
 
 
 def write_demo_config(path: Path) -> Path:
@@ -74,7 +76,7 @@ def write_demo_config(path: Path) -> Path:
 
 
 def run_demo(workdir: str | Path = ".", db: str | Path | None = None, progress: bool = True) -> DemoOutcome:
-    """Generate, ingest, replay and report; returns where everything went."""
+    """Generate, ingest, replay, score, gate and report; returns where everything went."""
     root = Path(workdir)
     root.mkdir(parents=True, exist_ok=True)
     log = write_log(root / "demo_support_log.jsonl")
@@ -85,5 +87,6 @@ def run_demo(workdir: str | Path = ".", db: str | Path | None = None, progress: 
     summary = replay(config, store=store, progress=progress)
     scores = score_run(store, summary.run_id, scoring=config.scoring, judge=config.judge,
                        prices=PriceTable.with_overrides(config.prices), progress=progress)
+    gates = gate_run(store, summary.run_id, config.gates)
     report = write_report(store, summary.run_id, root / "reports" / f"{summary.run_id}.html")
-    return DemoOutcome(root, log, config_path, store.path, report, summary, scores)
+    return DemoOutcome(root, log, config_path, store.path, report, summary, scores, gates)

@@ -184,6 +184,46 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        3,
+        "gates: gate_results and verdicts",
+        """
+        CREATE TABLE gate_results (
+            run_id VARCHAR NOT NULL,
+            check_name VARCHAR NOT NULL,
+            segment_key VARCHAR NOT NULL,
+            segment_value VARCHAR NOT NULL,
+            metric VARCHAR NOT NULL,
+            statistic VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,
+            severity VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            estimate DOUBLE,
+            ci_low DOUBLE,
+            ci_high DOUBLE,
+            threshold DOUBLE,
+            margin DOUBLE,
+            noise_band DOUBLE,
+            n BIGINT,
+            p_value DOUBLE,
+            p_adjusted DOUBLE,
+            mde DOUBLE,
+            n_needed BIGINT,
+            source VARCHAR,
+            sentence VARCHAR NOT NULL,
+            details JSON,
+            created_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (run_id, check_name, segment_key, segment_value)
+        );
+        CREATE TABLE verdicts (
+            run_id VARCHAR PRIMARY KEY,
+            verdict VARCHAR NOT NULL,
+            reasons JSON NOT NULL,
+            settings JSON,
+            created_at TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

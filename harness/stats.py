@@ -1,0 +1,559 @@
+"""How sure is a comparison between prod and candidate: intervals, tests, power.
+
+The gates compare two agents on the same requests, so everything here is paired per
+request, works from ~30 to ~100,000 rows, and respects clustering: requests from one
+user or session are not independent, so the bootstrap can resample whole clusters
+(which widens intervals honestly instead of overstating confidence). Alongside: exact
+rank/sign/McNemar tests, Wilson intervals, minimum detectable effects, Holm and
+Benjamini-Hochberg adjustment, and a machine-independent hash for canary assignment.
+Pure functions on numpy arrays; every random draw comes from ``numpy.random.default_rng(seed)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as _st
+
+__all__ = [
+    "Interval",
+    "bootstrap_mean",
+    "bootstrap_ratio_of_means",
+    "bootstrap",
+    "bootstrap_quantile",
+    "bootstrap_quantile_ratio",
+    "wilcoxon_p",
+    "sign_test_p",
+    "mcnemar_p",
+    "wilson_interval",
+    "mde_mean",
+    "mde_two_proportions",
+    "power_mean",
+    "n_to_settle",
+    "holm",
+    "benjamini_hochberg",
+    "stable_fraction",
+]
+
+_ALTERNATIVES = ("two-sided", "greater", "less")
+# Bytes the replicate-weight arrays of one chunk may use (three (chunk, clusters) arrays).
+_CHUNK_BYTES = 48 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a two-sided confidence interval at ``level``."""
+
+    estimate: float
+    low: float
+    high: float
+    level: float
+
+    @property
+    def halfwidth(self) -> float:
+        """Half the interval's width, (high - low) / 2."""
+        return (self.high - self.low) / 2
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _check_level(level: float) -> None:
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+
+
+def _check_alternative(alternative: str) -> None:
+    if alternative not in _ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
+
+
+def _nan_interval(level: float, estimate: float = math.nan) -> Interval:
+    return Interval(float(estimate), math.nan, math.nan, level)
+
+
+def _as_float(a: np.ndarray, name: str) -> np.ndarray:
+    arr = np.asarray(a, dtype=float)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    return arr
+
+
+def _factorize(clusters: np.ndarray | Sequence[Hashable]) -> np.ndarray:
+    """Cluster labels (any hashable) -> integer codes 0..G-1."""
+    labels = np.asarray(clusters)
+    if labels.ndim != 1:
+        raise ValueError(f"clusters must be 1-D, got shape {labels.shape}")
+    try:
+        _, codes = np.unique(labels, return_inverse=True)
+        return codes.reshape(-1).astype(np.intp)
+    except TypeError:  # unorderable mix of label types (e.g. None and str)
+        seen: dict[Hashable, int] = {}
+        return np.fromiter((seen.setdefault(x, len(seen)) for x in labels.tolist()), np.intp, len(labels))
+
+
+def _check_clusters(clusters: np.ndarray | Sequence[Hashable] | None, n: int) -> np.ndarray | None:
+    if clusters is None:
+        return None
+    codes = _factorize(clusters)
+    if len(codes) != n:
+        raise ValueError(f"clusters has {len(codes)} labels for {n} rows")
+    return codes
+
+
+def _weight_chunks(rng: np.random.Generator, g: int, n_boot: int) -> Iterator[np.ndarray]:
+    """Bootstrap replicate weights, (chunk, g) at a time: how often each of g units is drawn.
+
+    Each row is an exact multinomial(g, 1/g) draw, made by counting g uniform draws
+    with one offset bincount, which is several times faster than ``rng.multinomial``.
+    """
+    chunk = max(1, min(n_boot, _CHUNK_BYTES // (24 * g)))
+    for start in range(0, n_boot, chunk):
+        c = min(chunk, n_boot - start)
+        idx = rng.integers(0, g, size=(c, g))
+        idx += (np.arange(c, dtype=idx.dtype) * g)[:, None]
+        yield np.bincount(idx.ravel(), minlength=c * g).reshape(c, g).astype(float)
+
+
+def _replicate_sums(unit_sums: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """(G, k) per-unit sums -> (n_boot, k) weighted sums under resampled units."""
+    rng = np.random.default_rng(seed)
+    g = unit_sums.shape[0]
+    return np.concatenate([w @ unit_sums for w in _weight_chunks(rng, g, n_boot)], axis=0)
+
+
+def _unit_sums(columns: list[np.ndarray], codes: np.ndarray | None) -> np.ndarray:
+    """Per-cluster sums of each column (rows themselves when unclustered) as (G, k)."""
+    if codes is None:
+        return np.column_stack(columns)
+    g = int(codes.max()) + 1
+    return np.column_stack([np.bincount(codes, weights=col, minlength=g) for col in columns])
+
+
+def _percentile_interval(estimate: float, reps: np.ndarray, level: float) -> Interval:
+    reps = reps[np.isfinite(reps)]
+    if reps.size == 0:
+        return _nan_interval(level, estimate)
+    alpha = 1.0 - level
+    low, high = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
+    return Interval(float(estimate), float(low), float(high), level)
+
+
+def _n_units(codes: np.ndarray | None, n: int) -> int:
+    return n if codes is None else int(codes.max()) + 1
+
+
+# ---------------------------------------------------------------- bootstrap
+
+
+def bootstrap_mean(
+    values: np.ndarray,
+    clusters: np.ndarray | Sequence[Hashable] | None = None,
+    *,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Interval:
+    """Mean of ``values`` (NaNs dropped with their labels) with a percentile bootstrap CI.
+
+    With ``clusters`` whole clusters are resampled; one cluster only gives NaN bounds.
+    """
+    _check_level(level)
+    x = _as_float(values, "values")
+    codes = _check_clusters(clusters, len(x))
+    keep = ~np.isnan(x)
+    x = x[keep]
+    if codes is not None:
+        codes = _factorize(codes[keep])
+    if x.size < 2:
+        return _nan_interval(level)
+    estimate = float(x.mean())
+    if np.all(x == x[0]):
+        return Interval(estimate, estimate, estimate, level)
+    if _n_units(codes, x.size) < 2:
+        return _nan_interval(level, estimate)
+    sums = _unit_sums([x, np.ones_like(x)], codes)
+    reps = _replicate_sums(sums, n_boot, seed)
+    return _percentile_interval(estimate, reps[:, 0] / reps[:, 1], level)
+
+
+def bootstrap_ratio_of_means(
+    numerator: np.ndarray,
+    denominator: np.ndarray,
+    clusters: np.ndarray | Sequence[Hashable] | None = None,
+    *,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Interval:
+    """mean(numerator) / mean(denominator) over paired rows, with a percentile bootstrap CI.
+
+    Rows where either side is NaN are dropped; replicates with a zero denominator are ignored.
+    """
+    _check_level(level)
+    num = _as_float(numerator, "numerator")
+    den = _as_float(denominator, "denominator")
+    if num.shape != den.shape:
+        raise ValueError(f"numerator and denominator differ in length: {num.shape} vs {den.shape}")
+    codes = _check_clusters(clusters, len(num))
+    keep = ~(np.isnan(num) | np.isnan(den))
+    num, den = num[keep], den[keep]
+    if codes is not None:
+        codes = _factorize(codes[keep])
+    if num.size < 2:
+        return _nan_interval(level)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        estimate = float(num.sum() / den.sum())
+    if np.all(num == num[0]) and np.all(den == den[0]):
+        return Interval(estimate, estimate, estimate, level)
+    if _n_units(codes, num.size) < 2:
+        return _nan_interval(level, estimate)
+    reps = _replicate_sums(_unit_sums([num, den], codes), n_boot, seed)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = reps[:, 0] / reps[:, 1]
+    return _percentile_interval(estimate, ratios, level)
+
+
+def bootstrap(
+    statistic: Callable[[np.ndarray], float],
+    data: np.ndarray,
+    clusters: np.ndarray | Sequence[Hashable] | None = None,
+    *,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Interval:
+    """Percentile bootstrap CI of ``statistic(data)``, resampling rows or whole clusters of rows.
+
+    ``data`` is 1-D or 2-D (rows = requests); float rows holding any NaN are dropped first.
+    """
+    _check_level(level)
+    arr = np.asarray(data)
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"data must be 1-D or 2-D, got shape {arr.shape}")
+    codes = _check_clusters(clusters, len(arr))
+    if np.issubdtype(arr.dtype, np.floating):
+        nan_rows = np.isnan(arr) if arr.ndim == 1 else np.isnan(arr).any(axis=1)
+        arr = arr[~nan_rows]
+        if codes is not None:
+            codes = _factorize(codes[~nan_rows])
+    n = len(arr)
+    if n < 2:
+        return _nan_interval(level)
+    estimate = float(statistic(arr))
+    if np.all(arr == arr[0]):
+        return Interval(estimate, estimate, estimate, level)
+    if _n_units(codes, n) < 2:
+        return _nan_interval(level, estimate)
+
+    rng = np.random.default_rng(seed)
+    reps = np.empty(n_boot)
+    if codes is None:
+        for i in range(n_boot):
+            reps[i] = statistic(arr[rng.integers(0, n, n)])
+    else:
+        order = np.argsort(codes, kind="stable")
+        sizes = np.bincount(codes)
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        g = len(sizes)
+        for i in range(n_boot):
+            chosen = rng.integers(0, g, g)
+            lengths = sizes[chosen]
+            # Row positions of the chosen clusters, concatenated: start of each cluster
+            # repeated over its length, plus the offset within it.
+            ends = np.cumsum(lengths)
+            offsets = np.arange(ends[-1]) - np.repeat(ends - lengths, lengths)
+            reps[i] = statistic(arr[order[np.repeat(starts[chosen], lengths) + offsets]])
+    return _percentile_interval(estimate, reps, level)
+
+
+def bootstrap_quantile(
+    values: np.ndarray,
+    q: float,
+    clusters: np.ndarray | Sequence[Hashable] | None = None,
+    *,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Interval:
+    """Percentile bootstrap CI of the q-quantile (inverted-CDF definition), vectorized:
+    each replicate is a weighted quantile under multinomial row (or cluster) weights."""
+    return _quantile_bootstrap([values], q, clusters, n_boot, level, seed, lambda qs: qs[0])
+
+
+def bootstrap_quantile_ratio(
+    numerator: np.ndarray,
+    denominator: np.ndarray,
+    q: float,
+    clusters: np.ndarray | Sequence[Hashable] | None = None,
+    *,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Interval:
+    """CI of quantile_q(numerator) / quantile_q(denominator) over paired rows resampled together
+    (e.g. candidate p99 latency over prod's)."""
+    def ratio(qs: list[np.ndarray]) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(qs[1] != 0, qs[0] / qs[1], np.nan)
+
+    return _quantile_bootstrap([numerator, denominator], q, clusters, n_boot, level, seed, ratio)
+
+
+def _quantile_bootstrap(
+    columns: list[np.ndarray],
+    q: float,
+    clusters: np.ndarray | Sequence[Hashable] | None,
+    n_boot: int,
+    level: float,
+    seed: int,
+    combine: Callable[[list[np.ndarray]], np.ndarray],
+) -> Interval:
+    _check_level(level)
+    arrays = [_as_float(c, "values") for c in columns]
+    codes = _check_clusters(clusters, len(arrays[0]))
+    keep = np.all([np.isfinite(a) for a in arrays], axis=0)
+    arrays = [a[keep] for a in arrays]
+    n = len(arrays[0])
+    if n < 2:
+        return _nan_interval(level)
+    codes = _factorize(codes[keep]) if codes is not None else None
+    estimate = float(combine([np.atleast_1d(np.quantile(a, q, method="inverted_cdf")) for a in arrays])[0])
+    if all(np.all(a == a[0]) for a in arrays):
+        return Interval(estimate, estimate, estimate, level)
+    g = _n_units(codes, n)
+    if g < 2:
+        return _nan_interval(level, estimate)
+    orders = [np.argsort(a, kind="stable") for a in arrays]
+    sorted_arrays = [a[order] for a, order in zip(arrays, orders, strict=True)]
+    sizes = np.ones(n, dtype=np.int64) if codes is None else np.bincount(codes, minlength=g)
+    rng = np.random.default_rng(seed)
+    reps: list[np.ndarray] = []
+    chunk = max(1, min(n_boot, _CHUNK_BYTES // (24 * max(n, g))))
+    done = 0
+    while done < n_boot:
+        c = min(chunk, n_boot - done)
+        unit_weights = next(_weight_chunks(rng, g, c)).astype(np.int64)
+        totals = unit_weights @ sizes
+        row_weights = unit_weights if codes is None else unit_weights[:, codes]
+        quantiles = [values[_weighted_positions(row_weights[:, order], totals, q)]
+                     for values, order in zip(sorted_arrays, orders, strict=True)]
+        reps.append(combine(quantiles))
+        done += c
+    return _percentile_interval(estimate, np.concatenate(reps), level)
+
+
+def _weighted_positions(weights: np.ndarray, totals: np.ndarray, q: float) -> np.ndarray:
+    """Per replicate (row of `weights`, columns in ascending value order), the position of the
+    weighted q-quantile: the first column whose cumulative weight reaches q * total.
+
+    For an upper quantile only the top tail is summed (the mass above it is small), which is
+    several times cheaper; replicates whose tail holds too little mass take the full sum.
+    """
+    n = weights.shape[1]
+    threshold = q * totals
+    if q > 0.5:
+        m = min(n - 1, int(n * (1 - q) * 4) + 64)
+        if m < n - 1:
+            tail = weights[:, n - m - 1 :]
+            # suffix[:, j]: weight strictly above column n-m-1+j
+            suffix = np.cumsum(tail[:, ::-1], axis=1)[:, ::-1] - tail
+            above = totals[:, None] - suffix  # cumulative weight up to and including each tail column
+            in_tail = suffix[:, 0] > totals - threshold  # the quantile lies inside the tail
+            positions = (n - m - 1) + (above < threshold[:, None]).sum(axis=1)
+            if in_tail.all():
+                return np.minimum(positions, n - 1)
+            rest = ~in_tail
+            full = np.cumsum(weights[rest], axis=1)
+            positions[rest] = (full < threshold[rest, None]).sum(axis=1)
+            return np.minimum(positions, n - 1)
+    cumulative = np.cumsum(weights, axis=1)
+    return np.minimum((cumulative < threshold[:, None]).sum(axis=1), n - 1)
+
+
+# ---------------------------------------------------------------- tests
+
+
+def wilcoxon_p(diffs: np.ndarray, alternative: str = "two-sided") -> float:
+    """Wilcoxon signed-rank p-value on the non-zero, non-NaN paired differences.
+
+    Zeros are dropped beforehand (Wilcoxon's original "wilcox" handling); scipy picks exact or normal.
+    """
+    _check_alternative(alternative)
+    d = _as_float(diffs, "diffs")
+    d = d[~np.isnan(d) & (d != 0)]
+    if d.size == 0:
+        return 1.0
+    return float(_st.wilcoxon(d, alternative=alternative).pvalue)
+
+
+def sign_test_p(diffs: np.ndarray, alternative: str = "two-sided") -> float:
+    """Exact sign test: binomial test of positive vs negative among non-zero, non-NaN differences."""
+    _check_alternative(alternative)
+    d = _as_float(diffs, "diffs")
+    d = d[~np.isnan(d) & (d != 0)]
+    if d.size == 0:
+        return 1.0
+    return float(_st.binomtest(int((d > 0).sum()), int(d.size), 0.5, alternative=alternative).pvalue)
+
+
+def mcnemar_p(a: np.ndarray, b: np.ndarray, alternative: str = "two-sided") -> float:
+    """Exact McNemar test on paired binary outcomes: binomial test on the discordant pairs.
+
+    "greater" means ``a`` is True more often than ``b``; float rows with NaN are dropped.
+    """
+    _check_alternative(alternative)
+    a_arr, b_arr = np.asarray(a), np.asarray(b)
+    if a_arr.shape != b_arr.shape or a_arr.ndim != 1:
+        raise ValueError(f"a and b must be 1-D of equal length, got {a_arr.shape} and {b_arr.shape}")
+    if np.issubdtype(a_arr.dtype, np.floating) or np.issubdtype(b_arr.dtype, np.floating):
+        keep = ~(np.isnan(a_arr.astype(float)) | np.isnan(b_arr.astype(float)))
+        a_arr, b_arr = a_arr[keep], b_arr[keep]
+    a_arr, b_arr = a_arr.astype(bool), b_arr.astype(bool)
+    only_a = int((a_arr & ~b_arr).sum())
+    only_b = int((~a_arr & b_arr).sum())
+    if only_a + only_b == 0:
+        return 1.0
+    return float(_st.binomtest(only_a, only_a + only_b, 0.5, alternative=alternative).pvalue)
+
+
+def wilson_interval(successes: int, n: int, level: float = 0.95) -> Interval:
+    """Wilson score interval for a proportion; estimate k/n, NaN interval when n == 0."""
+    _check_level(level)
+    if n < 0 or not 0 <= successes <= max(n, 0):
+        raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
+    if n == 0:
+        return _nan_interval(level)
+    p = successes / n
+    z = float(_st.norm.ppf(0.5 + level / 2))
+    z2n = z * z / n
+    center = (p + z2n / 2) / (1 + z2n)
+    half = z * math.sqrt(p * (1 - p) / n + z2n / (4 * n)) / (1 + z2n)
+    # At k = 0 and k = n the bounds are exactly 0 and 1; do not leave float dust there.
+    low = 0.0 if successes == 0 else max(0.0, center - half)
+    high = 1.0 if successes == n else min(1.0, center + half)
+    return Interval(p, low, high, level)
+
+
+# ---------------------------------------------------------------- power
+
+
+def _z_alpha(alpha: float, two_sided: bool) -> float:
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    return float(_st.norm.ppf(1 - alpha / 2 if two_sided else 1 - alpha))
+
+
+def mde_mean(sd: float, n: int, *, alpha: float = 0.05, power: float = 0.8, two_sided: bool = True) -> float:
+    """Minimum detectable mean paired difference: (z_alpha + z_power) * sd / sqrt(n); inf for n < 2."""
+    if not 0.0 < power < 1.0:
+        raise ValueError(f"power must be in (0, 1), got {power!r}")
+    z = _z_alpha(alpha, two_sided) + float(_st.norm.ppf(power))
+    if n < 2:
+        return math.inf
+    return z * sd / math.sqrt(n)
+
+
+def mde_two_proportions(
+    p: float, n1: int, n2: int, *, alpha: float = 0.05, power: float = 0.8, two_sided: bool = True
+) -> float:
+    """Smallest detectable difference between two independent proportions near baseline ``p``.
+
+    (z_alpha + z_power) * sqrt(p(1-p)(1/n1 + 1/n2)), p clipped to [0.001, 0.999]; inf if n1 or n2 < 1.
+    """
+    if not 0.0 < power < 1.0:
+        raise ValueError(f"power must be in (0, 1), got {power!r}")
+    z = _z_alpha(alpha, two_sided) + float(_st.norm.ppf(power))
+    if n1 < 1 or n2 < 1:
+        return math.inf
+    q = min(max(float(p), 0.001), 0.999)
+    return z * math.sqrt(q * (1 - q) * (1 / n1 + 1 / n2))
+
+
+def power_mean(effect: float, sd: float, n: int, *, alpha: float = 0.05, two_sided: bool = True) -> float:
+    """Power of the z-test to find ``effect`` significant in its own direction (inverse of mde_mean).
+
+    The opposite tail is ignored, so power_mean(mde_mean(sd, n), sd, n) == 0.8; 0.0 for n < 2.
+    """
+    z_a = _z_alpha(alpha, two_sided)
+    if n < 2:
+        return 0.0
+    if sd <= 0:
+        return 1.0 if effect != 0 else float(_st.norm.sf(z_a))
+    return float(_st.norm.cdf(abs(effect) * math.sqrt(n) / sd - z_a))
+
+
+def n_to_settle(n: int, halfwidth: float, distance: float) -> int | None:
+    """Observations needed for an interval of ``halfwidth`` at ``n`` to shrink below ``distance``.
+
+    Assumes halfwidth ~ 1/sqrt(n): ceil(n * (halfwidth / distance)**2); None if it cannot be said.
+    """
+    if not (math.isfinite(distance) and distance > 0 and math.isfinite(halfwidth)):
+        return None
+    # round() first so that float noise (e.g. 400.00000000000006) does not add one.
+    return math.ceil(round(n * (halfwidth / distance) ** 2, 9))
+
+
+# ---------------------------------------------------------------- multiple testing
+
+
+def _pvalue_array(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
+    p = np.asarray(pvalues, dtype=float).reshape(-1)
+    finite = p[~np.isnan(p)]
+    if np.any((finite < 0) | (finite > 1)):
+        raise ValueError("p-values must lie in [0, 1]")
+    return p
+
+
+def holm(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Holm step-down adjusted p-values in the original order (as statsmodels 'holm').
+
+    NaN p-values stay NaN and do not count towards the number of tests.
+    """
+    return _adjusted(pvalues, lambda ordered, m: np.maximum.accumulate((m - np.arange(m)) * ordered))
+
+
+def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg (FDR) adjusted p-values in the original order (as statsmodels 'fdr_bh').
+
+    NaN p-values stay NaN and do not count towards the number of tests.
+    """
+    return _adjusted(
+        pvalues, lambda ordered, m: np.minimum.accumulate((ordered * m / np.arange(1, m + 1))[::-1])[::-1]
+    )
+
+
+def _adjusted(pvalues: Sequence[float] | np.ndarray, step: Callable[[np.ndarray, int], np.ndarray]) -> np.ndarray:
+    """Apply a step procedure to the sorted finite p-values; NaN stays NaN, results clipped to 1."""
+    p = _pvalue_array(pvalues)
+    out = np.full(p.shape, np.nan)
+    idx = np.flatnonzero(~np.isnan(p))
+    if idx.size == 0:
+        return out
+    order = idx[np.argsort(p[idx], kind="stable")]
+    out[order] = np.minimum(step(p[order], idx.size), 1.0)
+    return out
+    order = idx[np.argsort(p[idx], kind="stable")]
+    scaled = p[order] * m / np.arange(1, m + 1)
+    adjusted = np.minimum.accumulate(scaled[::-1])[::-1]
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
+
+
+# ---------------------------------------------------------------- assignment
+
+_BELOW_ONE = math.nextafter(1.0, 0.0)
+
+
+def stable_fraction(key: str, salt: str = "") -> float:
+    """A number in [0, 1) from sha256(f"{salt}:{key}"): first 8 bytes, big-endian, / 2**64.
+
+    Identical on every machine and Python version (unlike hash()); used to assign users to a canary.
+    """
+    digest = hashlib.sha256(f"{salt}:{key}".encode()).digest()
+    # The division rounds to nearest, so the top 2**-54 of the range would round to 1.0.
+    return min(int.from_bytes(digest[:8], "big") / 2**64, _BELOW_ONE)

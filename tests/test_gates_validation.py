@@ -1,0 +1,46 @@
+"""Validation on seeded synthetic runs: A/A stays within the error level, planted regressions
+are detected at about the rate the power calculation predicts. bench/validate_gates.py runs
+the long version."""
+
+from __future__ import annotations
+
+from harness.config import GatesConfig
+from harness.gates.simulate import (
+    Effects,
+    detection_rate,
+    false_failure_rate,
+    predicted_error_rate_power,
+    predicted_segment_power,
+)
+
+SETTINGS = GatesConfig(n_bootstrap=400)
+
+
+def test_a_a_fails_a_critical_check_at_most_at_the_error_level() -> None:
+    rate = false_failure_rate(range(30), SETTINGS)
+    assert rate <= SETTINGS.alpha
+
+
+def test_error_rate_increase_is_detected_as_predicted() -> None:
+    add = 0.04  # 2% -> 6% on 1,200 requests; error_rate_diff allows +2 points
+    predicted = predicted_error_rate_power(add, base=0.02, n=1200, margin=0.02, alpha=SETTINGS.alpha)
+    observed = detection_rate(Effects(error_rate_add=add), "error_rate_diff", range(40), SETTINGS)
+    assert 0.5 < predicted < 0.9  # a size where power is neither trivial nor certain
+    assert abs(observed - predicted) <= 0.15
+    assert detection_rate(Effects(), "error_rate_diff", range(40), SETTINGS) <= SETTINGS.alpha
+
+
+def test_quality_drop_on_one_segment_is_flagged_as_predicted() -> None:
+    drop = 0.053  # quality_delta allows 0.05
+    predicted = predicted_segment_power(drop, n_segment=1200 / 4, margin=0.05)
+    observed = detection_rate(Effects(quality_drop=drop, quality_drop_intent="refund_request"), "quality_delta",
+                              range(40), SETTINGS, segment="intent=refund_request")
+    assert 0.5 < predicted < 0.95
+    assert abs(observed - predicted) <= 0.15
+    assert detection_rate(Effects(), "quality_delta", range(20), SETTINGS, segment="intent=refund_request") == 0
+
+
+def test_heavier_latency_tail_is_caught_and_a_a_is_not() -> None:
+    tail = Effects(latency_tail_share=0.05, latency_tail_factor=8)  # 5% of calls 8x slower
+    assert detection_rate(tail, "latency_p99_ratio", range(20), SETTINGS) >= 0.9
+    assert detection_rate(Effects(), "latency_p99_ratio", range(20), SETTINGS) <= SETTINGS.alpha
