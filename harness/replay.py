@@ -177,6 +177,7 @@ class _Replayer:
         self.flush_now = asyncio.Event()
         self.closing = False
         self.stop_reason: str | None = None
+        self.stopped = asyncio.Event()
         self.stop_at = 0.0
         self.hard_stop = False
         self.spent = 0.0
@@ -258,7 +259,7 @@ class _Replayer:
         n_before = totals["n_responses"]
         budget = self.settings.budget_usd
         if budget is not None and self.spent >= budget and n_before < n_planned:
-            self.stop_reason = "budget_exhausted"
+            self._stop("budget_exhausted")
         try:
             await self._start_agents()
             with progress_bar(self.progress) as bar:
@@ -332,11 +333,13 @@ class _Replayer:
         handled = self._install_signals(loop)
         try:
             try:
-                await self._produce(queue)
+                await self._produce_until_stopped(queue)
             finally:
-                for _ in workers:
-                    await queue.put(None)
+                if self.stop_reason is not None:
+                    _discard(queue)  # calls never started stay pending for a resume
+                closing = asyncio.create_task(_close(queue, len(workers)))
                 await self._finish(workers)
+                closing.cancel()
         finally:
             self._remove_signals(loop, handled)
             self.closing = True
@@ -344,6 +347,19 @@ class _Replayer:
             await writer
         if self.write_error is not None:
             raise self.write_error
+
+    async def _produce_until_stopped(self, queue: asyncio.Queue[_Call | None]) -> None:
+        """Queue every pending call, unless a stop comes first: then the producer is cancelled at
+        once, even while it waits for room in a queue that busy workers are not emptying."""
+        producer = asyncio.create_task(self._produce(queue))
+        stopped = asyncio.create_task(self.stopped.wait())
+        await asyncio.wait({producer, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not producer.done():
+            producer.cancel()
+        results = await asyncio.gather(producer, return_exceptions=True)
+        if isinstance(results[0], BaseException) and not isinstance(results[0], asyncio.CancelledError):
+            raise results[0]
 
     async def _produce(self, queue: asyncio.Queue[_Call | None]) -> None:
         chunk_size = max(2000, 4 * self.settings.concurrency)
@@ -484,6 +500,7 @@ class _Replayer:
         if self.stop_reason is None:
             self.stop_reason = reason
             self.stop_at = time.monotonic()
+            self.stopped.set()
 
     async def _finish(self, workers: list[asyncio.Task[None]]) -> None:
         """Wait for the workers; once stopping, give in-flight calls the grace period, then cancel."""
@@ -539,6 +556,17 @@ class _Replayer:
         rate = self.n_new / max(time.monotonic() - started, 1e-9)
         status = f"{sum(self.errors.values()):,} errors · ${self.spent:,.4f} spent · {rate:,.0f}/s"
         bar.update(task, completed=n_before + self.n_new, status=status)
+
+
+def _discard(queue: asyncio.Queue[_Call | None]) -> None:
+    while not queue.empty():
+        queue.get_nowait()
+
+
+async def _close(queue: asyncio.Queue[_Call | None], n_workers: int) -> None:
+    """One stop sentinel per worker, as room frees up (runs beside the draining, never blocking it)."""
+    for _ in range(n_workers):
+        await queue.put(None)
 
 
 def _request(row: dict[str, Any], dataset: str) -> Request:

@@ -1,7 +1,7 @@
 """Real python agents the replay tests run: behaviour is chosen by the request's metadata.
 
 metadata.behaviour: "ok" (default), "fail" (raises), "garbage" (returns a non-result),
-"sleep:<seconds>", "tools:<n>" (n tool calls). Every answer reports gpt-4.1 usage.
+"sleep:<seconds>" (times $SAMPLE_AGENT_SLEEP_SCALE), "tools:<n>" (n tool calls). Every answer reports gpt-4.1 usage.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ async def agent(request: Request) -> Any:
     if name == "garbage":
         return ["not", "a", "result"]
     if name == "sleep":
-        await asyncio.sleep(float(arg))
+        await asyncio.sleep(float(arg) * float(os.environ.get("SAMPLE_AGENT_SLEEP_SCALE", "1")))
     if name == "tools":
         return _answer(request, int(arg))
     return _answer(request)

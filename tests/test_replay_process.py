@@ -83,12 +83,12 @@ def test_sigkill_at_a_random_moment_then_resume(tmp_path: Path, seed: int) -> No
 
 def test_ctrl_c_drains_cancels_after_grace_and_resume_redoes(tmp_path: Path) -> None:
     records = simple_records(40)
-    for r in records:
-        r["metadata"]["behaviour"] = "sleep:0.5"
+    for i, r in enumerate(records):  # the first few answer at once; the rest are still running at Ctrl-C
+        r["metadata"]["behaviour"] = "sleep:0.05" if i < 3 else "sleep:30"
     store, config = setup(tmp_path, 0, agent="agent", concurrency=8, grace=0.1, records=records)
     db = tmp_path / "h.duckdb"
     proc = start_harness("replay", "-c", str(config), "--run-id", "c1", "--db", str(db))
-    wait_for(lambda: response_count(db, "c1") >= 8, timeout=60)
+    wait_for(lambda: response_count(db, "c1") >= 9, timeout=60)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 5, stderr
@@ -96,8 +96,9 @@ def test_ctrl_c_drains_cancels_after_grace_and_resume_redoes(tmp_path: Path) -> 
     run = store.run("c1")
     assert run["status"] == "interrupted"
     cancelled = store.sql("SELECT count(*) AS n FROM responses WHERE run_id = 'c1' AND error_type = 'cancelled'")
-    assert cancelled["n"][0] >= 1  # the in-flight calls outlived the 0.1 s grace
-    done = run_harness("replay", "-c", str(config), "--run-id", "c1", "--db", str(db))
+    assert cancelled["n"][0] == 8  # every in-flight call outlived the 0.1 s grace
+    done = run_harness("replay", "-c", str(config), "--run-id", "c1", "--db", str(db),
+                       SAMPLE_AGENT_SLEEP_SCALE="0.001")
     assert done.returncode == 0, done.stderr
     k = store.sql("SELECT count(*) AS n, count(error_type) AS errors, count(DISTINCT (request_id, arm, sample)) AS keys"
                   " FROM responses WHERE run_id = 'c1'")
