@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from typing import Any
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -42,6 +43,8 @@ __all__ = [
 _ALTERNATIVES = ("two-sided", "greater", "less")
 # Bytes the replicate-weight arrays of one chunk may use (three (chunk, clusters) arrays).
 _CHUNK_BYTES = 48 * 1024 * 1024
+# Quantile bootstraps are exact up to this many rows, then located to within n / this ranks.
+_EXACT_QUANTILE_ROWS = 4096
 
 
 @dataclass(frozen=True)
@@ -119,11 +122,33 @@ def _weight_chunks(rng: np.random.Generator, g: int, n_boot: int) -> Iterator[np
         yield np.bincount(idx.ravel(), minlength=c * g).reshape(c, g).astype(float)
 
 
+_WEIGHT_CACHE: dict[tuple[int, int, int], np.ndarray] = {}
+_WEIGHT_CACHE_ENTRIES = 64_000_000  # uint8 counts kept for reuse (64 MB)
+
+
+def _seeded_weights(seed: int, g: int, n_boot: int) -> Iterator[np.ndarray]:
+    """The replicate weights of `seed` for g units, in float chunks. Every statistic with the same
+    seed and number of units draws the same weights, so they are drawn once and kept (as small
+    integer counts) while they fit in the cache; the random stream is the same either way."""
+    key = (seed, g, n_boot)
+    cached = _WEIGHT_CACHE.get(key)
+    if cached is None and g * n_boot <= _WEIGHT_CACHE_ENTRIES:
+        chunks = list(_weight_chunks(np.random.default_rng(seed), g, n_boot))
+        cached = np.concatenate(chunks).astype(np.uint8)
+        _WEIGHT_CACHE.clear()  # one set at a time bounds the memory
+        _WEIGHT_CACHE[key] = cached
+    if cached is None:
+        yield from _weight_chunks(np.random.default_rng(seed), g, n_boot)
+        return
+    chunk = max(1, min(n_boot, _CHUNK_BYTES // (24 * g)))
+    for start in range(0, n_boot, chunk):
+        yield cached[start : start + chunk].astype(float)
+
+
 def _replicate_sums(unit_sums: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     """(G, k) per-unit sums -> (n_boot, k) weighted sums under resampled units."""
-    rng = np.random.default_rng(seed)
     g = unit_sums.shape[0]
-    return np.concatenate([w @ unit_sums for w in _weight_chunks(rng, g, n_boot)], axis=0)
+    return np.concatenate([w @ unit_sums for w in _seeded_weights(seed, g, n_boot)], axis=0)
 
 
 def _unit_sums(columns: list[np.ndarray], codes: np.ndarray | None) -> np.ndarray:
@@ -328,23 +353,36 @@ def _quantile_bootstrap(
     g = _n_units(codes, n)
     if g < 2:
         return _nan_interval(level, estimate)
-    orders = [np.argsort(a, kind="stable") for a in arrays]
-    sorted_arrays = [a[order] for a, order in zip(arrays, orders, strict=True)]
+    binned = [_rank_bins(a, codes, g) for a in arrays]
     sizes = np.ones(n, dtype=np.int64) if codes is None else np.bincount(codes, minlength=g)
-    rng = np.random.default_rng(seed)
     reps: list[np.ndarray] = []
-    chunk = max(1, min(n_boot, _CHUNK_BYTES // (24 * max(n, g))))
-    done = 0
-    while done < n_boot:
-        c = min(chunk, n_boot - done)
-        unit_weights = next(_weight_chunks(rng, g, c)).astype(np.int64)
+    for unit_weights in _seeded_weights(seed, g, n_boot):
         totals = unit_weights @ sizes
-        row_weights = unit_weights if codes is None else unit_weights[:, codes]
-        quantiles = [values[_weighted_positions(row_weights[:, order], totals, q)]
-                     for values, order in zip(sorted_arrays, orders, strict=True)]
+        by_unit = np.ascontiguousarray(unit_weights.T)
+        quantiles = [values[_weighted_positions(np.asarray(membership.T @ by_unit).T, totals, q)]
+                     for values, membership in binned]
         reps.append(combine(quantiles))
-        done += c
     return _percentile_interval(estimate, np.concatenate(reps), level)
+
+
+def _rank_bins(values: np.ndarray, codes: np.ndarray | None, g: int) -> tuple[np.ndarray, Any]:
+    """Rows grouped into at most _EXACT_QUANTILE_ROWS bins of consecutive rank: each bin's value
+    and a sparse (unit x bin) count matrix, so a replicate's bin weights are one sparse product.
+
+    Up to _EXACT_QUANTILE_ROWS rows every row is its own bin and the quantile is exact; above,
+    the quantile is located to within one bin (n / 4096 ranks) and takes the bin's middle value.
+    """
+    from scipy.sparse import csr_array
+
+    n = len(values)
+    order = np.argsort(values, kind="stable")
+    k = min(n, _EXACT_QUANTILE_ROWS)
+    bins = (np.arange(n) * k) // n
+    middle = np.searchsorted(bins, np.arange(k), side="left") + np.bincount(bins, minlength=k) // 2
+    representative = values[order][np.minimum(middle, n - 1)] if k < n else values[order]
+    units = order if codes is None else codes[order]
+    membership = csr_array((np.ones(n), (units, bins)), shape=(g, k))
+    return representative, membership
 
 
 def _weighted_positions(weights: np.ndarray, totals: np.ndarray, q: float) -> np.ndarray:

@@ -160,3 +160,12 @@ def test_gate_command_exit_codes_and_stored_results(tmp_path: Path) -> None:
                       "[gates.checks.quality]\nseverity = 'warning'\n")
     result = run_harness("gate", run_id, "--db", str(store.path), "--config", str(config))
     assert result.returncode == 3 and "pause_and_investigate" in result.stdout
+
+
+def test_segments_use_their_own_minimum_size() -> None:
+    """Regression: segments smaller than the overall min_requests were always nodata."""
+    inputs = simulate_inputs(n_requests=100, n_users=40, seed=8)  # about 25 requests per intent
+    settings = FAST.model_copy(update={"min_requests": 30, "min_segment_requests": 20})
+    report = evaluate_gates(inputs, settings, only={"error_rate"})
+    statuses = {r.segment_value: r.status for r in report.segments}
+    assert statuses and all(s != "nodata" for s in statuses.values())

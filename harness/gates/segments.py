@@ -23,6 +23,7 @@ _SEGMENT_BOOTSTRAP = 1000  # per-segment intervals are for reading, the test dec
 def evaluate_segments(specs: list[CheckSpec], inputs: GateInputs, settings: GatesConfig) -> list[CheckResult]:
     """Every check for every segment value with enough requests; p-values adjusted together."""
     results: list[CheckResult] = []
+    per_segment = settings.model_copy(update={"min_requests": settings.min_segment_requests})
     for key, values in sorted(inputs.segments.items()):
         for value in sorted(set(values.tolist()) - {""}):
             mask = values == value
@@ -30,7 +31,7 @@ def evaluate_segments(specs: list[CheckSpec], inputs: GateInputs, settings: Gate
                 continue
             subset = inputs.subset(mask)
             for spec in specs:
-                result = evaluate(spec, subset, settings, n_boot=min(settings.n_bootstrap, _SEGMENT_BOOTSTRAP),
+                result = evaluate(spec, subset, per_segment, n_boot=min(settings.n_bootstrap, _SEGMENT_BOOTSTRAP),
                                   segment=(key, value))
                 if result.status != "skipped":
                     results.append(result)
