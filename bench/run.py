@@ -1,12 +1,14 @@
 """`make bench`: the harness against physical bounds, printed as ratios (not timed unit tests).
 
-Sections (all by default, or name some): replay, scale, scoring.
+Sections (all by default, or name some): replay, scale, scoring, report.
   replay  N requests x 3 arms through a local HTTP agent with fixed latency at concurrency C;
           wall time vs the bound N*arms*latency/C, harness CPU per response, peak RSS.
   scale   a 1,000,000-request dataset replayed through a fast local python agent, in a fresh
           process, to show peak RSS stays bounded (requests are streamed, results batched).
   scoring the demo run scored from an empty cache vs raw SentenceTransformer.encode of the
           same distinct texts with the same loaded model, in one process; then re-scoring.
+  report  a 100,000-request run (three arms, scores, gates) written through the store's API,
+          then the release report rendered: seconds and file size.
 """
 
 from __future__ import annotations
@@ -154,6 +156,66 @@ def bench_scoring() -> dict[str, float]:
             "first_over_rescore": t_first / t_again}
 
 
+def bench_report(n: int) -> dict[str, float]:
+    import numpy as np
+    import polars as pl
+
+    from harness.gates import gate_run
+    from harness.ingest import ingest
+    from harness.replay import _RESPONSE_SCHEMA
+    from harness.report import write_report
+    from harness.store import Store
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        intents = ["order_status", "refund_request", "product_question", "shipping_change", "cancel_order"]
+        with open(root / "log.jsonl", "w", encoding="utf-8") as f:
+            for i in range(n):
+                f.write(json.dumps({"request_id": f"r{i:07d}", "input": f"question {i}", "user_id": f"u{i % 20000}",
+                                    "reference": f"answer {i}" if i % 3 == 0 else None,
+                                    "metadata": {"intent": intents[i % 5], "tier": ["free", "pro"][i % 2],
+                                                 "flags": {"new-checkout": bool(i % 4)}}}) + "\n")
+        store = Store(root / "report.duckdb")
+        ingest(store, [root / "log.jsonl"], "big", progress=False)
+        store.create_run({"run_id": "big-run", "dataset": "big", "status": "completed", "n_planned": 3 * n,
+                          "config": {}, "plan": {}})
+        ids = [f"r{i:07d}" for i in range(n)]
+        now = pl.lit(None, dtype=pl.Datetime("us", "UTC"))
+        for arm, slow in (("prod", 1.0), ("prod_repeat", 1.0), ("candidate", 1.15)):
+            frame = pl.DataFrame({
+                "run_id": "big-run", "request_id": ids, "arm": arm, "sample": 0,
+                "output": [f"{arm} says answer {i}" for i in range(n)], "tool_calls": '[{"name": "lookup"}]',
+                "n_tool_calls": 1, "input_tokens": 800, "output_tokens": 90, "cached_input_tokens": 0,
+                "cost_usd": rng.lognormal(-6.5, 0.3, n), "latency_ms": rng.lognormal(6.0, 0.5, n) * slow,
+                "model": "gpt-4.1", "error_type": pl.Series(np.where(rng.random(n) < 0.01, "timeout", "")).replace("", None),
+                "error_message": None, "attempts": 1,
+            }).with_columns(now.alias("started_at"), now.alias("finished_at")).cast(_RESPONSE_SCHEMA)  # type: ignore[arg-type]
+            store.write_responses("big-run", frame.select(list(_RESPONSE_SCHEMA)))
+        scores = []
+        for arm_a, arm_b, scorer, centre in (("candidate", "prod", "similarity", 0.82), ("prod_repeat", "prod", "similarity", 0.86),
+                                              ("candidate", "prod", "tool_set_changed", 0.05),
+                                              ("prod_repeat", "prod", "tool_set_changed", 0.02)):
+            values = rng.normal(centre, 0.08, n) if scorer == "similarity" else (rng.random(n) < centre).astype(float)
+            scores.append(pl.DataFrame({"request_id": ids, "scorer": scorer, "arm_a": arm_a, "arm_b": arm_b,
+                                        "value": values, "details": "{}"}))
+        referenced = ids[::3]
+        for arm in ("prod", "prod_repeat", "candidate"):
+            scores.append(pl.DataFrame({"request_id": referenced, "scorer": "similarity", "arm_a": arm,
+                                        "arm_b": "reference", "value": rng.normal(0.85, 0.07, len(referenced)),
+                                        "details": "{}"}))
+        store.save_scores("big-run", pl.concat(scores))
+        t0 = time.perf_counter()
+        gate_run(store, "big-run")
+        t_gate = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        path = write_report(store, "big-run", root / "big.html")
+        t_report = time.perf_counter() - t0
+        size = path.stat().st_size
+    return {"requests": n, "responses": 3 * n, "gate_s": t_gate, "report_s": t_report,
+            "report_mb": size / 1e6}
+
+
 def show(title: str, figures: dict[str, float], targets: dict[str, tuple[str, float]]) -> bool:
     print(f"\n== {title}")
     ok = True
@@ -170,7 +232,7 @@ def show(title: str, figures: dict[str, float], targets: dict[str, tuple[str, fl
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sections", nargs="*", default=["replay", "scale", "scoring"])
+    parser.add_argument("sections", nargs="*", default=["replay", "scale", "scoring", "report"])
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.05)
@@ -191,6 +253,10 @@ def main() -> int:
         figures = bench_scoring()
         ok &= show("scoring: the demo run, embeddings from an empty cache, then re-scored", figures,
                    {"throughput_vs_raw": (">=", 0.9), "first_over_rescore": (">=", 20)})
+    if "report" in args.sections:
+        figures = bench_report(100_000)
+        ok &= show("report: a 100,000-request run, three arms", figures,
+                   {"report_s": ("<=", 15.0), "report_mb": ("<=", 5.0)})
     print("\nall targets met" if ok else "\nSOME TARGETS MISSED")
     return 0 if ok else 1
 

@@ -1,6 +1,6 @@
 """The `harness` command line: each command parses options and calls one library function.
 
-Exit codes: 0 success, 1 error, 2 bad usage, 3 pause_and_investigate, 4 rollback,
+Exit codes: 0 success (proceed), 1 error, 2 bad usage, 3 pause_and_investigate, 4 rollback,
 5 a replay that stopped before the end (budget or interrupt; rerun to resume), 130 Ctrl-C.
 """
 
@@ -176,7 +176,7 @@ def _score(store: Any, run_id: str, cfg: Any) -> Any:
 @_handled
 def score(
     run_id: Annotated[str, typer.Argument(help="Run id.")],
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config with [scoring] and [judge].")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config with scoring and judge sections.")] = None,
     profile: ProfileOption = None,
     db: DbOption = None,
 ) -> None:
@@ -300,7 +300,7 @@ def demo(
 @_handled
 def gate(
     run_id: Annotated[str, typer.Argument(help="Run id.")],
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config with [gates].")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config with a gates section.")] = None,
     profile: ProfileOption = None,
     segments: Annotated[bool, typer.Option("--segments", help="Also print every segment's checks.")] = False,
     db: DbOption = None,
@@ -367,8 +367,30 @@ def run_release(
         raise typer.Exit(EXIT_INCOMPLETE)
     _print_scores(_score(store, summary.run_id, cfg), console=err)
     report = _gate(store, summary.run_id, cfg)
+    from harness.report import write_report
+
+    path = write_report(store, summary.run_id, config=cfg)
     out.print(f"run id: {summary.run_id}", highlight=False)
+    out.print(f"report: {path}", highlight=False)
     raise typer.Exit(EXIT_FOR_VERDICT[report.verdict])
+
+
+@app.command()
+@_handled
+def report(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML file (default: reports/<run_id>.html).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Config whose release, canary and gates sections to use (default: the run's own).")] = None,
+    profile: ProfileOption = None,
+    db: DbOption = None,
+) -> None:
+    """Write the release report: one self-contained HTML file with the pre-deploy checklist filled in."""
+    from harness.config import load_config
+    from harness.report import write_report
+
+    cfg = load_config(config, profile=profile) if config else None
+    store = _store(db, read_only=True, configured=cfg.db if cfg else None)
+    out.print(str(write_report(store, run_id, output, config=cfg)), highlight=False)
 
 
 @app.command("canary-plan")
@@ -378,7 +400,7 @@ def canary_plan(
     steps: Annotated[str | None, typer.Option("--steps", help="Rollout steps in percent of users, e.g. 5,20,50,100.")] = None,
     duration: Annotated[str | None, typer.Option("--duration", help="How long each step runs: 24h, 90m, 2d.")] = None,
     run_id: Annotated[str | None, typer.Option("--run", help="A run of this dataset to take the baselines from.")] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config with [canary] and [gates].")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config with canary and gates sections.")] = None,
     db: DbOption = None,
 ) -> None:
     """Plan a canary: users by stable hash per step, traffic share, detectable effects."""

@@ -32,6 +32,7 @@ __all__ = [
     "CheckConfig",
     "GatesConfig",
     "CanaryConfig",
+    "ReleaseConfig",
     "HarnessConfig",
     "load_config",
     "parse_config",
@@ -249,6 +250,20 @@ class CanaryConfig(_Section):
     """The share of production traffic the captured log holds (0.01 for a 1% sample)."""
 
 
+class ReleaseConfig(_Section):
+    """What the release report's checklist needs from people, not from data."""
+
+    name: str | None = None
+    """The release under review, e.g. "support-agent v2.3"."""
+    rollback_plan: str | None = None
+    dashboards: list[str] = []
+    """Monitoring dashboards (URLs or names)."""
+    alert_thresholds: str | None = None
+    on_call: str | None = None
+    post_deploy: list[str] = []
+    """Extra post-deploy items, after the standard ones."""
+
+
 class HarnessConfig(_Section):
     db: str | None = None
     replay: ReplayConfig = ReplayConfig()
@@ -258,6 +273,7 @@ class HarnessConfig(_Section):
     judge: JudgeConfig | None = None
     gates: GatesConfig = GatesConfig()
     canary: CanaryConfig = CanaryConfig()
+    release: ReleaseConfig = ReleaseConfig()
     profiles: dict[str, dict[str, Any]] = {}
     _base_dir: Path = PrivateAttr(default_factory=lambda: Path("."))
 

@@ -88,5 +88,5 @@ def run_demo(workdir: str | Path = ".", db: str | Path | None = None, progress: 
     scores = score_run(store, summary.run_id, scoring=config.scoring, judge=config.judge,
                        prices=PriceTable.with_overrides(config.prices), progress=progress)
     gates = gate_run(store, summary.run_id, config.gates)
-    report = write_report(store, summary.run_id, root / "reports" / f"{summary.run_id}.html")
+    report = write_report(store, summary.run_id, root / "reports" / f"{summary.run_id}.html", config=config)
     return DemoOutcome(root, log, config_path, store.path, report, summary, scores, gates)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from harness.config import HarnessConfig
 from harness.report.context import ReportContext, build_context
 from harness.store import Store
 
@@ -27,6 +28,7 @@ def _environment() -> Environment:
     env.filters["ms"] = lambda v: "-" if v is None else f"{v:,.0f} ms"
     env.filters["usd"] = lambda v: "-" if v is None else f"${v:,.5f}"
     env.filters["pct"] = lambda v: "-" if v is None else f"{100 * v:.1f}%"
+    env.filters["p"] = lambda v: "-" if v is None else f"{v:.2g}"
     return env
 
 
@@ -34,7 +36,9 @@ def _num(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:,.3g}"
+        if value != value:  # NaN
+            return "-"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.3g}"
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
@@ -45,9 +49,10 @@ def render(context: ReportContext) -> str:
     return _environment().get_template("report.html.j2").render(c=context)
 
 
-def write_report(store: Store, run_id: str, path: str | Path | None = None) -> Path:
+def write_report(store: Store, run_id: str, path: str | Path | None = None, config: HarnessConfig | None = None) -> Path:
     """Build and write the report of a run; default path reports/<run_id>.html."""
     target = Path(path) if path is not None else Path("reports") / f"{run_id}.html"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render(build_context(store, run_id)), encoding="utf-8")
+    context = build_context(store, run_id, config, db_label=str(store.path))
+    target.write_text(render(context), encoding="utf-8")
     return target

@@ -1,71 +1,268 @@
-"""Everything a report shows, computed once from the store (aggregation in DuckDB SQL).
+"""Everything a report shows, computed once from the store (aggregations run in DuckDB).
 
-The context is plain data: it can be saved and re-rendered without recomputing.
+The context is plain data: it can be saved and re-rendered without recomputing. Nothing
+here formats HTML; the templates do, with autoescaping on.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import polars as pl
 
+from harness.canary import CanaryPlan, plan_canary
+from harness.config import HarnessConfig, ReleaseConfig
+from harness.errors import HarnessError
+from harness.gates.catalogue import DEFAULT_CHECKS, resolve_checks
+from harness.report.charts import Chart, IntervalChart, histogram_chart, interval_chart
 from harness.store import Store
 
-__all__ = ["ReportContext", "build_context"]
+__all__ = ["ReportContext", "ChecklistItem", "build_context"]
+
+ARM_LABELS = {"prod": "prod", "prod_repeat": "prod_repeat", "candidate": "candidate"}
+_POST_DEPLOY = [
+    "At each canary step, compare the live error rate and p99 latency with the baseline here; the plan's"
+    " detectable effects say what that step can and cannot show.",
+    "Watch the segments listed as significantly worse (if any) on the dashboards, not just the totals.",
+    "Keep the previous version deployable until the last step has run its full duration.",
+    "Record the outcome (promoted or rolled back) with this report's run id.",
+]
+
+
+@dataclass
+class ChecklistItem:
+    title: str
+    status: str
+    """done, attention (evidence says look closer) or missing."""
+    evidence: list[str]
+    anchor: str | None = None
 
 
 @dataclass
 class ReportContext:
     run: dict[str, Any]
     dataset: dict[str, Any]
+    release: ReleaseConfig
+    verdict: dict[str, Any] | None
     arms: list[dict[str, Any]]
+    counts: dict[str, Any]
+    checklist: list[ChecklistItem]
+    gates: list[dict[str, Any]]
+    sanity: list[dict[str, Any]]
+    segments: list[dict[str, Any]]
+    canary: CanaryPlan | None
+    watch: list[dict[str, Any]]
+    post_deploy: list[str]
+    charts: dict[str, Chart | IntervalChart | None]
+    regressions: list[dict[str, Any]]
     errors: list[dict[str, Any]]
-    examples: list[dict[str, Any]] = field(default_factory=list)
-    generated_at: str = ""
-    harness_version: str = ""
+    judge: list[dict[str, Any]]
+    scoring: dict[str, Any] | None
+    score_means: list[dict[str, Any]]
+    config_digest: str
+    reproduce: list[str]
+    harness_version: str
+    generated_at: str = field(default_factory=lambda: f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}")
 
 
-def build_context(store: Store, run_id: str, n_examples: int = 12) -> ReportContext:
-    """Collect the run, its dataset, per-arm figures, errors and a few side-by-side examples."""
+def build_context(store: Store, run_id: str, config: HarnessConfig | None = None, *,
+                  db_label: str | None = None) -> ReportContext:
+    """Collect the whole report from the store; `config` overrides the config stored with the run."""
     from harness import __version__
 
     run = store.run(run_id)
-    return ReportContext(
-        run=run,
-        dataset=store.dataset(run["dataset"]),
-        arms=store.arm_summary(run_id).to_dicts(),
-        errors=store.error_breakdown(run_id).to_dicts(),
-        examples=_examples(store, run_id, n_examples),
-        generated_at=f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}",
+    stored = run.get("config") or {}
+    cfg = config or _stored_config(stored)
+    gates = store.gate_results(run_id, segments=True)
+    overall = gates.filter((pl.col("segment_key") == "") & ~pl.col("check_name").str.starts_with("sanity:"))
+    arms = store.arm_summary(run_id).to_dicts()
+    scoring = store.scoring_run(run_id)
+    verdict = store.verdict(run_id)
+    canary = _canary(store, run, cfg)
+    counts = store.run_counts(run_id)
+    ctx = ReportContext(
+        run=run, dataset=store.dataset(run["dataset"]), release=cfg.release, verdict=verdict, arms=arms,
+        counts=counts, checklist=[], gates=overall.to_dicts(),
+        sanity=gates.filter(pl.col("check_name").str.starts_with("sanity:")).to_dicts(),
+        segments=gates.filter(pl.col("segment_key") != "").to_dicts(),
+        canary=canary, watch=_watch(cfg), post_deploy=_POST_DEPLOY + list(cfg.release.post_deploy),
+        charts=_charts(store, run_id, gates), regressions=_regressions(store, run_id),
+        errors=store.error_examples(run_id).to_dicts(), judge=store.judge_diagnostics(run_id).to_dicts(),
+        scoring=scoring, score_means=store.score_means(run_id).to_dicts(),
+        config_digest=hashlib.sha256(json.dumps(stored, sort_keys=True).encode()).hexdigest()[:12],
+        reproduce=[f"harness report {run_id}" + (f" --db {db_label}" if db_label else ""),
+                   f"harness run --config harness.toml --dataset {run['dataset']}"
+                   + (f" --profile {run['profile']}" if run.get("profile") else "")],
         harness_version=__version__,
-    )
+    )  # fmt: skip
+    ctx.checklist = _checklist(ctx, overall)
+    return ctx
 
 
-def _examples(store: Store, run_id: str, n: int) -> list[dict[str, Any]]:
-    """The first n requests with each arm's first sample side by side."""
-    frame = store.sql(
-        """
-        WITH picked AS (
-            SELECT DISTINCT request_id FROM responses WHERE run_id = ? ORDER BY request_id LIMIT ?
-        )
-        SELECT q.request_id, q.input_text, x.arm, x.output, x.tool_calls, x.error_type, x.latency_ms
-        FROM responses x JOIN picked USING (request_id)
-        JOIN runs r ON r.run_id = x.run_id
-        JOIN requests q ON q.dataset = r.dataset AND q.request_id = x.request_id
-        WHERE x.run_id = ? AND x.sample = 0
-        ORDER BY q.request_id, x.arm
-        """,
-        [run_id, n, run_id],
-    )
-    examples: list[dict[str, Any]] = []
-    for (request_id,), group in frame.group_by(["request_id"], maintain_order=True):
-        first = group.row(0, named=True)
-        examples.append({
-            "request_id": request_id,
-            "input": first["input_text"],
-            "arms": {row["arm"]: row for row in group.iter_rows(named=True)},
+def _stored_config(stored: dict[str, Any]) -> HarnessConfig:
+    """The run's config snapshot (secrets already redacted) as a config, tolerating older snapshots."""
+    try:
+        return HarnessConfig.model_validate({k: v for k, v in stored.items() if k != "profiles"})
+    except Exception:  # noqa: BLE001 - a report still renders from an unreadable snapshot
+        return HarnessConfig()
+
+
+def _canary(store: Store, run: dict[str, Any], cfg: HarnessConfig) -> CanaryPlan | None:
+    try:
+        return plan_canary(store, run["dataset"], cfg.canary, cfg.gates, run_id=run["run_id"])
+    except HarnessError:
+        return None
+
+
+def _watch(cfg: HarnessConfig) -> list[dict[str, Any]]:
+    """The critical checks: what to keep watching during the rollout."""
+    try:
+        specs = resolve_checks(cfg.gates.checks)
+    except ValueError:
+        specs = list(DEFAULT_CHECKS.values())
+    return [{"name": s.name, "rule": s.description or f"{s.metric} {s.statistic} {s.bound} {s.threshold:g}"}
+            for s in specs if s.severity == "critical"]
+
+
+def _gate(overall: pl.DataFrame, name: str) -> dict[str, Any] | None:
+    rows = overall.filter(pl.col("check_name") == name).to_dicts()
+    return rows[0] if rows else None
+
+
+def _status(*results: dict[str, Any] | None) -> str:
+    """done when every present check passed, attention when one did not, missing with none."""
+    present = [r for r in results if r is not None and r["status"] != "skipped"]
+    if not present:
+        return "missing"
+    return "done" if all(r["status"] == "pass" for r in present) else "attention"
+
+
+def _checklist(ctx: ReportContext, overall: pl.DataFrame) -> list[ChecklistItem]:
+    arms = {a["arm"]: a for a in ctx.arms}
+    prod, cand = arms.get("prod", {}), arms.get("candidate", {})
+    items = []
+    complete = ctx.run["status"] == "completed"
+    items.append(ChecklistItem(
+        "Shadow replay results reviewed", "done" if complete and ctx.verdict else "attention" if complete else "missing",
+        [f"{ctx.counts['requests']:,} requests replayed through {', '.join(a['arm'] for a in ctx.arms)}:"
+         f" {ctx.counts['responses']:,} responses, {ctx.counts['errors']:,} errors; run {ctx.run['status']}.",
+         "Verdict: " + (ctx.verdict["verdict"] if ctx.verdict else "not gated yet (run `harness gate`)."),
+         f"{len(ctx.regressions)} top regressions are shown side by side below."],
+        "regressions"))  # fmt: skip
+    cost = _gate(overall, "cost")
+    items.append(ChecklistItem("Cost comparison", _status(cost), [
+        f"Mean cost per request: prod {_usd(prod.get('mean_cost_usd'))}, candidate {_usd(cand.get('mean_cost_usd'))}.",
+        *([cost["sentence"]] if cost else ["No cost check result."])], "gates"))
+    latency = [_gate(overall, n) for n in ("latency_p99", "latency_p50_ratio", "latency_p95_ratio", "latency_p99_ratio")]
+    items.append(ChecklistItem("Latency comparison (p50 / p95 / p99 per arm)", _status(*latency), [
+        f"{a['arm']}: p50 {_ms(a['p50_ms'])}, p95 {_ms(a['p95_ms'])}, p99 {_ms(a['p99_ms'])}" for a in ctx.arms
+    ] + [r["sentence"] for r in latency if r is not None and r["status"] != "pass"], "latency"))
+    quality = [_gate(overall, n) for n in ("quality", "quality_delta", "judge_win_rate", "similarity_vs_noise",
+                                           "tool_behaviour")]
+    judge_model = (ctx.scoring or {}).get("settings", {}).get("judge_model")
+    evidence = [f"LLM judge: {judge_model}." if judge_model else
+                "LLM judge: not configured; quality is similarity to the reference answers."]
+    evidence += [r["sentence"] for r in quality if r is not None]
+    items.append(ChecklistItem("Quality comparison (judge, similarity vs noise floor, reference checks)",
+                               _status(*quality), evidence, "quality"))
+    release = ctx.release
+    for title, value in (("Rollback plan documented", release.rollback_plan),
+                         ("Monitoring dashboards configured", ", ".join(release.dashboards) or None),
+                         ("Alert thresholds set", release.alert_thresholds),
+                         ("On-call engineer assigned", release.on_call)):
+        items.append(ChecklistItem(title, "done" if value else "missing",
+                                   [value] if value else ["Missing: add it under [release] in the config."]))
+    return items
+
+
+def _charts(store: Store, run_id: str, gates: pl.DataFrame) -> dict[str, Chart | IntervalChart | None]:
+    arms = [(a, ARM_LABELS[a]) for a in ("prod", "prod_repeat", "candidate")]
+    charts: dict[str, Chart | IntervalChart | None] = {
+        "latency": histogram_chart("Latency per arm", store.latency_histogram(run_id), arms, log_x=True,
+                                   x_label="latency (ms, log scale)", fmt=lambda v: f"{v:,.0f} ms",
+                                   bin_width=lambda b: b * (10 ** 0.1 - 1)),
+    }
+    cost = store.cost_histogram(run_id)
+    width = float(cost["width"][0]) if cost.height else 0.0
+    charts["cost"] = histogram_chart("Cost per request per arm", cost.drop("width"), arms, log_x=False,
+                                     x_label="cost per response (USD)", fmt=lambda v: f"${v:.4f}",
+                                     bin_width=lambda b: width) if width > 0 else None
+    charts["similarity"] = histogram_chart(
+        "Similarity to prod: candidate against the noise floor", store.similarity_histogram(run_id),
+        [("prod_repeat", "prod_repeat (noise)"), ("candidate", "candidate")], log_x=False,
+        x_label="cosine similarity to prod's answer", fmt=lambda v: f"{v:.2f}", bin_width=lambda b: 0.025)
+    charts["segments"] = _segment_chart(gates)
+    return charts
+
+
+def _segment_chart(gates: pl.DataFrame) -> IntervalChart | None:
+    """Quality difference from prod per segment (or similarity gap when quality is absent)."""
+    for check in ("quality_delta", "similarity_vs_noise"):
+        rows = gates.filter((pl.col("segment_key") != "") & (pl.col("check_name") == check)
+                            & pl.col("estimate").is_not_null())
+        if rows.height:
+            data = [{"label": f"{r['segment_key']}={r['segment_value']}", "estimate": r["estimate"],
+                     "low": r["ci_low"], "high": r["ci_high"],
+                     "flagged": r["p_adjusted"] is not None and r["p_adjusted"] < 0.05 and r["status"] == "fail"}
+                    for r in rows.sort("segment_key", "segment_value").to_dicts()]
+            margin = rows["margin"].drop_nulls()
+            limit = -float(margin.median()) if margin.len() else None  # type: ignore[arg-type]
+            title = ("Quality by segment: candidate minus prod" if check == "quality_delta"
+                     else "Similarity to prod by segment: gap to the noise floor")
+            return interval_chart(title, data, x_label="difference (95% CI); dashed line: the margin",
+                                  limit=limit, fmt=lambda v: f"{v:+.3f}")
+    return None
+
+
+def _regressions(store: Store, run_id: str) -> list[dict[str, Any]]:
+    top = store.top_regressions(run_id)
+    if top.is_empty():
+        return []
+    answers = store.responses_for(run_id, top["request_id"].to_list())
+    by_request: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in answers.to_dicts():
+        row["tool_calls"] = _pretty(row["tool_calls"])
+        by_request.setdefault(row["request_id"], {})[row["arm"]] = row
+    items = []
+    for r in top.to_dicts():
+        items.append({
+            "request_id": r["request_id"], "input": r["input_text"], "metadata": _pretty(r["metadata"]),
+            "why": _why(r), "arms": by_request.get(r["request_id"], {}),
         })  # fmt: skip
-    return examples
+    return items
 
 
+def _why(r: dict[str, Any]) -> list[str]:
+    reasons = []
+    if r["candidate_error"] and not r["prod_error"]:
+        reasons.append("the candidate failed where prod answered")
+    if r["sim_candidate"] is not None and r["sim_repeat"] is not None and r["sim_candidate"] < r["sim_repeat"]:
+        reasons.append(f"similarity to prod {r['sim_candidate']:.2f}, while prod's own repeat reached {r['sim_repeat']:.2f}")
+    if r["pairwise"] is not None and r["pairwise"] < 0:
+        reasons.append("the judge preferred prod in both orders")
+    if r["quality_prod"] is not None and r["quality_candidate"] is not None and r["quality_candidate"] < r["quality_prod"]:
+        reasons.append(f"judge quality {r['quality_candidate']:.2f} against prod's {r['quality_prod']:.2f}")
+    if (r["tools_changed"] or 0) > (r["tools_changed_repeat"] or 0):
+        reasons.append("the candidate changed prod's tool calls (prod's repeat did not)")
+    return reasons
+
+
+def _pretty(text: str | None) -> str:
+    if not text:
+        return ""
+    try:
+        return json.dumps(json.loads(text), indent=1, ensure_ascii=False)
+    except ValueError:
+        return text
+
+
+def _usd(value: float | None) -> str:
+    return "n/a" if value is None else f"${value:,.5f}"
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f} ms"

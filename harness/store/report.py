@@ -1,0 +1,130 @@
+"""SQL for the report: every aggregation is done here, in DuckDB, never in Python loops over rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from harness.store.runs import _HasConnection
+
+__all__ = ["ReportQueries"]
+
+_ARM_ORDER = "CASE arm WHEN 'prod' THEN 0 WHEN 'prod_repeat' THEN 1 WHEN 'candidate' THEN 2 ELSE 3 END"
+
+
+class ReportQueries:
+    """Mixin of Store: histograms, top regressions and examples for the release report."""
+
+    def latency_histogram(self: _HasConnection, run_id: str, bins_per_decade: int = 10) -> pl.DataFrame:
+        """Responses per arm and log10-spaced latency bin (bin = lower edge in ms)."""
+        return self._frame(
+            f"""
+            SELECT arm, pow(10, floor(log10(greatest(latency_ms, 1)) * $b) / $b) AS bin, count(*) AS n
+            FROM responses WHERE run_id = $run AND latency_ms IS NOT NULL
+            GROUP BY 1, 2 ORDER BY {_ARM_ORDER}, bin
+            """,
+            {"run": run_id, "b": bins_per_decade},
+        )
+
+    def cost_histogram(self: _HasConnection, run_id: str, bins: int = 24) -> pl.DataFrame:
+        """Responses per arm and linear cost bin between the run's smallest and largest cost."""
+        return self._frame(
+            f"""
+            WITH bounds AS (SELECT min(cost_usd) AS lo, max(cost_usd) AS hi FROM responses
+                            WHERE run_id = $run AND cost_usd IS NOT NULL)
+            SELECT arm, lo + least(floor((cost_usd - lo) / nullif((hi - lo) / $bins, 0)), $bins - 1)
+                        * ((hi - lo) / $bins) AS bin, count(*) AS n, any_value((hi - lo) / $bins) AS width
+            FROM responses, bounds WHERE run_id = $run AND cost_usd IS NOT NULL
+            GROUP BY 1, 2 ORDER BY {_ARM_ORDER}, bin
+            """,
+            {"run": run_id, "bins": bins},
+        )
+
+    def similarity_histogram(self: _HasConnection, run_id: str, width: float = 0.025) -> pl.DataFrame:
+        """Requests per similarity bin: candidate vs prod and the noise floor, prod_repeat vs prod."""
+        return self._frame(
+            """
+            SELECT arm_a AS arm, floor(greatest(value, 0) / $w) * $w AS bin, count(*) AS n
+            FROM scores WHERE run_id = $run AND scorer = 'similarity' AND arm_b = 'prod' AND arm_a <> 'prod'
+            GROUP BY 1, 2 ORDER BY arm, bin
+            """,
+            {"run": run_id, "w": width},
+        )
+
+    def top_regressions(self: _HasConnection, run_id: str, limit: int = 15) -> pl.DataFrame:
+        """The requests where the candidate looks worst against prod, with every signal and the
+        first sample of each arm side by side."""
+        return self._frame(
+            """
+            WITH s AS (
+                SELECT request_id,
+                    max(value) FILTER (WHERE scorer = 'similarity' AND arm_a = 'candidate' AND arm_b = 'prod') AS sim_candidate,
+                    max(value) FILTER (WHERE scorer = 'similarity' AND arm_a = 'prod_repeat' AND arm_b = 'prod') AS sim_repeat,
+                    max(value) FILTER (WHERE scorer = 'judge_pairwise' AND arm_a = 'candidate') AS pairwise,
+                    max(value) FILTER (WHERE scorer = 'judge_quality' AND arm_a = 'candidate') AS quality_candidate,
+                    max(value) FILTER (WHERE scorer = 'judge_quality' AND arm_a = 'prod') AS quality_prod,
+                    max(value) FILTER (WHERE scorer = 'tool_set_changed' AND arm_a = 'candidate') AS tools_changed,
+                    max(value) FILTER (WHERE scorer = 'tool_set_changed' AND arm_a = 'prod_repeat') AS tools_changed_repeat
+                FROM scores WHERE run_id = $run GROUP BY request_id
+            ),
+            e AS (
+                SELECT request_id,
+                    bool_or(error_type IS NOT NULL) FILTER (WHERE arm = 'candidate') AS candidate_error,
+                    bool_or(error_type IS NOT NULL) FILTER (WHERE arm = 'prod') AS prod_error
+                FROM responses WHERE run_id = $run GROUP BY request_id
+            ),
+            ranked AS (
+                SELECT e.request_id, s.* EXCLUDE (request_id), e.candidate_error, e.prod_error,
+                    2.0 * (coalesce(e.candidate_error, false) AND NOT coalesce(e.prod_error, false))::INT
+                    + (coalesce(s.pairwise, 0) < 0)::INT
+                    + 2.0 * greatest(coalesce(s.sim_repeat - s.sim_candidate, 0), 0)
+                    + greatest(coalesce(s.quality_prod - s.quality_candidate, 0), 0)
+                    + 0.5 * (coalesce(s.tools_changed, 0) > coalesce(s.tools_changed_repeat, 0))::INT AS badness
+                FROM e LEFT JOIN s USING (request_id)
+            )
+            SELECT r.*, q.input_text, q.metadata
+            FROM ranked r JOIN runs u ON u.run_id = $run
+            JOIN requests q ON q.dataset = u.dataset AND q.request_id = r.request_id
+            WHERE r.badness > 0 ORDER BY r.badness DESC, r.request_id LIMIT $limit
+            """,
+            {"run": run_id, "limit": limit},
+        )
+
+    def responses_for(self: _HasConnection, run_id: str, request_ids: list[str]) -> pl.DataFrame:
+        """The first sample of every arm for some requests, with the candidate's judge rationale."""
+        return self._frame(
+            f"""
+            SELECT x.request_id, x.arm, x.output, x.tool_calls, x.error_type, x.error_message, x.latency_ms,
+                   x.cost_usd, j.rationale
+            FROM responses x
+            LEFT JOIN (SELECT request_id, arm_a, any_value(rationale) AS rationale FROM judgments
+                       WHERE run_id = $run AND kind = 'pointwise' AND sample = 0 AND error_type IS NULL
+                       GROUP BY ALL) j ON j.request_id = x.request_id AND j.arm_a = x.arm
+            WHERE x.run_id = $run AND x.sample = 0 AND x.request_id IN (SELECT unnest($ids::VARCHAR[]))
+            ORDER BY x.request_id, {_ARM_ORDER.replace('arm', 'x.arm')}
+            """,
+            {"run": run_id, "ids": request_ids},
+        )
+
+    def error_examples(self: _HasConnection, run_id: str, per_type: int = 3) -> pl.DataFrame:
+        """Errors per arm and type with their count and a few example messages and requests."""
+        return self._frame(
+            f"""
+            SELECT arm, error_type, count(*) AS n,
+                   list(error_message ORDER BY request_id)[1:$k] AS examples,
+                   list(request_id ORDER BY request_id)[1:$k] AS request_ids
+            FROM responses WHERE run_id = $run AND error_type IS NOT NULL
+            GROUP BY 1, 2 ORDER BY {_ARM_ORDER}, n DESC
+            """,
+            {"run": run_id, "k": per_type},
+        )
+
+    def run_counts(self: _HasConnection, run_id: str) -> dict[str, Any]:
+        """Requests replayed, responses, errors and agent spend of a run."""
+        rows = self._frame(
+            "SELECT count(DISTINCT request_id) AS requests, count(*) AS responses, count(error_type) AS errors,"
+            " sum(cost_usd) AS spend_usd FROM responses WHERE run_id = ?",
+            [run_id],
+        ).to_dicts()
+        return rows[0]
