@@ -195,3 +195,25 @@ def test_unknown_content_and_empty_file(store: Store, tmp_path: Path) -> None:
         ingest(store, [junk], "j", progress=False)
     with pytest.raises(IngestError, match="no such file"):
         ingest(store, [tmp_path / "missing.jsonl"], "m", progress=False)
+
+
+def test_nested_values_round_trip_exactly(store: Store, tmp_path: Path) -> None:
+    """Regression: polars writes nested JSON back with backslashes, tabs, control characters and
+    quotes in keys unescaped; such lines must keep their exact values (not be lost or changed)."""
+    tricky = {
+        "path": "C:\\Users\\jane\\report.txt", "regex": "\\d+\\.\\d*", "tab": "a\tb", "bell": "x\x07y",
+        'he said "hi"': "key with quotes", "ctl\x01key": 1, "line\nbreak": "ok", "emoji": "😀 \u2028",
+    }
+    records = [{"request_id": "t1", "input": {"messages": [{"role": "user", "content": "path C:\\tmp\\x"}]},
+                "metadata": tricky, "reference": {"output": "tab\there", "tool_calls": []},
+                "captured": {"variant": "prod", "output": "ok",
+                             "tool_calls": [{"name": "open", "arguments": {"file": "C:\\a\\b", "k\"q": 1}}]}},
+               {"request_id": "t2", "input": "plain", "metadata": {"fine": "value"}}]
+    summary = ingest(store, [write_jsonl(tmp_path / "tricky.jsonl", records)], "tricky", progress=False)
+    assert summary.n_requests == 2 and summary.n_quarantined == 0
+    first = store.requests("tricky").row(0, named=True)
+    assert json.loads(first["metadata"]) == tricky
+    assert json.loads(first["reference"]) == {"output": "tab\there", "tool_calls": []}
+    assert first["input_text"] == "path C:\\tmp\\x"
+    captured = store.captured("tricky").row(0, named=True)
+    assert json.loads(captured["tool_calls"])[0]["arguments"] == {"file": "C:\\a\\b", "k\"q": 1}

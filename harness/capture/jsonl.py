@@ -16,16 +16,21 @@ from typing import Any
 
 import polars as pl
 
-from harness.capture.base import BOM, RawBatch, open_source
+from harness.capture.base import BOM, RawBatch, SingleFileReader, open_source
 from harness.store import CANONICAL_COLUMNS, Malformed
 
 __all__ = ["JsonlReader"]
 
 RAW_SCHEMA = {name: pl.String for name in CANONICAL_COLUMNS}
-_BLANK_LINE = re.compile(rb"(^|\n)[ \t\r]*(\n|$)")
+_NESTED = ("input", "metadata", "reference", "captured")
+# polars hands nested values back as JSON text it writes itself, and it writes backslashes, tabs
+# and other control characters unescaped, and quotes inside object keys too. Lines holding such an
+# escape (or an escaped quote right before a key's colon) have their nested values rewritten from
+# the original line by Python's JSON parser.
+_MISWRITTEN = re.compile(rb'\\[\\tbfu]|\\"[^"\n]*"\s*:')
 
 
-class JsonlReader:
+class JsonlReader(SingleFileReader):
     name = "jsonl"
 
     def __init__(self, block_bytes: int = 32 << 20, max_line_bytes: int = 64 << 20) -> None:
@@ -54,25 +59,27 @@ class JsonlReader:
                 else:
                     chunk, carry = data, b""
                 if chunk:
-                    batch = self._parse_block(chunk, source, next_line, seq)
-                    next_line += chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+                    n_lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+                    batch = self._parse_block(chunk, n_lines, source, next_line, seq)
+                    next_line += n_lines
                     seq += batch.frame.height + len(batch.malformed)
                     yield batch
                 if not block:
                     return
 
-    def _parse_block(self, chunk: bytes, source: str, first_line: int, seq: int) -> RawBatch:
+    def _parse_block(self, chunk: bytes, n_lines: int, source: str, first_line: int, seq: int) -> RawBatch:
         try:
             frame = pl.read_ndjson(io.BytesIO(chunk), schema=RAW_SCHEMA)
         except Exception:  # noqa: BLE001 - polars raises several kinds; the slow path explains
             return self._parse_lines(chunk, source, first_line, seq)
-        if _BLANK_LINE.search(chunk.rstrip(b"\n")):
-            lines = [first_line + i for i, text in enumerate(chunk.split(b"\n")) if text.strip()]
-        else:
+        if frame.height == n_lines:  # no blank line: row i is line first_line + i
             lines = list(range(first_line, first_line + frame.height))
-        if len(lines) != frame.height:  # polars and we disagree on what a line is: be exact
-            return self._parse_lines(chunk, source, first_line, seq)
-        return RawBatch(_with_positions(frame, lines, seq), source)
+        else:
+            lines = [first_line + i for i, text in enumerate(chunk.split(b"\n")) if text.strip()]
+            if len(lines) != frame.height:  # polars and we disagree on what a line is: be exact
+                return self._parse_lines(chunk, source, first_line, seq)
+        frame = _rewrite_miswritten(frame, chunk, first_line, lines)
+        return RawBatch(_with_positions(frame, lines, seq), source, trusted_json=True)
 
     def _parse_lines(self, chunk: bytes, source: str, first_line: int, seq: int) -> RawBatch:
         """Walk the block line by line: bad lines to quarantine, good ones parsed together."""
@@ -93,7 +100,7 @@ class JsonlReader:
         frame = pl.DataFrame(schema=RAW_SCHEMA)
         if good:
             frame = pl.read_ndjson(io.BytesIO(b"\n".join(good)), schema=RAW_SCHEMA)
-        return RawBatch(_with_positions(frame, good_lines, seq), source, bad)
+        return RawBatch(_with_positions(frame, good_lines, seq), source, bad, trusted_json=True)
 
     def _problem(self, text: bytes) -> str | None:
         if len(text) > self.max_line_bytes:
@@ -105,7 +112,7 @@ class JsonlReader:
         try:
             value = json.loads(decoded)
         except json.JSONDecodeError as exc:
-            return f"invalid JSON: {exc.msg} at column {exc.colno}"
+            return f"invalid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
         if not isinstance(value, dict):
             return f"not a JSON object (a {type(value).__name__})"
         try:
@@ -113,6 +120,26 @@ class JsonlReader:
         except Exception as exc:  # noqa: BLE001
             return f"unreadable record: {str(exc).splitlines()[0]}"
         return None
+
+
+def _rewrite_miswritten(frame: pl.DataFrame, chunk: bytes, first_line: int, lines: list[int]) -> pl.DataFrame:
+    """Nested values of the lines polars would mis-write, re-serialized from the original text."""
+    starts = {chunk.count(b"\n", 0, m.start()) for m in _MISWRITTEN.finditer(chunk)}
+    if not starts:
+        return frame
+    texts = chunk.split(b"\n")
+    row_of = {line - first_line: row for row, line in enumerate(lines)}
+    columns = {c: frame[c].to_list() for c in _NESTED if c in frame.columns}
+    for offset in starts:
+        row = row_of.get(offset)
+        if row is None:
+            continue
+        record = json.loads(texts[offset])
+        for column, values in columns.items():
+            value = record.get(column)
+            if isinstance(value, dict | list):
+                values[row] = json.dumps(value, ensure_ascii=False)
+    return frame.with_columns(pl.Series(c, v, dtype=pl.String) for c, v in columns.items())
 
 
 def _with_positions(frame: pl.DataFrame, lines: list[int], seq: int) -> pl.DataFrame:
