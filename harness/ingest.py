@@ -6,13 +6,19 @@ turns any of them into a failed ingest that writes nothing. All of it is one tra
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Sequence
+import queue
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
-from harness.capture import reader_for
+from harness.capture import RawBatch, group_by_reader
+from harness.config import RedactionConfig
 from harness.errors import IngestError
 from harness.progress import progress_bar
+from harness.redaction import Redactor
 from harness.store import DatasetSummary, Store
 
 __all__ = ["ingest"]
@@ -26,53 +32,114 @@ def ingest(
     fmt: str = "auto",
     strict: bool = False,
     replace: bool = False,
+    redact: RedactionConfig | None = None,
     progress: bool = True,
 ) -> DatasetSummary:
-    """Read captured logs into dataset `name`; returns counts and the first malformed lines."""
+    """Read captured logs into dataset `name`; returns counts and the first malformed lines.
+
+    With `redact`, PII and secrets are replaced with typed placeholders before anything is stored.
+    """
     files = [Path(p) for p in paths]
     if not files:
         raise IngestError("no input files given")
     for path in files:
         if not path.is_file():
             raise IngestError(f"{path}: no such file")
-    readers = [(path, reader_for(path, fmt)) for path in files]
-    formats = sorted({r.name for _, r in readers})
+    groups = group_by_reader(files, fmt)
+    formats = sorted({getattr(reader, "group", reader.name) for reader, _ in groups})
+    redactor = Redactor(redact) if redact is not None else None
+    if redact is not None:  # the same bytes redacted differently are different content
+        formats.append("redacted:" + redact.model_dump_json())
     with store.dataset_writer(name, replace=replace) as writer:
         if writer.existing_hash is not None and not replace:
-            if writer.check_existing(_content_hash(files)):
+            digests = {path: _file_hash(path) for path in files}
+            if writer.check_existing(_combined(files, digests, formats)):
                 return writer.summary
-        hasher = hashlib.sha256()
+        hashers = {path: hashlib.sha256() for path in files}
         writer.begin()
         try:
             with progress_bar(progress) as bar:
-                task = bar.add_task(f"ingest {name}", total=len(files), status="")
+                task = bar.add_task(f"ingest {name}", total=len(groups), status="")
                 seq = 0
-                for path, reader in readers:
-                    for batch in reader.read(path, hasher, seq):
+                for reader, paths in groups:
+                    for batch in _prefetched(reader.read_group(paths, hashers, seq)):
+                        if redactor is not None:
+                            batch = _redacted(batch, redactor)
                         if batch.frame.height:
-                            writer.add_batch(batch.frame, batch.source)
+                            writer.add_batch(batch.frame, batch.source, trusted_json=batch.trusted_json)
                             seq = max(seq, int(batch.frame["_seq"].max()) + 1)  # type: ignore[arg-type]
                         writer.add_malformed(batch.malformed)
                         seq += len(batch.malformed)
                         s = writer.summary
                         bar.update(task, status=f"{s.n_requests:,} requests, {s.n_quarantined:,} malformed")
                     bar.advance(task)
-            return writer.finish(
-                content_hash=hasher.hexdigest(),
-                fmt="+".join(formats),
+            digests = {path: hasher.hexdigest() for path, hasher in hashers.items()}
+            summary = writer.finish(
+                content_hash=_combined(files, digests, formats),
+                fmt="+".join(f for f in formats if not f.startswith("redacted:")),
                 sources=[str(p) for p in files],
                 strict=strict,
+                redaction=redactor.describe() if redactor is not None else None,
             )
+            summary.redaction = redactor.describe() if redactor is not None else None
+            return summary
         except BaseException:
             writer.rollback()
             raise
 
 
-def _content_hash(files: list[Path]) -> str:
-    """The same digest the readers compute while reading: every byte of every file, in order."""
+def _prefetched(batches: Iterator[RawBatch]) -> Iterator[RawBatch]:
+    """Read and parse the next block in a thread while the store loads this one (polars and
+    DuckDB both release the GIL, so the two overlap)."""
+    results: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        results.put(("batch", batch), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            results.put(("done", None))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            results.put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="ingest-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = results.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _redacted(batch: RawBatch, redactor: Redactor) -> RawBatch:
+    """The batch with its text columns and its malformed lines' raw text redacted."""
+    malformed = [dataclasses.replace(m, raw=None if m.raw is None else redactor.text(m.raw))
+                 for m in batch.malformed]
+    return RawBatch(redactor.frame(batch.frame), batch.source, malformed, batch.trusted_json)
+
+
+def _file_hash(path: Path) -> str:
+    """The digest a reader computes while reading: every byte of the file."""
     hasher = hashlib.sha256()
-    for path in files:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                hasher.update(block)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            hasher.update(block)
     return hasher.hexdigest()
+
+
+def _combined(files: list[Path], digests: dict[Path, str], formats: list[str]) -> str:
+    """The dataset's content identity: its files' digests in the order given, and how they were read."""
+    return hashlib.sha256("\n".join([*(digests[p] for p in files), *formats]).encode()).hexdigest()

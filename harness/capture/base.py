@@ -14,7 +14,7 @@ import polars as pl
 
 from harness.store import Malformed
 
-__all__ = ["RawBatch", "Reader", "open_source", "GZIP_MAGIC", "BOM"]
+__all__ = ["RawBatch", "Reader", "SingleFileReader", "open_source", "GZIP_MAGIC", "BOM"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 BOM = b"\xef\xbb\xbf"
@@ -27,14 +27,37 @@ class RawBatch:
     frame: pl.DataFrame
     source: str
     malformed: list[Malformed] = field(default_factory=list)
+    trusted_json: bool = False
+    """Nested columns are the raw text of values a JSON parser already accepted (JSON Lines via
+    polars), so objects need no second validity check."""
 
 
 class Reader(Protocol):
-    """One log format: turns a file into canonical batches, numbering rows from seq_start."""
+    """One log format: turns files into canonical batches, numbering rows from seq_start.
+
+    `hashers` gives each file its own hash, fed with every byte read (content identity)."""
 
     name: str
 
-    def read(self, path: Path, hasher: Any, seq_start: int) -> Iterator[RawBatch]: ...
+    def read_group(self, paths: list[Path], hashers: dict[Path, Any], seq_start: int) -> Iterator[RawBatch]: ...
+
+
+class SingleFileReader:
+    """A format whose files stand alone: the group is read file by file."""
+
+    name = "single"
+
+    def read(self, path: Path, hasher: Any, seq_start: int) -> Iterator[RawBatch]:
+        raise NotImplementedError
+
+    def read_group(self, paths: list[Path], hashers: dict[Path, Any], seq_start: int) -> Iterator[RawBatch]:
+        seq = seq_start
+        for path in paths:
+            for batch in self.read(path, hashers[path], seq):
+                seq += batch.frame.height + len(batch.malformed)
+                if batch.frame.height:
+                    seq = max(seq, int(batch.frame["_seq"].max()) + 1)  # type: ignore[arg-type]
+                yield batch
 
 
 class _HashingReader(io.RawIOBase):

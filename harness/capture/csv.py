@@ -11,14 +11,14 @@ from typing import Any
 
 import polars as pl
 
-from harness.capture.base import BOM, RawBatch, open_source
+from harness.capture.base import BOM, RawBatch, SingleFileReader, open_source
 from harness.errors import IngestError
 from harness.store import CANONICAL_COLUMNS, Malformed
 
 __all__ = ["CsvReader"]
 
 
-class CsvReader:
+class CsvReader(SingleFileReader):
     name = "csv"
 
     def read(self, path: Path, hasher: Any, seq_start: int) -> Iterator[RawBatch]:

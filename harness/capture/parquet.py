@@ -9,14 +9,14 @@ from typing import Any
 import polars as pl
 import pyarrow.parquet as pq
 
-from harness.capture.base import RawBatch
+from harness.capture.base import RawBatch, SingleFileReader
 from harness.errors import IngestError
 from harness.store import CANONICAL_COLUMNS
 
 __all__ = ["ParquetReader"]
 
 
-class ParquetReader:
+class ParquetReader(SingleFileReader):
     name = "parquet"
 
     def __init__(self, batch_rows: int = 100_000) -> None:

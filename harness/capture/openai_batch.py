@@ -1,0 +1,156 @@
+"""The OpenAI Batch API: input files joined with their output (and error) files by custom_id.
+
+An input line is `{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body": {model,
+messages, ...}}`; an output or error line is `{"id": "batch_req_...", "custom_id", "response":
+{"status_code", "request_id", "body": {a chat.completion}}, "error": null | {"code", "message"}}`.
+Both reader classes share the group `openai_batch`, so the files given together are read
+together and every line is recognised by its shape. Each input line becomes one canonical record:
+
+- request_id: the custom_id; input: `{"messages": body.messages}`; user_id: `body.user`;
+  metadata: `body.metadata`; timestamp: the completion's `created` (when there is an output)
+- captured: the output line's chat completion (see openai_chat), or its error when `error` is set
+  or the status code is 400 or more (type from the error's type or code, and its message);
+  the Batch API does not report latency, so it stays missing.
+
+An input line without an output line is a request without a captured answer; an output line
+without an input line is malformed; a custom_id repeated across input lines is reported by
+ingest's duplicate check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from harness.capture.base import RawBatch
+from harness.capture.convert import iter_documents
+from harness.capture.openai_chat import api_error, completion_captured
+from harness.capture.values import (
+    Item,
+    batches,
+    count,
+    first,
+    identifier,
+    malformed,
+    mapping,
+    timestamp,
+)
+from harness.store import Malformed
+
+__all__ = ["OpenAIBatchInputReader", "OpenAIBatchOutputReader"]
+
+Located = tuple[str, int, dict[str, Any]]
+"""A line's document with its file and line."""
+
+
+class _OpenAIBatchReader:
+    """The group of Batch API files: input lines joined with output and error lines."""
+
+    group = "openai_batch"
+
+    def read_group(self, paths: list[Path], hashers: dict[Path, Any], seq_start: int) -> Iterator[RawBatch]:
+        """Inputs in file order with their outputs joined in, then the outputs left without input."""
+        lines: list[Located | Malformed] = []
+        outputs: dict[str | None, Located] = {}
+        for path in paths:
+            for item in _lines(path, hashers[path]):
+                if isinstance(item, Malformed) or _is_input(item[2]):
+                    lines.append(item)
+                    continue
+                custom_id = identifier(item[2].get("custom_id"))
+                if custom_id in outputs:
+                    earlier = outputs[custom_id]
+                    lines.append(malformed(item[0], item[1], f"a second output line for custom_id {custom_id!r}"
+                                           f" (the first is {earlier[0]}:{earlier[1]})", item[2]))
+                else:
+                    outputs[custom_id] = item
+        items = [item if isinstance(item, Malformed) else _joined(item, outputs) for item in lines]
+        items += [malformed(s, n, f"no input line for custom_id {identifier(d.get('custom_id'))!r}", d)
+                  for s, n, d in outputs.values()]  # what no input took, in file order
+        return batches(items, seq_start)
+
+
+class OpenAIBatchInputReader(_OpenAIBatchReader):
+    """Sniffs a Batch API input file (requests)."""
+
+    name = "openai_batch_input"
+
+    @staticmethod
+    def matches(document: Any) -> bool:
+        """A line with a custom_id and a request body."""
+        return isinstance(document, dict) and _is_input(document)
+
+
+class OpenAIBatchOutputReader(_OpenAIBatchReader):
+    """Sniffs a Batch API output or error file (responses)."""
+
+    name = "openai_batch_output"
+
+    @staticmethod
+    def matches(document: Any) -> bool:
+        """A line with a custom_id and a response or an error."""
+        return isinstance(document, dict) and _is_output(document)
+
+
+def _is_input(document: dict[str, Any]) -> bool:
+    """An input line: a custom_id and a request body."""
+    return "custom_id" in document and isinstance(document.get("body"), dict) and "response" not in document
+
+
+def _is_output(document: dict[str, Any]) -> bool:
+    """An output or error line: a custom_id and a response or an error."""
+    return "custom_id" in document and ("response" in document or "error" in document) and "body" not in document
+
+
+def _lines(path: Path, hasher: Any) -> Iterator[Located | Malformed]:
+    """Every line of one file: an input or output line, or why it is neither."""
+    source = str(path)
+    for line, document, error in iter_documents(path, hasher):
+        if error is not None:
+            yield Malformed(source, line, error)
+        elif isinstance(document, dict) and (_is_input(document) or _is_output(document)):
+            yield source, line, document
+        else:
+            yield malformed(source, line, "not an OpenAI Batch line (custom_id with a body, or with a response"
+                            " or an error)", document)
+
+
+def _joined(line: Located, outputs: dict[str | None, Located]) -> Item:
+    """The canonical record of an input line, with its output line (taken from `outputs`) as captured."""
+    source, number, document = line
+    body = document["body"]
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return malformed(source, number, f"body.messages is missing or not a list of messages"
+                         f" (url {document.get('url')!r})", document)
+    custom_id = identifier(document.get("custom_id"))
+    output = outputs.pop(custom_id, None) if custom_id is not None else None
+    record: dict[str, Any] = {
+        "request_id": custom_id,
+        "user_id": identifier(body.get("user")),
+        "input": {"messages": messages},
+        "metadata": mapping(body.get("metadata")) or None,
+    }
+    if output is not None:
+        response = mapping(output[2].get("response"))
+        completion = mapping(response.get("body"))
+        record["timestamp"] = timestamp(completion.get("created"))
+        record["captured"] = _captured(output[2], response, completion, body.get("model"))
+    return source, number, record
+
+
+def _captured(line: dict[str, Any], response: dict[str, Any], completion: dict[str, Any],
+              request_model: str | None) -> dict[str, Any]:
+    """The answer of an output line: its chat completion, or the error it reports."""
+    status = count(response.get("status_code"))
+    stated = first(line.get("error"), completion.get("error"))
+    if stated is None and ((status or 0) >= 400 or "choices" not in completion):
+        stated = f"HTTP status {status}" if status is not None else "the output line holds no chat completion"
+    error = api_error(stated, status)
+    if error is not None:
+        return {"variant": "prod", "output": None, "model": completion.get("model") or request_model, "error": error}
+    return completion_captured(completion, request_model)
+
+
+READERS: list[type] = [OpenAIBatchInputReader, OpenAIBatchOutputReader]

@@ -1,0 +1,548 @@
+"""Spans and traces, shared by the OpenTelemetry GenAI and OpenInference readers.
+
+The span model, the decoding of OTLP JSON (`ExportTraceServiceRequest` -> spans, attribute
+`AnyValue`s to plain JSON values, hex ids), the helpers that turn span attributes into chat
+messages, and `TraceReader`: it collects every span of a group of files by trace (a trace's
+spans may be spread over lines and files), builds one canonical record per trace through a few
+per-convention methods, and quarantines what cannot become a request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from harness.capture.base import RawBatch
+from harness.capture.convert import batch_from_records, iter_documents
+from harness.capture.values import count, decoded, number
+from harness.store import Malformed
+
+__all__ = [
+    "Span",
+    "ToolSpan",
+    "TraceReader",
+    "by_start",
+    "chat_message",
+    "first_value",
+    "indexed",
+    "mapping",
+    "openai_like_message",
+    "otlp_spans",
+    "status_name",
+    "text_of",
+    "tool_call_message_entry",
+    "uses_openinference",
+]
+
+Event = tuple[str, dict[str, Any]]
+"""A span event: its name and plain attributes."""
+
+
+@dataclass(slots=True)
+class Span:
+    """One span, whatever the export format: ids, name, times in ns since the epoch, plain values."""
+
+    trace_id: str
+    span_id: str
+    parent_id: str
+    name: str
+    start_ns: int | None
+    end_ns: int | None
+    attributes: dict[str, Any]
+    events: list[Event]
+    status: str
+    """One of OK, ERROR, UNSET."""
+    status_message: str
+    resource: dict[str, Any]
+    source: str
+    line: int
+
+
+class ToolSpan(NamedTuple):
+    """What a tool span says about its call; None where it does not say."""
+
+    call_id: str | None
+    name: str
+    arguments: Any
+    result: Any
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain values
+
+
+def iso_utc(ns: int) -> str:
+    """ISO 8601 UTC (microseconds) of nanoseconds since the epoch."""
+    seconds, rest = divmod(ns, 1_000_000_000)
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{rest // 1000:06d}Z"
+
+
+def status_name(code: Any) -> str:
+    """OK, ERROR or UNSET from an OTLP status code (number or enum name) or a Phoenix status."""
+    text = str(code).upper().removeprefix("STATUS_CODE_") if code is not None else ""
+    return {"1": "OK", "OK": "OK", "2": "ERROR", "ERROR": "ERROR"}.get(text, "UNSET")
+
+
+def text_of(content: Any) -> str | None:
+    """The text of a message content: a string, or the text parts of a list; None when empty."""
+    if isinstance(content, str):
+        return content or None
+    if isinstance(content, list):
+        texts = [
+            text
+            for part in content
+            if isinstance(part, Mapping) and part.get("type", "text") == "text"
+            and isinstance(text := part.get("text", part.get("content")), str)
+        ]
+        return "".join(texts) or None
+    return None
+
+
+def first_value(spans: Iterable[Span], keys: Iterable[str]) -> Any:
+    """The first non-empty value of any of `keys` over the spans, in order."""
+    keys = tuple(keys)
+    for span in spans:
+        for key in keys:
+            value = span.attributes.get(key)
+            if value is not None and value != "":
+                return value
+    return None
+
+
+def indexed(attributes: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """Objects flattened as `prefix.N.key` attributes, in index order, keys relative to the item."""
+    items: dict[int, dict[str, Any]] = {}
+    start = prefix + "."
+    for key, value in attributes.items():
+        if key.startswith(start):
+            index, _, rest = key[len(start):].partition(".")
+            if index.isdigit() and rest:
+                items.setdefault(int(index), {})[rest] = value
+    return [items[i] for i in sorted(items)]
+
+
+# ---------------------------------------------------------------------------------------------
+# OpenAI chat messages
+
+
+def tool_call_message_entry(call_id: Any, name: Any, arguments: Any) -> dict[str, Any]:
+    """One entry of an assistant message's `tool_calls`, in OpenAI form (arguments as JSON text)."""
+    entry: dict[str, Any] = {"type": "function", "function": {
+        "name": str(name or ""),
+        "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False),
+    }}  # fmt: skip
+    if call_id:
+        entry["id"] = str(call_id)
+    return entry
+
+
+def chat_message(role: Any, content: str | None, tool_calls: list[dict[str, Any]] | None = None,
+                 tool_call_id: Any = None) -> dict[str, Any] | None:
+    """An OpenAI chat message, or None when it holds nothing."""
+    if content is None and not tool_calls and not tool_call_id:
+        return None
+    message: dict[str, Any] = {"role": str(role or "user"), "content": content}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    if tool_call_id:
+        message["tool_call_id"] = str(tool_call_id)
+    return message
+
+
+def openai_like_message(body: Mapping[str, Any], default_role: str) -> dict[str, Any] | None:
+    """A message already close to OpenAI form (`role`, `content`, `tool_calls`), normalized."""
+    role = body.get("role") or default_role
+    calls = []
+    for call in body.get("tool_calls") or []:
+        if isinstance(call, Mapping):
+            function = call.get("function") if isinstance(call.get("function"), Mapping) else call
+            calls.append(tool_call_message_entry(call.get("id"), function.get("name"), function.get("arguments")))
+    call_id = body.get("tool_call_id") or (body.get("id") if role == "tool" else None)
+    return chat_message(role, text_of(body.get("content")), calls, call_id)
+
+
+def output_text(messages: list[dict[str, Any]]) -> str | None:
+    """The answer in output messages: the text of the first one that has text."""
+    return next((m["content"] for m in messages if isinstance(m.get("content"), str) and m["content"]), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# OTLP JSON
+
+
+def any_value(value: Any) -> Any:
+    """The plain JSON value of an OTLP `AnyValue` (intValue strings become ints)."""
+    if not isinstance(value, Mapping):
+        return value
+    if "stringValue" in value:
+        return value["stringValue"]
+    if "intValue" in value:
+        whole = count(value["intValue"])
+        return value["intValue"] if whole is None else whole
+    if "doubleValue" in value:
+        real = number(value["doubleValue"])
+        return value["doubleValue"] if real is None else float(real)
+    if "boolValue" in value:
+        return value["boolValue"]
+    if "arrayValue" in value:
+        return [any_value(v) for v in _list(mapping(value["arrayValue"]).get("values"))]
+    if "kvlistValue" in value:
+        return attribute_dict(mapping(value["kvlistValue"]).get("values"))
+    return value.get("bytesValue")
+
+
+def attribute_dict(items: Any) -> dict[str, Any]:
+    """OTLP `[{"key", "value"}]` attributes as a dict of plain values."""
+    return {
+        item["key"]: any_value(item.get("value"))
+        for item in _list(items)
+        if isinstance(item, Mapping) and isinstance(item.get("key"), str)
+    }
+
+
+def otlp_spans(document: Any, source: str, line: int) -> list[Span]:
+    """Every span of one `ExportTraceServiceRequest`; ValueError when it is not one."""
+    if not isinstance(document, Mapping) or not isinstance(document.get("resourceSpans"), list):
+        raise ValueError("not an OTLP ExportTraceServiceRequest (no resourceSpans list)")
+    spans = []
+    for resource_spans in document["resourceSpans"]:
+        resource_spans = mapping(resource_spans)
+        resource = attribute_dict(mapping(resource_spans.get("resource")).get("attributes"))
+        for scope_spans in _scopes(resource_spans):
+            for raw in _list(mapping(scope_spans).get("spans")):
+                spans.append(_otlp_span(raw, resource, source, line))
+    return spans
+
+
+def uses_openinference(document: Any) -> bool:
+    """True when an OTLP request's spans follow OpenInference rather than the GenAI conventions:
+    an `openinference.*` key, or `llm.*` keys without any `gen_ai.*` one."""
+    keys = set(_otlp_keys(document))
+    if any(key.startswith("openinference.") for key in keys):
+        return True
+    return any(key.startswith("llm.") for key in keys) and not any(key.startswith("gen_ai.") for key in keys)
+
+
+def _otlp_keys(document: Any) -> Iterator[str]:
+    """Every resource and span attribute key of an OTLP request, without decoding values."""
+    if not isinstance(document, Mapping) or not isinstance(document.get("resourceSpans"), list):
+        return
+    for resource_spans in document["resourceSpans"]:
+        resource_spans = mapping(resource_spans)
+        yield from _keys(mapping(resource_spans.get("resource")).get("attributes"))
+        for scope_spans in _scopes(resource_spans):
+            for span in _list(mapping(scope_spans).get("spans")):
+                yield from _keys(mapping(span).get("attributes"))
+
+
+def _keys(items: Any) -> Iterator[str]:
+    if isinstance(items, list):
+        yield from (item["key"] for item in items if isinstance(item, Mapping) and isinstance(item.get("key"), str))
+
+
+def _otlp_span(raw: Any, resource: dict[str, Any], source: str, line: int) -> Span:
+    """One OTLP span; ValueError when it has no traceId."""
+    if not isinstance(raw, Mapping):
+        raise ValueError("a span in resourceSpans is not an object")
+    trace_id = _hex_id(raw.get("traceId"))
+    if not trace_id:
+        raise ValueError(f"span {raw.get('name')!r} has no traceId")
+    status = mapping(raw.get("status"))
+    return Span(
+        trace_id=trace_id,
+        span_id=_hex_id(raw.get("spanId")) or "",
+        parent_id=_hex_id(raw.get("parentSpanId")) or "",
+        name=str(raw.get("name") or ""),
+        start_ns=_nanos(raw.get("startTimeUnixNano")),
+        end_ns=_nanos(raw.get("endTimeUnixNano")),
+        attributes=attribute_dict(raw.get("attributes")),
+        events=[(str(mapping(e).get("name") or ""), attribute_dict(mapping(e).get("attributes")))
+                for e in _list(raw.get("events"))],
+        status=status_name(status.get("code")),
+        status_message=str(status.get("message") or ""),
+        resource=resource,
+        source=source,
+        line=line,
+    )
+
+
+def _hex_id(value: Any) -> str | None:
+    """A trace or span id as lowercase hex (the OTLP JSON form); a base64 id is converted."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        int(value, 16)
+        return value.lower()
+    except ValueError:
+        pass
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return value
+    return raw.hex() if len(raw) in (8, 16) else value
+
+
+def _nanos(value: Any) -> int | None:
+    """Nanoseconds since the epoch; 0 and missing mean unknown."""
+    nanos = count(value)
+    return nanos if nanos else None
+
+
+def _scopes(resource_spans: Mapping[str, Any]) -> list[Any]:
+    """The scope spans of one resource (`instrumentationLibrarySpans` before OTLP 0.15)."""
+    return _list(resource_spans.get("scopeSpans") or resource_spans.get("instrumentationLibrarySpans"))
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+# ---------------------------------------------------------------------------------------------
+# Traces to records
+
+
+class TraceReader:
+    """Base of the span formats: gather every span of the group by trace, then one record per trace.
+
+    A subclass turns one document into spans (`spans_of`) and names its conventions through the
+    hooks below; the record is assembled here the same way for every convention."""
+
+    name = "traces"
+    batch_size = 5_000
+    model_kind = "model"
+    """What the convention calls a model-call span, in quarantine reasons."""
+    user_keys: tuple[str, ...] = ()
+    session_keys: tuple[str, ...] = ()
+
+    def spans_of(self, document: Any, source: str, line: int) -> list[Span]:
+        """The spans in one JSON document; ValueError when it holds none of this format."""
+        raise NotImplementedError
+
+    def is_model(self, span: Span) -> bool:
+        """A span of one call to a model (chat, LLM)."""
+        raise NotImplementedError
+
+    def is_tool(self, span: Span) -> bool:
+        """A span of one tool execution."""
+        raise NotImplementedError
+
+    def stand_ins(self, spans: list[Span]) -> list[Span]:
+        """Spans to read as model calls when the trace has none."""
+        return []
+
+    def input_messages(self, span: Span) -> list[dict[str, Any]]:
+        """The messages sent to the model, in OpenAI chat form."""
+        raise NotImplementedError
+
+    def output_messages(self, span: Span) -> list[dict[str, Any]]:
+        """The messages the model answered, in OpenAI chat form."""
+        raise NotImplementedError
+
+    def root_input(self, root: Span) -> Any:
+        """The user input the root span holds, when no model span has input messages."""
+        messages = self.input_messages(root)
+        return {"messages": messages} if messages else None
+
+    def root_output(self, root: Span) -> str | None:
+        """The answer the root span holds, when the last model span has none."""
+        return output_text(self.output_messages(root))
+
+    def tool_call(self, span: Span) -> ToolSpan:
+        """The call one tool span records: its id, tool name, arguments and result."""
+        raise NotImplementedError
+
+    def usage(self, span: Span) -> dict[str, int | None]:
+        """input_tokens, output_tokens, cached_input_tokens of one model span (None: not reported)."""
+        raise NotImplementedError
+
+    def cost(self, span: Span) -> float | None:
+        """What one model span cost in USD, when it says."""
+        return None
+
+    def model(self, span: Span) -> str | None:
+        """The model one model span used (the one that answered, when it says)."""
+        raise NotImplementedError
+
+    def metadata(self, spans: list[Span]) -> dict[str, Any]:
+        """Metadata of a trace; spans come root first, then in start order."""
+        raise NotImplementedError
+
+    def read_group(self, paths: list[Path], hashers: dict[Path, Any], seq_start: int) -> Iterator[RawBatch]:
+        """Read every file, group spans by trace, then yield records file by file (a trace belongs
+        to the file and line of its first span), with the lines and traces that could not be read."""
+        traces: dict[str, list[Span]] = {}
+        malformed: dict[str, list[Malformed]] = {str(path): [] for path in paths}
+        for path in paths:
+            source = str(path)
+            for line, document, error in iter_documents(path, hashers[path]):
+                try:
+                    if error is not None:
+                        raise ValueError(error)
+                    spans = self.spans_of(document, source, line)
+                except ValueError as exc:
+                    raw = None if document is None else json.dumps(document, ensure_ascii=False, default=str)
+                    malformed[source].append(Malformed(source, line, str(exc), raw))
+                    continue
+                for span in spans:
+                    traces.setdefault(span.trace_id, []).append(span)
+        records: dict[str, list[tuple[int, dict[str, Any]]]] = {source: [] for source in malformed}
+        for trace_id, spans in traces.items():
+            first = spans[0]
+            try:
+                records[first.source].append((first.line, self.record(trace_id, spans)))
+            except ValueError as exc:
+                raw = _trace_raw(trace_id, spans)
+                malformed[first.source].append(Malformed(first.source, first.line, str(exc), raw))
+        seq = seq_start
+        for source, rows in records.items():
+            for start in range(0, max(len(rows), 1), self.batch_size):
+                chunk, bad = rows[start:start + self.batch_size], malformed[source] if start == 0 else []
+                if chunk or bad:
+                    yield batch_from_records(chunk, source, seq, bad)
+                    seq += len(chunk) + len(bad)
+
+    def record(self, trace_id: str, spans: list[Span]) -> dict[str, Any]:
+        """The canonical record of one trace; ValueError when it holds no user input."""
+        ordered = by_start(spans)
+        root = _root(ordered)
+        root_first = [root, *(s for s in ordered if s is not root)] if root else ordered
+        models = [s for s in ordered if self.is_model(s)] or self.stand_ins(ordered)
+        last = models[-1] if models else None
+        timestamp, latency = _timing(ordered, root)
+        captured = {
+            "variant": "prod",
+            "output": (output_text(self.output_messages(last)) if last else None)
+            or (self.root_output(root) if root else None),
+            "model": next((m for s in reversed(models) if (m := self.model(s))), None),
+            "tool_calls": self._tool_calls(ordered, models),
+            "usage": _summed_usage([self.usage(s) for s in models]),
+            "cost_usd": _total_cost([self.cost(s) for s in models]),
+            "latency_ms": latency,
+            "error": next((e for s in (last, root) if s is not None and (e := _span_error(s)) is not None), None),
+        }
+        return _without_none({
+            "request_id": trace_id,
+            "timestamp": timestamp,
+            "user_id": first_value(root_first, self.user_keys),
+            "session_id": first_value(root_first, self.session_keys),
+            "input": self._user_input(trace_id, ordered, models, root),
+            "metadata": self.metadata(root_first) or None,
+            "captured": _without_none(captured),
+        })
+
+    def _user_input(self, trace_id: str, spans: list[Span], models: list[Span], root: Span | None) -> Any:
+        """The first model span's input messages, else what the root holds; ValueError when neither."""
+        messages = next((m for s in models if (m := self.input_messages(s))), None)
+        if messages:
+            return {"messages": messages}
+        found = self.root_input(root) if root is not None else None
+        if found:
+            return found
+        names = ", ".join(s.name for s in spans[:5]) + (", ..." if len(spans) > 5 else "")
+        if not models:
+            raise ValueError(f"trace {trace_id}: no {self.model_kind} span and no user input in its "
+                             f"{len(spans)} span(s) ({names})")
+        raise ValueError(f"trace {trace_id}: its {len(models)} {self.model_kind} span(s) carry no input "
+                         f"messages (was message content capture off?) and no span holds the user input")
+
+    def _tool_calls(self, spans: list[Span], models: list[Span]) -> list[dict[str, Any]]:
+        """Tool spans in start order, completed from the chat messages by call id; without tool
+        spans, the tool calls the model spans asked for, with the results later sent back."""
+        asked: list[dict[str, Any]] = []
+        answers: dict[str, Any] = {}
+        for span in models:
+            asked += [call for m in self.output_messages(span) for call in m.get("tool_calls", [])]
+            answers |= {m["tool_call_id"]: m.get("content") for m in self.input_messages(span) if m.get("tool_call_id")}
+        by_id = {call["id"]: call for call in asked if call.get("id")}
+        tool_spans = [self.tool_call(s) for s in spans if self.is_tool(s)]
+        if not tool_spans:
+            tool_spans = [ToolSpan(c.get("id"), c["function"]["name"], c["function"]["arguments"], None) for c in asked]
+        calls = []
+        for call in tool_spans:
+            arguments, result, call_id = call.arguments, call.result, str(call.call_id or "")
+            if arguments is None and call_id in by_id:
+                arguments = by_id[call_id]["function"]["arguments"]
+            if result is None and call_id in answers:
+                result = answers[call_id]
+            entry = {"name": call.name, "arguments": decoded(arguments)}
+            if result is not None:
+                entry["result"] = decoded(result)
+            calls.append(entry)
+        return calls
+
+
+def by_start(spans: Iterable[Span]) -> list[Span]:
+    """Spans in start order (a span without a start time last)."""
+    return sorted(spans, key=lambda s: (s.start_ns is None, s.start_ns or 0))
+
+
+def _root(spans: list[Span]) -> Span | None:
+    """The one span whose parent is not in the trace; None when there are several (a partial trace)."""
+    ids = {s.span_id for s in spans}
+    roots = [s for s in spans if not s.parent_id or s.parent_id not in ids]
+    return roots[0] if len(roots) == 1 else None
+
+
+def _timing(spans: list[Span], root: Span | None) -> tuple[str | None, float | None]:
+    """(timestamp, latency_ms): the root span's start and duration, else first start to last end."""
+    if root is not None and root.start_ns is not None and root.end_ns is not None:
+        start, end = root.start_ns, root.end_ns
+    else:
+        start = min((s.start_ns for s in spans if s.start_ns is not None), default=None)
+        end = max((s.end_ns for s in spans if s.end_ns is not None), default=None)
+    timestamp = iso_utc(start) if start is not None else None
+    latency = round((end - start) / 1e6, 3) if start is not None and end is not None and end >= start else None
+    return timestamp, latency
+
+
+def _span_error(span: Span) -> dict[str, str] | None:
+    """The error of a span whose status is ERROR: `error.type` and the status message, else what
+    its exception event says (an error with neither stays an error, of unknown type)."""
+    if span.status != "ERROR":
+        return None
+    exception = next((attrs for name, attrs in reversed(span.events) if name == "exception"), {})
+    kind = span.attributes.get("error.type") or exception.get("exception.type")
+    message = span.status_message or exception.get("exception.message")
+    return {key: str(value) for key, value in (("type", kind), ("message", message)) if value}
+
+
+def _summed_usage(usages: list[dict[str, int | None]]) -> dict[str, int] | None:
+    """Token counts summed over the spans that report them; a count no span reports is left out."""
+    totals = {}
+    for key in ("input_tokens", "output_tokens", "cached_input_tokens"):
+        values = [u[key] for u in usages if u.get(key) is not None]
+        if values:
+            totals[key] = sum(values)  # type: ignore[arg-type]
+    return totals or None
+
+
+def _total_cost(costs: list[float | None]) -> float | None:
+    """The trace's cost when every model span states its own (a stated 0 counts); else None, so
+    that a partial sum never passes for the whole and the price table can fill it in."""
+    return sum(costs) if costs and all(c is not None for c in costs) else None  # type: ignore[arg-type]
+
+
+def _without_none(record: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in record.items() if value is not None}
+
+
+def _trace_raw(trace_id: str, spans: list[Span]) -> str:
+    """What the quarantine keeps of a trace that could not become a request."""
+    return json.dumps({"traceId": trace_id, "spans": [
+        {"name": s.name, "spanId": s.span_id, "parentSpanId": s.parent_id, "attributes": s.attributes}
+        for s in spans
+    ]}, ensure_ascii=False, default=str)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# The GenAI semantic conventions

@@ -1,0 +1,108 @@
+"""LangSmith run exports: runs grouped into traces, one request per trace, through ingest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.capture import sniff
+from harness.ingest import ingest
+from harness.store import Store
+
+FIXTURES = Path(__file__).parent / "fixtures"
+RUNS = FIXTURES / "langsmith" / "runs.jsonl"
+CANONICAL = Path(__file__).parent.parent / "datasets" / "sample_support.jsonl"
+ORDER = "1ef5a3c0-0000-4a01-8000-00000000a001"
+REFUND = "1ef5a3c0-0000-4a01-8000-00000000b001"
+FAILED = "1ef5a3c0-0000-4a01-8000-00000000c001"
+LONE_LLM = "1ef5a3c0-0000-4a01-8000-00000000d001"
+
+
+def by_id(frame: Any) -> dict[str, dict[str, Any]]:
+    return {row["request_id"]: row for row in frame.iter_rows(named=True)}
+
+
+def test_sniffing_tells_langsmith_from_the_other_formats() -> None:
+    assert sniff(RUNS) == "langsmith"
+    assert sniff(CANONICAL) == "jsonl"
+    others = [*FIXTURES.glob("openai_*/*"), *FIXTURES.glob("langfuse/*")]
+    assert others and all(sniff(path) != "langsmith" for path in others)
+
+
+def test_runs_become_one_request_per_trace(store: Store) -> None:
+    summary = ingest(store, [RUNS], "ls", progress=False)
+    assert store.dataset("ls")["format"] == "langsmith"
+    assert (summary.n_requests, summary.n_captured, summary.n_quarantined) == (4, 4, 2)
+
+    requests = store.requests("ls")
+    assert requests["request_id"].to_list() == [ORDER, REFUND, FAILED, LONE_LLM]  # in the order of the root runs
+    assert requests["line"].to_list() == [4, 5, 8, 10]
+    rows = by_id(requests)
+    order = rows[ORDER]  # LangChain-serialized messages; metadata thread_id is the session
+    assert json.loads(order["input"]) == {"messages": [{"role": "user", "content": "Where is my order 869021?"}]}
+    assert (order["user_id"], order["session_id"]) == ("u-0042", "s-9f1c")
+    assert order["timestamp"].isoformat() == "2026-11-16T09:12:03.120000+00:00"  # no offset: UTC
+    assert json.loads(order["metadata"]) == {"user_id": "u-0042", "thread_id": "s-9f1c", "intent": "order_status",
+                                             "ls_run_depth": 0, "tags": ["prod", "support"]}
+    refund = rows[REFUND]
+    assert refund["input_text"] == "Can I get a refund for order 77? It arrived broken."
+    assert (refund["user_id"], refund["session_id"]) == ("u-0107", "conv-77")
+    failed = rows[FAILED]
+    assert (failed["input_text"], failed["user_id"], failed["session_id"]) == ("Where's order 99?", "4242", "s-c0ffee")
+    lone = rows[LONE_LLM]  # no trace_id: a root is its own trace; {"type": "human", "data": ...} messages
+    assert json.loads(lone["input"]) == {"messages": [{"role": "user", "content": "Hi, do you ship to Norway?"}]}
+    assert (lone["user_id"], lone["session_id"]) == (None, None)
+    assert lone["timestamp"].isoformat() == "2026-11-16T11:02:10.500000+00:00"
+
+
+def test_captured_from_the_runs_of_each_trace(store: Store) -> None:
+    ingest(store, [RUNS], "ls", progress=False)
+    captured = by_id(store.captured("ls"))
+
+    order = captured[ORDER]  # output = the last message; usage from the two llm runs, not the root's totals
+    assert order["output"] == "Order 869021 shipped on 14 November with DHL and should arrive in 2-3 business days."
+    assert order["model"] == "gpt-4.1-2025-04-14"
+    assert json.loads(order["tool_calls"]) == [{"name": "lookup_order", "arguments": {"order_id": "869021"},
+                                                "result": {"status": "shipped", "carrier": "DHL"}}]
+    assert (order["input_tokens"], order["output_tokens"], order["cached_input_tokens"]) == (1682, 59, 512)
+    assert (order["cost_usd"], order["latency_ms"], order["error_type"]) == (0.00412, 2345.0, None)
+
+    refund = captured[REFUND]  # the llm run states no tokens: missing, not 0; a root total_cost of 0 stays 0
+    assert refund["output"].startswith("Done: a refund of 34.90 EUR")
+    assert json.loads(refund["tool_calls"]) == [
+        {"name": "issue_refund", "arguments": {"input": "77"}, "result": "Refund of 34.90 EUR issued for order 77"}]
+    assert (refund["input_tokens"], refund["output_tokens"], refund["cached_input_tokens"]) == (None, None, None)
+    assert (refund["cost_usd"], refund["model"], refund["latency_ms"]) == (0.0, "gpt-4.1-mini", 3500.0)
+
+    failed = captured[FAILED]
+    assert (failed["error_type"], failed["error_message"]) == ("ValueError", "Order 99 not found")
+    assert failed["output"] is None
+    assert json.loads(failed["tool_calls"]) == [{"name": "lookup_order", "arguments": {"order_id": "99"}}]
+    assert (failed["cost_usd"], failed["model"], failed["input_tokens"]) == (None, None, None)
+    assert failed["latency_ms"] == 500.0
+
+    lone = captured[LONE_LLM]  # the root is the llm run: its generation, tokens and model
+    assert lone["output"] == "Yes, we ship to Norway. Delivery takes 4-6 business days."
+    assert (lone["model"], lone["input_tokens"], lone["output_tokens"]) == ("gpt-4.1-nano", 95, 22)
+    assert lone["cost_usd"] is None
+    assert (lone["tool_calls"], lone["latency_ms"]) == (None, 912.0)
+
+
+def test_runs_that_make_no_request_are_quarantined(store: Store, tmp_path: Path) -> None:
+    ingest(store, [RUNS], "ls", progress=False)
+    quarantine = store.quarantine("ls")
+    assert quarantine["line"].to_list() == [11, 12]
+    reasons = quarantine["reason"].to_list()
+    assert reasons[0] == (
+        "trace 1ef5a3c0-0000-4a01-8000-00000000e001 has no root run (without parent_run_id) in the files")
+    assert reasons[1].startswith("invalid JSON")
+    assert ingest(store, [RUNS], "ls", progress=False).unchanged
+
+    lone = RUNS.read_text(encoding="utf-8").splitlines()[9]
+    repeated = tmp_path / "repeated.jsonl"
+    repeated.write_text(f"{lone}\n{lone}\n", encoding="utf-8")
+    summary = ingest(store, [repeated], "repeated", progress=False)
+    assert (summary.n_requests, summary.n_quarantined) == (1, 1)
+    bad = store.quarantine("repeated").row(0, named=True)
+    assert bad["line"] == 2 and bad["reason"] == f"run {LONE_LLM} again (first at {repeated}:1)"
