@@ -104,12 +104,20 @@ def ingest(
     fmt: Annotated[str, typer.Option("--format", "-f", help="auto, jsonl, csv or parquet.")] = "auto",
     strict: Annotated[bool, typer.Option("--strict", help="Any malformed line fails the ingest; nothing is written.")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="Replace a dataset of the same name.")] = False,
+    redact: Annotated[bool, typer.Option("--redact", help="Replace emails, phones, cards, IPs and API keys with placeholders.")] = False,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Config; its redaction section, when present, is applied.")] = None,
     db: DbOption = None,
 ) -> None:
     """Ingest captured logs into an immutable dataset; malformed lines go to the quarantine."""
+    from harness.config import RedactionConfig, load_config
     from harness.ingest import ingest as run_ingest
 
-    summary = run_ingest(_store(db), paths, name, fmt=fmt, strict=strict, replace=replace)
+    cfg = load_config(config) if config else None
+    settings = cfg.redaction if cfg is not None else None
+    if redact and settings is None:
+        settings = RedactionConfig()
+    store = _store(db, configured=cfg.db if cfg else None)
+    summary = run_ingest(store, paths, name, fmt=fmt, strict=strict, replace=replace, redact=settings)
     if summary.unchanged:
         out.print(f"dataset [bold]{name}[/] already holds exactly this content: nothing to do")
         return
@@ -118,6 +126,10 @@ def ingest(
         f"{verb} dataset [bold]{name}[/]: {summary.n_requests:,} requests, "
         f"{summary.n_captured:,} captured outputs, {summary.n_quarantined:,} malformed lines set aside"
     )
+    if summary.redaction is not None:
+        counts = summary.redaction["counts"]
+        out.print("redacted: " + (", ".join(f"{n:,} {kind}" for kind, n in sorted(counts.items())) or "nothing found"),
+                  highlight=False)
     for bad in sorted(summary.quarantined, key=lambda m: (m.source, m.line or 0))[:10]:
         err.print(f"  [yellow]{bad.source}:{bad.line}[/]: {bad.reason}", highlight=False)
     if summary.n_quarantined:
@@ -355,9 +367,39 @@ def run_release(
     db: DbOption = None,
 ) -> None:
     """The release job: replay, score, gate and report in one go; exit code as `harness gate`."""
-    from harness.config import ScoringConfig, load_config
+    from harness.config import load_config
 
-    cfg = load_config(config, profile=profile)
+    _release_job(load_config(config, profile=profile), db, dataset, run_id, profile)
+
+
+@app.command()
+@_handled
+def compare(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="A dataset whose log holds several captured variants.")],
+    candidate: Annotated[str, typer.Option("--candidate", help="Captured variant that is the candidate (e.g. shadow, canary).")],
+    prod: Annotated[str, typer.Option("--prod", help="Captured variant that is production.")] = "prod",
+    prod_repeat: Annotated[str | None, typer.Option("--prod-repeat", help="A second prod variant: the noise floor.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Config for scoring, judge, gates and release.")] = None,
+    run_id: RunIdOption = None,
+    db: DbOption = None,
+) -> None:
+    """Compare captured shadow or canary variants without calling anything: score, gate, report."""
+    from harness.config import CapturedAgentConfig, HarnessConfig, load_config
+
+    cfg = load_config(config) if config else HarnessConfig()
+    agents = {"prod": CapturedAgentConfig(kind="captured", variant=prod),
+              "candidate": CapturedAgentConfig(kind="captured", variant=candidate)}
+    if prod_repeat is not None:
+        agents["prod_repeat"] = CapturedAgentConfig(kind="captured", variant=prod_repeat)
+    replay = cfg.replay.model_copy(update={"prod_repeat_fraction": 1.0 if prod_repeat else 0.0})
+    _release_job(cfg.model_copy(update={"agents": agents, "replay": replay}), db, dataset, run_id, None)
+
+
+def _release_job(cfg: Any, db: Path | None, dataset: str | None, run_id: str | None, profile: str | None) -> None:
+    """Replay (or read captured variants), score, gate, report; exits with the verdict's code."""
+    from harness.config import ScoringConfig
+    from harness.report import write_report
+
     if cfg.scoring is None:
         cfg = cfg.model_copy(update={"scoring": ScoringConfig()})
     store = _store(db, configured=cfg.db)
@@ -367,8 +409,6 @@ def run_release(
         raise typer.Exit(EXIT_INCOMPLETE)
     _print_scores(_score(store, summary.run_id, cfg), console=err)
     report = _gate(store, summary.run_id, cfg)
-    from harness.report import write_report
-
     path = write_report(store, summary.run_id, config=cfg)
     out.print(f"run id: {summary.run_id}", highlight=False)
     out.print(f"report: {path}", highlight=False)

@@ -33,6 +33,7 @@ __all__ = [
     "GatesConfig",
     "CanaryConfig",
     "ReleaseConfig",
+    "RedactionConfig",
     "HarnessConfig",
     "load_config",
     "parse_config",
@@ -264,6 +265,26 @@ class ReleaseConfig(_Section):
     """Extra post-deploy items, after the standard ones."""
 
 
+class RedactionConfig(_Section):
+    """What ingest redacts when asked to (`harness ingest --redact`, or this section in --config)."""
+
+    kinds: list[Literal["email", "phone", "card", "ip", "api_key"]] = ["email", "phone", "card", "ip", "api_key"]
+    patterns: dict[str, str] = {}
+    """Your own: placeholder name -> regular expression, e.g. EMPLOYEE_ID = "E\\d{6}"."""
+    salt: str = ""
+    """Mixed into the pseudonyms of user and session ids."""
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, patterns: dict[str, str]) -> dict[str, str]:
+        for name, pattern in patterns.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{name}: not a valid regular expression: {exc}") from None
+        return patterns
+
+
 class HarnessConfig(_Section):
     db: str | None = None
     replay: ReplayConfig = ReplayConfig()
@@ -274,6 +295,7 @@ class HarnessConfig(_Section):
     gates: GatesConfig = GatesConfig()
     canary: CanaryConfig = CanaryConfig()
     release: ReleaseConfig = ReleaseConfig()
+    redaction: RedactionConfig | None = None
     profiles: dict[str, dict[str, Any]] = {}
     _base_dir: Path = PrivateAttr(default_factory=lambda: Path("."))
 

@@ -575,11 +575,6 @@ def _adjusted(pvalues: Sequence[float] | np.ndarray, step: Callable[[np.ndarray,
     order = idx[np.argsort(p[idx], kind="stable")]
     out[order] = np.minimum(step(p[order], idx.size), 1.0)
     return out
-    order = idx[np.argsort(p[idx], kind="stable")]
-    scaled = p[order] * m / np.arange(1, m + 1)
-    adjusted = np.minimum.accumulate(scaled[::-1])[::-1]
-    out[order] = np.minimum(adjusted, 1.0)
-    return out
 
 
 # ---------------------------------------------------------------- assignment

@@ -14,6 +14,8 @@ from harness.store import Store
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+pytest_plugins = ["tests.demo_fixture"]  # the session-wide demo database (demo_db)
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from harness.store import Store
-from tests.demo_fixture import demo_db  # noqa: F401
 from tests.procs import run_harness
 
 

@@ -11,7 +11,6 @@ from nbclient import NotebookClient
 
 import harness
 from harness.store import Store
-from tests.demo_fixture import demo_db  # noqa: F401
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))

@@ -55,6 +55,8 @@ class DatasetSummary:
     replaced: bool = False
     quarantined: list[Malformed] = field(default_factory=list)
     """The first malformed lines, for the summary; all of them are in the quarantine table."""
+    redaction: dict[str, Any] | None = None
+    """Redaction settings and counts per kind, when the ingest redacted."""
 
 
 # Text of each canonical column, whatever type the reader gave it.
@@ -70,18 +72,38 @@ def _as_text(name: str, dtype: pl.DataType | None) -> str:
     return f'CAST("{name}" AS VARCHAR) AS {name}'
 
 
-def _jsonish(col: str) -> str:
-    """A container (object or array) stays JSON; any other text becomes a JSON string."""
-    return f"CASE WHEN ltrim({col})[1] IN ('{{', '[') AND json_valid({col}) THEN {col}::JSON ELSE to_json({col}) END"
+_CAPTURED_SHAPE = json.dumps([{
+    "variant": "VARCHAR", "output": "VARCHAR", "model": "VARCHAR", "tool_calls": ["JSON"],
+    "usage": {"input_tokens": "VARCHAR", "output_tokens": "VARCHAR", "cached_input_tokens": "VARCHAR",
+              "prompt_tokens": "VARCHAR", "completion_tokens": "VARCHAR"},
+    "cost_usd": "VARCHAR", "latency_ms": "VARCHAR", "error": "JSON",
+}])  # fmt: skip
+_MESSAGES_SHAPE = json.dumps({"messages": [{"role": "VARCHAR", "content": "JSON"}]})
+_REFERENCE_SHAPE = json.dumps({"output": "VARCHAR", "tool_calls": "JSON"})
 
-_VALIDATED = f"""
-WITH src AS (SELECT __COLUMNS__, _line, _seq FROM _raw),
-typed AS (
+
+def _container(column: str, trusted: bool) -> str:
+    """True when a text column holds a JSON object or array. Text a JSON parser already produced
+    needs only its first character checked; anything else is validated once."""
+    starts = f"(starts_with(ltrim({column}), '{{') OR starts_with(ltrim({column}), '['))"
+    return starts if trusted else f"({starts} AND json_valid({column}))"
+
+
+def _checked(columns: str, trusted: bool) -> str:
+    """The batch with cheap shape checks and the quarantine reason. The nested columns are parsed
+    later, once each, by the statement that needs them, into a typed structure (DuckDB parses
+    JSON text again on every function call, so field-by-field extraction would parse a dozen
+    times, and materializing the parsed structures costs more than parsing)."""
+    obj = _container("metadata", trusted).replace("OR starts_with(ltrim(metadata), '[')", "")
+    return f"""
+WITH src AS (SELECT {columns}, _line, _seq FROM _raw),
+shaped AS (
     SELECT *,
-        {_jsonish("input")} AS _input,
-        try_cast(metadata AS JSON) AS _meta,
-        try_cast(captured AS JSON) AS _cap,
-        {_jsonish("reference")} AS _ref,
+        {_container("input", trusted)} AS _input_container,
+        {_container("reference", trusted)} AS _ref_container,
+        metadata IS NULL OR {obj} AS _meta_ok,
+        CASE WHEN captured IS NULL OR NOT {_container("captured", trusted)} THEN NULL
+             WHEN starts_with(ltrim(captured), '[') THEN captured ELSE '[' || captured || ']' END AS _cap_list,
         coalesce(
             try_cast("timestamp" AS TIMESTAMPTZ),
             CASE WHEN try_cast("timestamp" AS DOUBLE) > 1e11
@@ -93,61 +115,67 @@ typed AS (
 SELECT *,
     CASE
         WHEN request_id IS NULL OR trim(request_id) = '' THEN 'missing request_id'
-        WHEN ltrim(request_id)[1] IN ('{{', '[') AND json_valid(request_id)
+        WHEN starts_with(ltrim(request_id), '{{') OR starts_with(ltrim(request_id), '[')
             THEN 'request_id must be a string or a number'
         WHEN input IS NULL THEN 'missing input'
-        WHEN metadata IS NOT NULL AND coalesce(json_type(_meta), '') <> 'OBJECT'
-            THEN 'metadata must be a JSON object'
-        WHEN captured IS NOT NULL AND coalesce(json_type(_cap), '') NOT IN ('OBJECT', 'ARRAY')
+        WHEN NOT _meta_ok THEN 'metadata must be a JSON object'
+        WHEN captured IS NOT NULL AND _cap_list IS NULL
             THEN 'captured must be an object or a list of objects'
-        WHEN json_type(_cap) = 'ARRAY' AND NOT list_bool_and(
-                list_transform(from_json(_cap, '["JSON"]'), lambda x: json_type(x) = 'OBJECT'))
+        WHEN starts_with(ltrim(captured), '[') AND NOT coalesce(list_bool_and(list_transform(
+                from_json(_cap_list, '["JSON"]'), lambda x: json_type(x) = 'OBJECT')), true)
             THEN 'captured must be an object or a list of objects'
         WHEN "timestamp" IS NOT NULL AND _ts IS NULL
             THEN 'timestamp is neither ISO 8601 nor epoch seconds/milliseconds'
     END AS _reason
-FROM typed
+FROM shaped
 """
 
-_INSERT_REQUESTS = """
+
+_INSERT_REQUESTS = f"""
 INSERT INTO requests
-SELECT ?, _seq, request_id, _ts, user_id, session_id, _input,
-    CASE WHEN json_type(_input, '$.messages') = 'ARRAY'
-            THEN list_filter(from_json(_input->'$.messages', '["JSON"]'),
-                             lambda m: m->>'role' = 'user')[-1]->>'content'
-         WHEN json_type(_input) = 'VARCHAR' THEN _input->>'$'
-         ELSE _input::VARCHAR END,
-    _meta, _ref,
-    CASE WHEN json_type(_ref) = 'OBJECT' THEN _ref->>'output' ELSE _ref->>'$' END,
-    CASE WHEN json_type(_ref) = 'OBJECT' THEN _ref->'tool_calls' END,
+SELECT ?, _seq, request_id, _ts, user_id, session_id,
+    CASE WHEN _input_container THEN input::JSON ELSE to_json(input) END,
+    coalesce(list_filter(_messages, lambda m: m.role = 'user')[-1].content->>'$', input),
+    metadata::JSON,
+    CASE WHEN _ref_container THEN reference::JSON ELSE to_json(reference) END,
+    CASE WHEN _ref_parts IS NOT NULL THEN _ref_parts.output ELSE reference END,
+    _ref_parts.tool_calls,
     ?, _line
-FROM _batch WHERE _reason IS NULL
+FROM (
+    SELECT *,
+        CASE WHEN _input_container THEN from_json(input, '{_MESSAGES_SHAPE}').messages END AS _messages,
+        CASE WHEN _ref_container THEN from_json(reference, '{_REFERENCE_SHAPE}') END AS _ref_parts
+    FROM _checked WHERE _reason IS NULL
+)
 """
 
-_INSERT_CAPTURED = """
+_INSERT_CAPTURED = f"""
 INSERT INTO captured
 SELECT ?, request_id,
-    coalesce(c->>'variant', 'prod'),
-    c->>'output',
-    c->>'model',
-    CASE WHEN json_type(c->'tool_calls') = 'ARRAY' THEN c->'tool_calls' END,
-    CASE WHEN json_type(c->'tool_calls') = 'ARRAY' THEN json_array_length(c->'tool_calls') END,
-    try_cast(coalesce(c->>'$.usage.input_tokens', c->>'$.usage.prompt_tokens') AS BIGINT),
-    try_cast(coalesce(c->>'$.usage.output_tokens', c->>'$.usage.completion_tokens') AS BIGINT),
-    try_cast(c->>'$.usage.cached_input_tokens' AS BIGINT),
-    try_cast(c->>'cost_usd' AS DOUBLE),
-    try_cast(c->>'latency_ms' AS DOUBLE),
-    CASE WHEN json_type(c->'error') = 'OBJECT' THEN coalesce(c->>'$.error.type', 'agent_error')
-         WHEN coalesce(json_type(c->'error'), 'NULL') = 'NULL' OR (c->>'error') IN ('', 'false') THEN NULL
-         ELSE 'agent_error' END,
-    CASE WHEN json_type(c->'error') = 'OBJECT' THEN c->>'$.error.message'
-         WHEN coalesce(json_type(c->'error'), 'NULL') = 'NULL' OR (c->>'error') IN ('', 'false') THEN NULL
-         ELSE c->>'error' END
-FROM (
-    SELECT request_id,
-        unnest(from_json(CASE WHEN json_type(_cap) = 'ARRAY' THEN _cap ELSE json_array(_cap) END, '["JSON"]')) AS c
-    FROM _batch WHERE _reason IS NULL AND _cap IS NOT NULL
-)
+    coalesce(c.variant, 'prod'), c.output, c.model,
+    to_json(c.tool_calls),
+    len(c.tool_calls),
+    try_cast(try_cast(coalesce(c.usage.input_tokens, c.usage.prompt_tokens) AS DOUBLE) AS BIGINT),
+    try_cast(try_cast(coalesce(c.usage.output_tokens, c.usage.completion_tokens) AS DOUBLE) AS BIGINT),
+    try_cast(try_cast(c.usage.cached_input_tokens AS DOUBLE) AS BIGINT),
+    try_cast(c.cost_usd AS DOUBLE),
+    try_cast(c.latency_ms AS DOUBLE),
+    CASE json_type(c.error)
+        WHEN 'OBJECT' THEN coalesce(c.error->>'type', 'agent_error')
+        WHEN 'VARCHAR' THEN CASE WHEN c.error->>'$' = '' THEN NULL ELSE 'agent_error' END
+        WHEN 'BOOLEAN' THEN CASE WHEN c.error::VARCHAR = 'true' THEN 'agent_error' END
+        WHEN 'NULL' THEN NULL
+        ELSE CASE WHEN c.error IS NULL THEN NULL ELSE 'agent_error' END
+    END,
+    CASE json_type(c.error)
+        WHEN 'OBJECT' THEN c.error->>'message'
+        WHEN 'VARCHAR' THEN nullif(c.error->>'$', '')
+        WHEN 'BOOLEAN' THEN NULL
+        WHEN 'NULL' THEN NULL
+        ELSE c.error::VARCHAR
+    END
+FROM (SELECT request_id, unnest(from_json(_cap_list, '{_CAPTURED_SHAPE}')) AS c
+      FROM _checked WHERE _reason IS NULL AND _cap_list IS NOT NULL)
 """
 
 
@@ -173,25 +201,21 @@ class DatasetWriter:
     def rollback(self) -> None:
         self._con.execute("ROLLBACK")
 
-    def add_batch(self, frame: pl.DataFrame, source: str) -> None:
+    def add_batch(self, frame: pl.DataFrame, source: str, *, trusted_json: bool = False) -> None:
         """Validate and insert one batch; rows that fail validation go to quarantine."""
         schema = frame.schema
         columns = ", ".join(_as_text(c, schema.get(c)) for c in CANONICAL_COLUMNS)
+        trusted = trusted_json and all(schema.get(c) in (None, pl.String, pl.Null) for c in CANONICAL_COLUMNS)
         con = self._con
         with registered(con, "_raw", frame):
-            con.execute("CREATE OR REPLACE TEMP TABLE _batch AS " + _VALIDATED.replace("__COLUMNS__", columns))
-        con.execute(_INSERT_REQUESTS, [self.name, source])
-        con.execute(_INSERT_CAPTURED, [self.name])
-        bad = con.execute(
-            "SELECT _line, _reason, request_id FROM _batch WHERE _reason IS NOT NULL ORDER BY _line"
-        ).fetchall()
-        counts = one(con, "SELECT count(*) FILTER (WHERE _reason IS NULL) FROM _batch")
-        self.summary.n_requests += int(counts[0]) if counts else 0
+            con.execute("CREATE OR REPLACE TEMP VIEW _checked AS " + _checked(columns, trusted))
+            con.execute(_INSERT_REQUESTS, [self.name, source])
+            con.execute(_INSERT_CAPTURED, [self.name])
+            bad = con.execute("SELECT _line, _reason FROM _checked WHERE _reason IS NOT NULL ORDER BY _line").fetchall()
+            con.execute("DROP VIEW _checked")
+        self.summary.n_requests += frame.height - len(bad)
         if bad:
-            self.add_malformed(
-                [Malformed(source, line, reason, _row_raw(frame, line)) for line, reason, _ in bad]
-            )
-        con.execute("DROP TABLE _batch")
+            self.add_malformed([Malformed(source, line, reason, _row_raw(frame, line)) for line, reason in bad])
 
     def add_malformed(self, rows: list[Malformed]) -> None:
         if not rows:
@@ -214,14 +238,20 @@ class DatasetWriter:
         with registered(self._con, "_bad", table):
             self._con.execute("INSERT INTO quarantine SELECT *, now() FROM _bad")
 
-    def finish(self, *, content_hash: str, fmt: str, sources: list[str], strict: bool) -> DatasetSummary:
+    def finish(self, *, content_hash: str, fmt: str, sources: list[str], strict: bool,
+               redaction: dict[str, Any] | None = None) -> DatasetSummary:
         """Check duplicates and strictness, record the dataset and commit."""
         con = self._con
+        # count only first: listing every id's lines would cost more than the whole check
+        repeated = [r[0] for r in con.execute(
+            "SELECT request_id FROM requests WHERE dataset = ? GROUP BY request_id HAVING count(*) > 1 LIMIT 11",
+            [self.name],
+        ).fetchall()]
         duplicates = con.execute(
             "SELECT request_id, list(line ORDER BY line) FROM requests WHERE dataset = ?"
-            " GROUP BY request_id HAVING count(*) > 1 ORDER BY min(line) LIMIT 11",
-            [self.name],
-        ).fetchall()
+            " AND request_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY request_id ORDER BY min(line)",
+            [self.name, repeated],
+        ).fetchall() if repeated else []
         if duplicates:
             shown = "; ".join(f"{rid!r} at lines {', '.join(map(str, lines))}" for rid, lines in duplicates[:10])
             more = " and more" if len(duplicates) > 10 else ""
@@ -239,9 +269,11 @@ class DatasetWriter:
         row = one(con, "SELECT count(*) FROM captured WHERE dataset = ?", [self.name])
         self.summary.n_captured = int(row[0]) if row else 0
         con.execute(
-            "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, false, now())",
+            "INSERT INTO datasets (name, content_hash, format, sources, n_requests, n_captured, n_quarantined,"
+            " redacted, created_at, redaction) VALUES (?, ?, ?, ?, ?, ?, ?, ?, now(), ?)",
             [self.name, content_hash, fmt, json.dumps(sources), self.summary.n_requests,
-             self.summary.n_captured, self.summary.n_quarantined],
+             self.summary.n_captured, self.summary.n_quarantined, redaction is not None,
+             None if redaction is None else json.dumps(redaction)],
         )
         con.execute("COMMIT")
         return self.summary

@@ -224,6 +224,11 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        4,
+        "datasets: how a dataset was redacted",
+        "ALTER TABLE datasets ADD COLUMN redaction JSON;",
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -121,6 +121,7 @@ class Store(RunQueries, ScoreQueries, GateQueries, ReportQueries):
         """One write connection for a whole ingest; the caller commits via finish()."""
         with self._connection(write=True) as con:
             con.execute("SET preserve_insertion_order = true")
+            con.execute("SET memory_limit = '512MB'")  # a big ingest spills rather than swelling the process
             yield DatasetWriter(con, name, replace=replace)
 
 
