@@ -1,7 +1,9 @@
 """One call with a timeout per attempt and retries with backoff: shared by replay and the judge.
 
 Timeouts, connection errors, 429 and 5xx are retried with exponential backoff and full
-jitter, honouring Retry-After up to a limit; everything else is final at once.
+jitter, honouring Retry-After up to a limit; everything else is final at once. A call that
+would retry when the caller is stopping (or starts stopping during the wait) gives up as
+cancelled, so a resumed run redoes it instead of keeping a transient error as final.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from harness.errors import AgentError, AgentFailure, AgentTimeout
+from harness.errors import AgentCancelled, AgentError, AgentFailure, AgentTimeout
 
 __all__ = ["RetryPolicy", "Attempted", "call_with_retries"]
 
 T = TypeVar("T")
+
+_STOP_POLL_S = 0.25
+"""How often a wait before a retry checks whether the caller is stopping."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +71,8 @@ async def call_with_retries(
     """Run `attempt` until it succeeds, fails for good, or attempts run out.
 
     Never raises for a failed call (CancelledError still propagates): the error is returned.
-    A retry is not started once `stopping()` is true.
+    A retry is not started once `stopping()` is true: the call ends as AgentCancelled, the last
+    error in its message.
     """
     attempts = 0
     while True:
@@ -85,11 +91,21 @@ async def call_with_retries(
         except Exception as exc:  # noqa: BLE001 - an agent's own bug is that request's error
             error = AgentFailure(f"{type(exc).__name__}: {exc}")
         latency_ms = (time.perf_counter() - started) * 1000
-        if not error.retryable or attempts >= policy.max_attempts or stopping():
+        if not error.retryable or attempts >= policy.max_attempts:
             return Attempted(None, error, attempts, latency_ms)
         wait = policy.delay(attempts, error.retry_after, rng)
         if wait is None:
             limit = policy.max_retry_after_s
             error.args = (f"{error} (Retry-After {error.retry_after:g}s is over the {limit:g}s limit)",)
             return Attempted(None, error, attempts, latency_ms)
-        await asyncio.sleep(wait)
+        await _sleep_unless(wait, stopping)
+        if stopping():
+            cancelled = AgentCancelled(f"stopped before attempt {attempts + 1}; the last one failed: {error}")
+            return Attempted(None, cancelled, attempts, latency_ms)
+
+
+async def _sleep_unless(seconds: float, stopping: Callable[[], bool]) -> None:
+    """Sleep `seconds`, waking early (within _STOP_POLL_S) once `stopping()` is true."""
+    deadline = time.monotonic() + seconds
+    while not stopping() and (left := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(min(left, _STOP_POLL_S))

@@ -16,7 +16,8 @@ CONNECT_TIMEOUT_S = 30.0
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if absent or invalid.
 
-    A date in the past gives 0, never a negative wait.
+    A date in the past gives 0, never a negative wait; a number too large for a float is an
+    infinite wait (over any limit), not a missing header.
     """
     if value is None or not value.strip():
         return None
@@ -30,6 +31,6 @@ def parse_retry_after(value: str | None) -> float | None:
         if moment.tzinfo is None:  # HTTP dates are GMT; "-0000" parses as zone-less
             moment = moment.replace(tzinfo=timezone.utc)
         seconds = moment.timestamp() - time.time()
-    if not math.isfinite(seconds):
+    if math.isnan(seconds):
         return None
     return max(0.0, seconds)

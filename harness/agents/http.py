@@ -60,6 +60,7 @@ class HttpAgent(Agent):
         self._concurrency = context.concurrency
         self._render: Render = Request.to_dict if config.body is None else _compile_template(config.body)
         self._fields = _compile_response_map(config.response)
+        self._roots = _readable_roots(self._fields)
         self._session: aiohttp.ClientSession | None = None
         self._secrets: tuple[str, ...] = ()
 
@@ -94,6 +95,8 @@ class HttpAgent(Agent):
                 if not 200 <= response.status < 300:
                     raise await self._http_error(response)
                 body = await _read_capped(response, self._config.max_response_bytes)
+        except aiohttp.ConnectionTimeoutError as exc:  # a stuck handshake is a connection fault, not a slow agent
+            raise AgentConnectionError(self._scrub(f"{type(exc).__name__}: {exc}")) from None
         except TimeoutError as exc:
             raise AgentTimeout(self._scrub(f"{type(exc).__name__}: {exc}")) from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, ConnectionError) as exc:
@@ -113,7 +116,13 @@ class HttpAgent(Agent):
         )
 
     def _extract(self, document: Any) -> dict[str, Any]:
-        """The canonical result mapping, each field taken from its configured path."""
+        """The canonical result mapping, each field taken from its configured path.
+
+        An answer none of the paths can look into (a number, a string, null, or a list when no
+        path starts with an index) is a bad response, not a success with every field missing.
+        """
+        if not isinstance(document, self._roots):
+            raise AgentBadResponse(f"expected a JSON object, got {type(document).__name__}")
         get = {name: _dig(document, steps) for name, steps in self._fields.items()}
         return {
             "output": get["output"],
@@ -186,6 +195,15 @@ def _dig(value: Any, steps: Steps | None) -> Any:
 def _compile_response_map(mapping: HttpResponseMap) -> dict[str, Steps | None]:
     """Each result field's path as steps; "$" stands for the whole document."""
     return {name: None if path == "$" else _steps(path) for name, path in mapping.model_dump().items()}
+
+
+def _readable_roots(fields: dict[str, Steps | None]) -> type | tuple[type, ...]:
+    """The types of answer the compiled paths can read: anything for "$", lists for a leading index."""
+    if any(steps is None for steps in fields.values()):
+        return object
+    if any(steps[0][1] is not None for steps in fields.values() if steps):
+        return (dict, list)
+    return dict
 
 
 def _compile_template(template: Any) -> Render:
