@@ -2,6 +2,8 @@
 
 Every error names the file and the dotted key, e.g. `harness.toml: replay.concurency: unknown key`.
 Profiles are partial overlays of the same sections, merged over the base before validation.
+Validation is strict about types, as TOML values are typed: `concurrency = true` or
+`concurrency = "8"` is an error, not 1 or 8.
 """
 
 from __future__ import annotations
@@ -243,7 +245,7 @@ class GatesConfig(_Section):
 class CanaryConfig(_Section):
     """The canary rollout plan: steps in percent of users, and how long each step runs."""
 
-    steps: list[float] = [5, 20, 50, 100]
+    steps: list[Annotated[float, Field(gt=0, le=100)]] = Field([5, 20, 50, 100], min_length=1)
     duration_h: float = Field(24.0, gt=0)
     salt: str = "canary"
     """Part of the user hash: change it to draw a different cohort."""
@@ -309,7 +311,7 @@ class HarnessConfig(_Section):
     def _arms(self) -> HarnessConfig:
         unknown = sorted(set(self.agents) - set(ARMS))
         if unknown:
-            raise ValueError(f"unknown arm {unknown[0]!r} in [agents] (arms are {', '.join(ARMS)})")
+            raise ValueError(f"agents.{unknown[0]}: unknown arm {unknown[0]!r} (arms are {', '.join(ARMS)})")
         return self
 
     def agent_for(self, arm: str) -> AgentConfig:
@@ -325,10 +327,17 @@ def load_config(path: str | Path, profile: str | None = None) -> HarnessConfig:
     """Read, merge the chosen profile and validate a TOML config file."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}: not valid TOML: invalid UTF-8 (at line {line})") from None
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     config = parse_config(raw, profile=profile, source=str(path))
     return _anchored(config, path.resolve().parent)
@@ -388,11 +397,13 @@ def _validate(
     raw: dict[str, Any], source: str, prefix: str, overlay: dict[str, Any] | None = None
 ) -> HarnessConfig:
     try:
-        return HarnessConfig.model_validate(raw)
+        return HarnessConfig.model_validate(raw, strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = _clean_loc(first["loc"])
         message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"].removeprefix("Value error, ")
+        if first["type"] == "union_tag_not_found":  # an agent without `kind`
+            loc, message = [*loc, "kind"], f"Field required (kinds: {', '.join(AGENT_KINDS)})"
         # Our own validators say "relative.key: message"; fold the path into the location.
         nested = re.match(r"^([A-Za-z_][\w.-]*): (.+)$", message, re.S) if first["type"] == "value_error" else None
         if nested:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any, BinaryIO, Protocol
 
 import polars as pl
 
+from harness.errors import IngestError
 from harness.store import Malformed
 
 __all__ = ["RawBatch", "Reader", "SingleFileReader", "open_source", "GZIP_MAGIC", "BOM"]
@@ -79,13 +81,19 @@ class _HashingReader(io.RawIOBase):
 
 @contextmanager
 def open_source(path: Path, hasher: Any = None) -> Iterator[BinaryIO]:
-    """Open a log file for reading bytes; gzip is recognised by content, not by name."""
+    """Open a log file for reading bytes; gzip is recognised by content, not by name.
+
+    Damaged gzip data (a truncated or corrupted file), met while the caller reads, is an
+    IngestError naming the file."""
     with open(path, "rb") as plain:
         stream: io.BufferedReader = plain
         if hasher is not None:
             stream = io.BufferedReader(_HashingReader(plain, hasher), buffer_size=1 << 20)
         if stream.peek(2)[:2] == GZIP_MAGIC:
             with gzip.GzipFile(fileobj=stream, mode="rb") as unzipped:
-                yield unzipped  # type: ignore[misc]
+                try:
+                    yield unzipped  # type: ignore[misc]
+                except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                    raise IngestError(f"{path}: damaged gzip data, the file is truncated or corrupt ({exc})") from None
         else:
             yield stream

@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from harness.capture.base import BOM, RawBatch, open_source
+from harness.errors import IngestError
 from harness.store import CANONICAL_COLUMNS, Malformed
 
 __all__ = ["batch_from_records", "iter_documents", "first_document", "Located"]
@@ -54,6 +55,11 @@ def iter_documents(path: Path, hasher: Any = None) -> Iterator[tuple[int, Any, s
         data = stream.read().removeprefix(BOM)
     text = data.decode("utf-8", errors="replace")
     stripped = text.lstrip()
+    if stripped[:1] in ("[", "{") and "\ufffd" in text and "\n{" not in stripped.rstrip():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise IngestError(f"{path}: invalid UTF-8 at byte {exc.start}") from None
     if stripped.startswith("["):
         whole = _whole(text)
         if isinstance(whole, list):
@@ -67,8 +73,13 @@ def iter_documents(path: Path, hasher: Any = None) -> Iterator[tuple[int, Any, s
             for i, doc in enumerate(items if items is not None else [whole], start=1):
                 yield i, doc, None
             return
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield number, None, f"invalid UTF-8 at byte {exc.start}"
             continue
         try:
             yield number, json.loads(line), None

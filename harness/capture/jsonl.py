@@ -1,8 +1,12 @@
 """The canonical record as JSON Lines, parsed by polars a block at a time.
 
 The fast path hands a whole block to `pl.read_ndjson` with nested fields read as
-their raw JSON text. Only a block that polars rejects is walked line by line, to
-set the bad lines aside with their line numbers and parse the rest.
+their raw JSON text. Only a block that polars rejects (or would misread) is walked line
+by line, to set the bad lines aside with their line numbers and parse the rest.
+
+A line longer than `max_line_bytes` is too large to be one request: it is set aside with its
+size, and read past without being held whole in memory (only its first bytes are kept, for
+the quarantine), so one runaway line cannot exhaust memory.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ import io
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import polars as pl
 
@@ -28,46 +33,105 @@ _NESTED = ("input", "metadata", "reference", "captured")
 # escape (or an escaped quote right before a key's colon) have their nested values rewritten from
 # the original line by Python's JSON parser.
 _MISWRITTEN = re.compile(rb'\\[\\tbfu]|\\"[^"\n]*"\s*:')
+# An escaped UTF-16 surrogate. Paired (\ud83d\ude00) it is one character; alone it is none, and
+# polars reads a lone one in a plain string as a NUL character, so a block holding one is walked
+# line by line and the line quarantined.
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_JSON_NAMES = {dict: "an object", list: "an array", str: "a string", int: "a number", float: "a number",
+               bool: "a boolean", type(None): "null"}  # fmt: skip
+
+RAW_PREFIX_BYTES = 1_000_000
+"""The most bytes of a malformed line kept in the quarantine."""
+
+
+@dataclass(frozen=True, slots=True)
+class _LongLine:
+    """A line over the size limit, read past: its first bytes and its whole size."""
+
+    head: bytes
+    size: int
 
 
 class JsonlReader(SingleFileReader):
     name = "jsonl"
 
-    def __init__(self, block_bytes: int = 32 << 20, max_line_bytes: int = 64 << 20) -> None:
+    def __init__(self, block_bytes: int = 32 << 20, max_line_bytes: int = 32 << 20) -> None:
         self.block_bytes = block_bytes
         self.max_line_bytes = max_line_bytes
+        """Longer lines are quarantined: far more than any one request needs (a 1M-token context is
+        about 4 MiB of text), and a bound on what one line may cost in memory."""
 
     def read(self, path: Path, hasher: Any, seq_start: int) -> Iterator[RawBatch]:
         source = str(path)
         next_line = 1
         seq = seq_start
-        carry = b""
-        first = True
         with open_source(path, hasher) as stream:
-            while True:
-                block = stream.read(self.block_bytes)
-                if first:
-                    block = block.removeprefix(BOM)
-                    first = False
-                data = carry + block if carry else block
-                if block:
-                    cut = data.rfind(b"\n")
-                    if cut < 0:
-                        carry = data
-                        continue
-                    chunk, carry = data[: cut + 1], data[cut + 1 :]
+            for piece in self._pieces(stream):
+                if isinstance(piece, _LongLine):
+                    bad = Malformed(source, next_line, self._too_long(piece.size), _raw_text(piece.head), piece.size)
+                    batch = RawBatch(
+                        _with_positions(pl.DataFrame(schema=RAW_SCHEMA), [], seq), source, [bad], trusted_json=True
+                    )
+                    n_lines = 1
                 else:
-                    chunk, carry = data, b""
-                if chunk:
-                    n_lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
-                    batch = self._parse_block(chunk, n_lines, source, next_line, seq)
-                    next_line += n_lines
-                    seq += batch.frame.height + len(batch.malformed)
-                    yield batch
-                if not block:
-                    return
+                    n_lines = piece.count(b"\n") + (0 if piece.endswith(b"\n") else 1)
+                    batch = self._parse_block(piece, n_lines, source, next_line, seq)
+                next_line += n_lines
+                seq += batch.frame.height + len(batch.malformed)
+                yield batch
+
+    def _pieces(self, stream: BinaryIO) -> Iterator[bytes | _LongLine]:
+        """Blocks of whole lines in file order, with each line too long to hold as a _LongLine."""
+        carry = b""
+        block = stream.read(self.block_bytes).removeprefix(BOM)
+        while block:
+            data = carry + block if carry else block
+            cut = data.rfind(b"\n") + 1
+            if cut:
+                yield data[:cut]
+            carry = data[cut:]
+            if len(carry) > self.max_line_bytes:
+                long_line, carry = self._read_past(stream, carry)
+                yield long_line
+            block = stream.read(self.block_bytes)
+        if carry:
+            yield carry
+
+    def _read_past(self, stream: BinaryIO, start: bytes) -> tuple[_LongLine, bytes]:
+        """Read to the end of the line `start` begins, keeping only its head; also the bytes after it."""
+        head, size = start[:RAW_PREFIX_BYTES], len(start)
+        while block := stream.read(self.block_bytes):
+            end = block.find(b"\n")
+            if end >= 0:
+                return _LongLine(head, size + end), block[end + 1 :]
+            size += len(block)
+        return _LongLine(head, size), b""
+
+    def _too_long(self, size: int) -> str:
+        return f"line is {_size(size)}, over the {_size(self.max_line_bytes)} limit for one record"
 
     def _parse_block(self, chunk: bytes, n_lines: int, source: str, first_line: int, seq: int) -> RawBatch:
+        """A block of whole lines: over-long lines set aside, the rest parsed."""
+        long: list[Malformed] = []
+        if len(chunk) > self.max_line_bytes:  # only then can a line in it be over the limit
+            texts = chunk.split(b"\n")
+            for offset, text in enumerate(texts):
+                if len(text) > self.max_line_bytes:
+                    long.append(
+                        Malformed(source, first_line + offset, self._too_long(len(text)), _raw_text(text), len(text))
+                    )
+                    texts[offset] = b""
+            if long:
+                chunk = b"\n".join(texts)
+        batch = self._parse_polars(chunk, n_lines, source, first_line, seq)
+        if long:
+            batch.malformed = sorted([*long, *batch.malformed], key=lambda m: m.line or 0)
+        return batch
+
+    def _parse_polars(self, chunk: bytes, n_lines: int, source: str, first_line: int, seq: int) -> RawBatch:
+        """The fast path: the whole block at once; line by line when polars rejects or would misread it."""
+        if _lone_surrogate(chunk) is not None:
+            return self._parse_lines(chunk, source, first_line, seq)
         try:
             frame = pl.read_ndjson(io.BytesIO(chunk), schema=RAW_SCHEMA)
         except Exception:  # noqa: BLE001 - polars raises several kinds; the slow path explains
@@ -87,39 +151,112 @@ class JsonlReader(SingleFileReader):
         good_lines: list[int] = []
         bad: list[Malformed] = []
         for offset, text in enumerate(chunk.split(b"\n")):
+            text = text.removesuffix(b"\r")
             if not text.strip():
                 continue
             number = first_line + offset
-            reason = self._problem(text)
+            reason = _problem(text)
             if reason is None:
                 good.append(text)
                 good_lines.append(number)
             else:
-                raw = text[:1_000_000].decode("utf-8", "replace")
-                bad.append(Malformed(source, number, reason, raw, len(text)))
-        frame = pl.DataFrame(schema=RAW_SCHEMA)
-        if good:
-            frame = pl.read_ndjson(io.BytesIO(b"\n".join(good)), schema=RAW_SCHEMA)
+                bad.append(Malformed(source, number, reason, _raw_text(text), len(text)))
+        frame, good_lines, refused = _parsed_together(good, good_lines, source)
+        bad = sorted([*bad, *refused], key=lambda m: m.line or 0)
         return RawBatch(_with_positions(frame, good_lines, seq), source, bad, trusted_json=True)
 
-    def _problem(self, text: bytes) -> str | None:
-        if len(text) > self.max_line_bytes:
-            return f"line is {len(text) / 1e6:.1f} MB, over the {self.max_line_bytes / 1e6:.0f} MB limit"
-        try:
-            decoded = text.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return f"invalid UTF-8 at byte {exc.start}"
-        try:
-            value = json.loads(decoded)
-        except json.JSONDecodeError as exc:
-            return f"invalid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
-        if not isinstance(value, dict):
-            return f"not a JSON object (a {type(value).__name__})"
-        try:
-            pl.read_ndjson(io.BytesIO(text), schema=RAW_SCHEMA)
-        except Exception as exc:  # noqa: BLE001
-            return f"unreadable record: {str(exc).splitlines()[0]}"
-        return None
+
+def _problem(text: bytes) -> str | None:
+    """Why one line cannot be a record, or None when Python's JSON parser accepts it as an object."""
+    try:
+        decoded = text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"invalid UTF-8 at byte {exc.start}"
+    try:
+        value = json.loads(decoded, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        return f"invalid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
+    except ValueError as exc:  # NaN or Infinity, which JSON does not have
+        return f"invalid JSON: {exc}"
+    except RecursionError:
+        return "invalid JSON: nested too deeply"
+    if not isinstance(value, dict):
+        return f"not a JSON object ({_JSON_NAMES.get(type(value), 'a value')})"
+    lone = _lone_surrogate(text)
+    if lone is not None:
+        escape, column = lone
+        return f"invalid JSON: {escape} at column {column} is half of a UTF-16 surrogate pair, not a character"
+    return None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _parsed_together(
+    texts: list[bytes], lines: list[int], source: str
+) -> tuple[pl.DataFrame, list[int], list[Malformed]]:
+    """Lines Python's parser accepted, parsed by polars at once; when polars refuses the lot (it is
+    stricter in places, e.g. about nesting depth), line by line to name the lines it refuses."""
+    refused: list[Malformed] = []
+    try:
+        frame = _read_ndjson(texts)
+    except Exception:  # noqa: BLE001 - polars refuses some line: find which
+        for text, line in zip(texts, lines, strict=True):
+            try:
+                pl.read_ndjson(io.BytesIO(text), schema=RAW_SCHEMA)
+            except Exception as exc:  # noqa: BLE001
+                refused.append(
+                    Malformed(
+                        source, line, f"unreadable record: {str(exc).splitlines()[0]}", _raw_text(text), len(text)
+                    )
+                )
+        dropped = {m.line for m in refused}
+        texts = [text for text, line in zip(texts, lines, strict=True) if line not in dropped]
+        lines = [line for line in lines if line not in dropped]
+        frame = _read_ndjson(texts)
+    return _rewrite_miswritten(frame, b"\n".join(texts), 0, list(range(len(texts)))), lines, refused
+
+
+def _read_ndjson(texts: list[bytes]) -> pl.DataFrame:
+    if not texts:  # polars reads nothing as a frame without columns
+        return pl.DataFrame(schema=RAW_SCHEMA)
+    return pl.read_ndjson(io.BytesIO(b"\n".join(texts)), schema=RAW_SCHEMA)
+
+
+def _lone_surrogate(data: bytes) -> tuple[str, int] | None:
+    """The first escaped UTF-16 surrogate without its other half in `data`, and its 1-based column."""
+    pending: re.Match[bytes] | None = None  # a high surrogate waiting for its low one
+    for match in _SURROGATE.finditer(data):
+        start = match.start()
+        slashes = start
+        while slashes and data[slashes - 1] == 0x5C:
+            slashes -= 1
+        if (start - slashes) % 2:  # an escaped backslash followed by "u...": plain text, no escape
+            continue
+        high = int(match.group()[2:], 16) < 0xDC00
+        if pending is not None:
+            if not high and start == pending.end():  # the pair is complete
+                pending = None
+                continue
+            break  # the pending high one stands alone
+        if not high:
+            return match.group().decode("ascii"), start + 1
+        pending = match
+    return None if pending is None else (pending.group().decode("ascii"), pending.start() + 1)
+
+
+def _raw_text(raw: bytes) -> str:
+    """The first bytes of a malformed line as text, for the quarantine."""
+    return raw[:RAW_PREFIX_BYTES].decode("utf-8", "replace")
+
+
+def _size(n: int) -> str:
+    """A byte count for people: 812 bytes, 40.0 KiB, 50.0 MiB."""
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
 
 
 def _rewrite_miswritten(frame: pl.DataFrame, chunk: bytes, first_line: int, lines: list[int]) -> pl.DataFrame:
