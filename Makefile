@@ -33,8 +33,10 @@ bench: $(STAMP)
 validate: $(STAMP)
 	$(BIN)/python bench/validate_gates.py
 
-stress: $(STAMP) browser
-	HARNESS_STRESS=1 $(BIN)/python -m pytest -q tests
+# The long versions of the reliability proofs: 2,000 requests through the fault server,
+# 20 kills of replay and of scoring, larger budgets and corpora.
+stress: $(STAMP)
+	HARNESS_STRESS=1 $(BIN)/python -m pytest -q -p no:cacheprovider --timeout 3600 tests/test_reliability_*.py
 
 # Headless Chromium for the report's browser tests (Debian package, no download by playwright).
 browser:

@@ -15,7 +15,9 @@ from typing import Annotated, Any, TypeVar
 import polars as pl
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from harness.errors import HarnessError
 
@@ -55,7 +57,7 @@ def _handled(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except HarnessError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(EXIT_ERROR) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/]")
@@ -88,12 +90,13 @@ def _table(frame: pl.DataFrame, title: str | None = None) -> Table:
     return table
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any) -> Text:
+    """A table cell as plain text: data is never read as Rich markup."""
     if value is None:
-        return "-"
+        return Text("-")
     if isinstance(value, float):
-        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
-    return str(value)
+        return Text(f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}")
+    return Text(str(value))
 
 
 @app.command()
@@ -119,11 +122,11 @@ def ingest(
     store = _store(db, configured=cfg.db if cfg else None)
     summary = run_ingest(store, paths, name, fmt=fmt, strict=strict, replace=replace, redact=settings)
     if summary.unchanged:
-        out.print(f"dataset [bold]{name}[/] already holds exactly this content: nothing to do")
+        out.print(f"dataset [bold]{escape(name)}[/] already holds exactly this content: nothing to do")
         return
     verb = "replaced" if summary.replaced else "ingested"
     out.print(
-        f"{verb} dataset [bold]{name}[/]: {summary.n_requests:,} requests, "
+        f"{verb} dataset [bold]{escape(name)}[/]: {summary.n_requests:,} requests, "
         f"{summary.n_captured:,} captured outputs, {summary.n_quarantined:,} malformed lines set aside"
     )
     if summary.redaction is not None:
@@ -131,9 +134,9 @@ def ingest(
         out.print("redacted: " + (", ".join(f"{n:,} {kind}" for kind, n in sorted(counts.items())) or "nothing found"),
                   highlight=False)
     for bad in sorted(summary.quarantined, key=lambda m: (m.source, m.line or 0))[:10]:
-        err.print(f"  [yellow]{bad.source}:{bad.line}[/]: {bad.reason}", highlight=False)
+        err.print(f"  [yellow]{escape(bad.source)}:{bad.line}[/]: {escape(bad.reason)}", highlight=False)
     if summary.n_quarantined:
-        err.print(f"  see them all with: harness quarantine {name}")
+        err.print(f"  see them all with: harness quarantine {name}", markup=False)
 
 
 @app.command()
@@ -149,7 +152,7 @@ def quarantine(
     frame = store.quarantine(name)
     if export is not None:
         export.write_text("".join(f"{raw}\n" for raw in frame["raw"].fill_null("").to_list()), encoding="utf-8")
-        out.print(f"wrote {frame.height:,} lines to {export}")
+        out.print(f"wrote {frame.height:,} lines to {export}", markup=False)
         return
     out.print(_table(frame.select("source", "line", "reason", pl.col("raw").str.slice(0, 80)),
                      title=f"quarantine of {name}: {frame.height:,} lines"))
@@ -244,7 +247,7 @@ def _replay(cfg: Any, store: Any, dataset: str | None, run_id: str | None, profi
     from harness.replay import replay as run_replay
 
     summary = run_replay(cfg, store=store, dataset=dataset, run_id=_checked_run_id(run_id), profile=profile)
-    err.print(summary.message)
+    err.print(summary.message, markup=False, highlight=False)
     return summary
 
 
@@ -273,10 +276,10 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id.")], db: DbOption = 
     """Summarize one run: per arm count, errors, mean cost, p50/p95/p99 latency."""
     store = _store(db, read_only=True)
     run = store.run(run_id)
-    out.print(f"[bold]{run_id}[/]  dataset {run['dataset']}  status [bold]{run['status']}[/]"
+    out.print(f"[bold]{escape(run_id)}[/]  dataset {escape(run['dataset'])}  status [bold]{run['status']}[/]"
               f"  planned {run['n_planned']:,}  created {run['created_at']:%Y-%m-%d %H:%M:%S}")
     if run.get("message"):
-        out.print(run["message"], highlight=False)
+        out.print(run["message"], highlight=False, markup=False)
     summary = store.arm_summary(run_id).select(
         "arm", "n", "errors", "error_rate", "mean_cost_usd", "p50_ms", "p95_ms", "p99_ms", "mean_tool_calls"
     )
@@ -297,15 +300,15 @@ def demo(
 
     outcome = run_demo(workdir, db=db or _global_db)
     r = outcome.replay
-    out.print(f"\n[bold]demo finished[/]: run [bold]{r.run_id}[/], {r.n_done:,} responses, "
+    out.print(f"\n[bold]demo finished[/]: run [bold]{escape(r.run_id)}[/], {r.n_done:,} responses, "
               f"{r.n_errors:,} errors, ${r.spend_usd:,.4f} simulated spend, {r.elapsed_s:.1f}s replay")
     _print_scores(outcome.scores, console=out)
     _print_verdict(outcome.gates)
-    out.print(f"  captured log  {outcome.log}")
-    out.print(f"  config        {outcome.config}")
-    out.print(f"  DuckDB        {outcome.db}")
-    out.print(f"  report        {outcome.report}")
-    out.print(f"  next: harness show {r.run_id} --db {outcome.db}")
+    out.print(f"  captured log  {outcome.log}", markup=False)
+    out.print(f"  config        {outcome.config}", markup=False)
+    out.print(f"  DuckDB        {outcome.db}", markup=False)
+    out.print(f"  report        {outcome.report}", markup=False)
+    out.print(f"  next: harness show {r.run_id} --db {outcome.db}", markup=False)
 
 
 @app.command()
@@ -337,13 +340,14 @@ def _print_gates(report: Any, show_segments: bool) -> None:
     from harness.gates.describe import limit_text, value_text
 
     rows = report.checks + report.sanity + (report.segments if show_segments else [])
-    table = Table(title=f"gates of {report.run_id}", title_justify="left", header_style="bold")
+    table = Table(title=f"gates of {escape(report.run_id)}", title_justify="left", header_style="bold")
     for name in ("check", "segment", "severity", "status", "estimate", "95% CI", "limit", "n"):
         table.add_column(name, overflow="fold")
     colours = {"pass": "green", "fail": "red", "inconclusive": "yellow", "nodata": "yellow", "skipped": "dim"}
     for r in rows:
         interval = f"{value_text(r, r.ci_low)} .. {value_text(r, r.ci_high)}" if r.ci_low is not None else "-"
-        table.add_row(r.check_name, f"{r.segment_key}={r.segment_value}" if r.segment_key else "", r.severity,
+        segment = Text(f"{r.segment_key}={r.segment_value}" if r.segment_key else "")  # metadata: plain text
+        table.add_row(Text(r.check_name), segment, r.severity,
                       f"[{colours.get(r.status, 'white')}]{r.status}[/]", value_text(r, r.estimate), interval,
                       limit_text(r), f"{r.n:,}")
     out.print(table)
@@ -405,7 +409,7 @@ def _release_job(cfg: Any, db: Path | None, dataset: str | None, run_id: str | N
     store = _store(db, configured=cfg.db)
     summary = _replay(cfg, store, dataset, run_id, profile)
     if summary.status != "completed":
-        err.print(f"run {summary.run_id} is {summary.status}: not gating an incomplete run")
+        err.print(f"run {summary.run_id} is {summary.status}: not gating an incomplete run", markup=False)
         raise typer.Exit(EXIT_INCOMPLETE)
     _print_scores(_score(store, summary.run_id, cfg), console=err)
     report = _gate(store, summary.run_id, cfg)

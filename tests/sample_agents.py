@@ -59,3 +59,10 @@ async def broken(request: Request) -> Any:
     if int(request.request_id.lstrip("r")) % 4 == 0:
         raise RuntimeError("the candidate fell over")
     return await agent(request)
+
+
+async def costly(request: Request) -> dict[str, Any]:
+    """Reports its own cost, 0.001 to 0.005 USD by request, after a short wait (budget tests)."""
+    await asyncio.sleep(float(os.environ.get("SAMPLE_AGENT_DELAY", "0.02")))
+    index = int("".join(ch for ch in request.request_id if ch.isdigit()) or 0)
+    return {"output": f"costly {request.request_id}", "cost_usd": 0.001 * (1 + index % 5), "model": "m"}

@@ -22,7 +22,7 @@ __all__ = ["DEFAULT_MODEL", "Embedder", "text_hash", "embed_texts"]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
-_CHUNK = 4096  # texts encoded (and cached) per step: a killed scoring keeps what it encoded
+_CHUNK = 1024  # texts encoded (and cached) per step: a killed scoring keeps what it encoded
 
 
 def text_hash(text: str) -> str:

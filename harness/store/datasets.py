@@ -207,12 +207,16 @@ class DatasetWriter:
         columns = ", ".join(_as_text(c, schema.get(c)) for c in CANONICAL_COLUMNS)
         trusted = trusted_json and all(schema.get(c) in (None, pl.String, pl.Null) for c in CANONICAL_COLUMNS)
         con = self._con
-        with registered(con, "_raw", frame):
-            con.execute("CREATE OR REPLACE TEMP VIEW _checked AS " + _checked(columns, trusted))
-            con.execute(_INSERT_REQUESTS, [self.name, source])
-            con.execute(_INSERT_CAPTURED, [self.name])
-            bad = con.execute("SELECT _line, _reason FROM _checked WHERE _reason IS NOT NULL ORDER BY _line").fetchall()
-            con.execute("DROP VIEW _checked")
+        lines = f"lines {frame['_line'].min()}-{frame['_line'].max()}" if frame.height else "no lines"
+        try:
+            with registered(con, "_raw", frame):
+                con.execute("CREATE OR REPLACE TEMP VIEW _checked AS " + _checked(columns, trusted))
+                con.execute(_INSERT_REQUESTS, [self.name, source])
+                con.execute(_INSERT_CAPTURED, [self.name])
+                bad = con.execute("SELECT _line, _reason FROM _checked WHERE _reason IS NOT NULL ORDER BY _line").fetchall()
+                con.execute("DROP VIEW _checked")
+        except duckdb.Error as exc:
+            raise IngestError(f"{source} ({lines}): could not load these records: {exc}") from None
         self.summary.n_requests += frame.height - len(bad)
         if bad:
             self.add_malformed([Malformed(source, line, reason, _row_raw(frame, line)) for line, reason in bad])
