@@ -412,14 +412,19 @@ class _Replayer:
                 continue
             agent = self.agents[call.arm]
             started_at = datetime.now(UTC)
+            tries = 0
+
+            def attempt(agent: Agent = agent, call: _Call = call) -> Any:
+                nonlocal tries
+                tries += 1
+                return agent.call(call.request)
+
             self.in_flight += 1
             try:
-                outcome = await call_with_retries(
-                    lambda: agent.call(call.request), self.policies[call.arm], rng=self.rng, stopping=stopping
-                )
+                outcome = await call_with_retries(attempt, self.policies[call.arm], rng=self.rng, stopping=stopping)
             except asyncio.CancelledError:
                 cancelled = AgentCancelled(f"stopped ({self.stop_reason or 'cancelled'}) before the answer came")
-                self._record(call, agent, Attempted(None, cancelled, 1, 0.0), started_at)
+                self._record(call, agent, Attempted(None, cancelled, max(tries, 1), 0.0), started_at)
                 raise
             finally:
                 self.in_flight -= 1

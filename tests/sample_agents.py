@@ -66,3 +66,21 @@ async def costly(request: Request) -> dict[str, Any]:
     await asyncio.sleep(float(os.environ.get("SAMPLE_AGENT_DELAY", "0.02")))
     index = int("".join(ch for ch in request.request_id if ch.isdigit()) or 0)
     return {"output": f"costly {request.request_id}", "cost_usd": 0.001 * (1 + index % 5), "model": "m"}
+
+
+_TRIES: dict[str, int] = {}
+
+
+async def retry_then_hang(request: Request) -> Any:
+    """Pays its way on requests marked "pay"; on the others fails twice with a retryable
+    connection error, then hangs (the third attempt is what a stop cancels)."""
+    from harness.errors import AgentConnectionError
+
+    if request.metadata.get("behaviour") == "pay":
+        await asyncio.sleep(0.3)  # long enough for the others to reach their third attempt
+        return {"output": "paid", "cost_usd": 0.01, "model": "m"}
+    _TRIES[request.request_id] = _TRIES.get(request.request_id, 0) + 1
+    if _TRIES[request.request_id] <= 2:
+        raise AgentConnectionError("connection reset")
+    await asyncio.sleep(3600)
+    return {"output": "never"}

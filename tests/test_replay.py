@@ -141,3 +141,21 @@ def test_unknown_dataset_and_missing_arms(store: Store, tmp_path: Path) -> None:
     with pytest.raises(ReplayError, match=r"\[agents.candidate\]"):
         replay(parse_config({"replay": {"dataset": "d"}, "agents": {"prod": {"kind": "captured"}}}),
                store=store, progress=False)
+
+
+def test_a_call_cancelled_by_a_stop_records_the_attempts_it_made(store: Store, tmp_path: Path) -> None:
+    """Regression: a call cancelled after the drain grace was always recorded with one attempt."""
+    records = simple_records(40)
+    for i, r in enumerate(records):
+        r["metadata"]["behaviour"] = "pay" if i % 2 else "hang"
+    dataset(store, tmp_path, records)
+    cfg = parse_config({
+        "replay": {"dataset": "d", "concurrency": 8, "prod_repeat_fraction": 0, "budget_usd": 0.05,
+                   "drain_grace_s": 0.2, "max_attempts": 4, "backoff_base_s": 0.01, "flush_interval_s": 0.05},
+        "agents": {"prod": {"kind": "python", "callable": "tests.sample_agents:retry_then_hang"},
+                   "candidate": {"kind": "python", "callable": "tests.sample_agents:agent"}},
+    })  # fmt: skip
+    summary = replay(cfg, store=store, progress=False)
+    assert summary.status == "budget_exhausted"
+    cancelled = store.sql("SELECT attempts FROM responses WHERE error_type = 'cancelled'")["attempts"].to_list()
+    assert cancelled and set(cancelled) == {3}
