@@ -124,9 +124,13 @@ def test_replay_killed_again_and_again_equals_an_uninterrupted_one(runs: dict[st
 
 def test_scoring_killed_again_and_again_equals_an_uninterrupted_one(runs: dict[str, tuple[Store, Path]]) -> None:
     reference, killed = runs["reference"][0], runs["killed"][0]
-    scores = "SELECT request_id, scorer, arm_a, arm_b, round(value, 6) AS value FROM scores WHERE run_id = 'r'"
+    scores = "SELECT request_id, scorer, arm_a, arm_b, value FROM scores WHERE run_id = 'r'"
     ours, theirs = table(killed, scores), table(reference, scores)
-    assert ours.height == theirs.height > 0 and ours.equals(theirs)
+    keys = ["request_id", "scorer", "arm_a", "arm_b"]
+    assert ours.height == theirs.height > 0 and ours.select(keys).equals(theirs.select(keys))
+    # a text encoded in another batch after a resume may differ in the last float32 bit
+    gap = ours.join(theirs, on=keys, suffix="_ref").select((pl.col("value") - pl.col("value_ref")).abs().max())
+    assert gap.item() <= 1e-6
     judgments = ('SELECT request_id, kind, arm_a, arm_b, sample, "order", verdict, score, error_type'
                  " FROM judgments WHERE run_id = 'r'")
     ours, theirs = table(killed, judgments), table(reference, judgments)
