@@ -148,10 +148,11 @@ def test_a_reader_held_open_through_replay_and_scoring_sees_everything(tmp_path:
             store = harness.open_store({str(store.path)!r}, read_only=True)  # held for the whole run
             seen, started = [], time.monotonic()
             while time.monotonic() - started < 300:
+                finished = store.scoring_run("r") is not None  # before counting: no stale count
                 n = int(store.sql("SELECT count(*) AS n FROM responses")["n"][0])
                 s = int(store.sql("SELECT count(*) AS n FROM scores")["n"][0])
                 seen.append((n, s))
-                if s and store.scoring_run("r") is not None:
+                if finished:
                     break
                 time.sleep(0.02)
             assert seen == sorted(seen), "a reader saw results disappear"
