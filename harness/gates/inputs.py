@@ -75,6 +75,7 @@ def _segments(metadata: list[str | None], keys: list[str]) -> dict[str, np.ndarr
             for name, v in entries.items():
                 if v is None or isinstance(v, list | dict):
                     continue
-                column = segments.setdefault(name, [""] * len(parsed))
-                column[i] = json.dumps(v) if isinstance(v, bool) else str(v)
+                if name not in segments:  # not setdefault: its default list would be built every time
+                    segments[name] = [""] * len(parsed)
+                segments[name][i] = json.dumps(v) if isinstance(v, bool) else str(v)
     return {k: np.array(v, dtype=object) for k, v in segments.items()}
