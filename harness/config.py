@@ -36,6 +36,8 @@ __all__ = [
     "CanaryConfig",
     "ReleaseConfig",
     "RedactionConfig",
+    "ToolsConfig",
+    "ToolArgumentsConfig",
     "HarnessConfig",
     "load_config",
     "parse_config",
@@ -164,8 +166,10 @@ class ScoringConfig(_Section):
     """A sentence-transformers model name or local path; the default ships with the package."""
     device: str = "cpu"
     batch_size: int = Field(64, ge=1, le=4096)
-    reference_variant: str | None = "prod"
-    """Captured variant whose tool calls serve as the reference when a request has none of its own."""
+    reference_variant: str | None = None
+    """Opt-in: a captured variant whose tool calls serve as the reference where a request has
+    none of its own. Off by default: scoring prod against its own calls would give it a perfect
+    score on requests without a reference."""
     human_preference_key: str | None = None
     """Metadata key holding a human's preferred arm ("prod", "candidate" or "tie")."""
     human_rating_key: str | None = None
@@ -232,6 +236,12 @@ class GatesConfig(_Section):
     correction: Literal["bh", "holm"] = "bh"
     """Multiple-testing correction across segments: Benjamini-Hochberg or Holm."""
     seed: int = 0
+    judge_min_swap_consistency: float = Field(0.6, ge=0, le=1)
+    """Below this share of pairwise judgments that agree when positions are swapped, the judge is unreliable."""
+    judge_max_repeat_bias: float = Field(0.15, ge=0, le=0.5)
+    """prod vs prod_repeat should be a coin flip: a win rate further than this from 0.5 makes the judge unreliable."""
+    judge_max_length_bias: float = Field(0.3, ge=0, le=0.5)
+    """The longer answer winning (or scoring higher) further than this from 0.5 makes the judge unreliable."""
     checks: dict[str, CheckConfig] = {}
 
     @model_validator(mode="after")
@@ -287,6 +297,43 @@ class RedactionConfig(_Section):
         return patterns
 
 
+class ToolArgumentsConfig(_Section):
+    """How tool-call arguments are compared (action scorers and the tool sandbox alike).
+
+    An argument is named `name` (any tool) or `tool.name` (one tool)."""
+
+    ignore: list[str] = []
+    """Arguments left out of comparisons: ids the agent invents, timestamps."""
+    unordered: list[str] = []
+    """List-valued arguments compared as multisets (order does not matter)."""
+    case_sensitive: bool = False
+    numbers_from_strings: bool = True
+    """"3" and 3 are the same value."""
+
+
+class ToolsConfig(_Section):
+    """Which tools change state (`write`: actions) and which only read; names or glob patterns.
+
+    Not listed: a heuristic on the name decides (get_/search_/lookup_/... read), and a tool it
+    does not recognise counts as write, the safe side."""
+
+    read: list[str] = []
+    write: list[str] = []
+    arguments: ToolArgumentsConfig = ToolArgumentsConfig()
+
+    def classifier(self) -> Any:
+        from harness.tools import ToolClassifier
+
+        return ToolClassifier(tuple(self.read), tuple(self.write))
+
+    def normalizer(self) -> Any:
+        from harness.tools import ArgumentNormalizer
+
+        a = self.arguments
+        return ArgumentNormalizer.from_lists(a.ignore, a.unordered, case_sensitive=a.case_sensitive,
+                                             numbers_from_strings=a.numbers_from_strings)
+
+
 class HarnessConfig(_Section):
     db: str | None = None
     replay: ReplayConfig = ReplayConfig()
@@ -298,6 +345,7 @@ class HarnessConfig(_Section):
     canary: CanaryConfig = CanaryConfig()
     release: ReleaseConfig = ReleaseConfig()
     redaction: RedactionConfig | None = None
+    tools: ToolsConfig = ToolsConfig()
     profiles: dict[str, dict[str, Any]] = {}
     _base_dir: Path = PrivateAttr(default_factory=lambda: Path("."))
 
