@@ -184,7 +184,8 @@ def _score(store: Any, run_id: str, cfg: Any) -> Any:
     from harness.pricing import PriceTable
     from harness.scoring import score_run
 
-    return score_run(store, run_id, scoring=cfg.scoring, judge=cfg.judge, prices=PriceTable.with_overrides(cfg.prices))
+    return score_run(store, run_id, scoring=cfg.scoring, judge=cfg.judge, tools=cfg.tools,
+                     prices=PriceTable.with_overrides(cfg.prices))
 
 
 @app.command()
@@ -224,13 +225,28 @@ def describe_scores(summary: Any) -> list[str]:
     f1 = [(arm, m("tool_f1_name", arm, "reference")) for arm in ("prod", "candidate")]
     if all(v is not None for _, v in f1):
         lines.append("  tool calls vs reference (F1 by name): " + ", ".join(f"{a} {v:.3f}" for a, v in f1))
+    success = [(arm, m("action_match", arm, "reference")) for arm in ("prod", "candidate")]
+    if all(v is not None for _, v in success):
+        action_f1 = [(arm, m("action_f1", arm, "reference")) for arm in ("prod", "candidate")]
+        lines.append("  write actions vs reference: task success " + ", ".join(f"{a} {v:.1%}" for a, v in success)
+                     + "; action F1 " + ", ".join(f"{a} {v:.3f}" for a, v in action_f1 if v is not None))
+    acted = [(arm, m("action_changed", arm, "prod")) for arm in ("candidate", "prod_repeat")]
+    if acted[0][1] is not None:
+        lines.append(f"  write actions changed from prod: candidate {acted[0][1]:.1%}"
+                     + (f", prod_repeat {acted[1][1]:.1%} (noise)" if acted[1][1] is not None else ""))
+    if summary.reference_variant:
+        lines.append(f"  captured variant {summary.reference_variant!r} stands in for missing reference tool calls"
+                     " ([scoring] reference_variant)")
+    writes = [t["tool"] for t in summary.tool_classes if t["class"] == "write"]
+    if summary.tool_classes:
+        lines.append(f"  tools: {len(summary.tool_classes)} seen, write (actions): {', '.join(writes) or 'none'}")
     changed = [(arm, m("tool_set_changed", arm, "prod")) for arm in ("candidate", "prod_repeat")]
     if changed[0][1] is not None:
         lines.append(f"  tool set changed from prod: candidate {changed[0][1]:.1%}"
                      + (f", prod_repeat {changed[1][1]:.1%} (noise)" if changed[1][1] is not None else ""))
     if summary.judge is None:
         lines.append("  judge: not configured, so there is no LLM-judge quality figure (add [judge] to the config);"
-                     " quality falls back to similarity with the reference answers")
+                     " quality falls back to reference actions, else similarity with the reference answers")
     else:
         j = summary.judge
         q = [(arm, m("judge_quality", arm, "")) for arm in ("prod", "candidate")]
@@ -341,15 +357,16 @@ def _print_gates(report: Any, show_segments: bool) -> None:
 
     rows = report.checks + report.sanity + (report.segments if show_segments else [])
     table = Table(title=f"gates of {escape(report.run_id)}", title_justify="left", header_style="bold")
-    for name in ("check", "segment", "severity", "status", "estimate", "95% CI", "limit", "n"):
+    for name in ("check", "segment", "severity", "status", "estimate", "95% CI", "limit", "noise band", "n"):
         table.add_column(name, overflow="fold")
-    colours = {"pass": "green", "fail": "red", "inconclusive": "yellow", "nodata": "yellow", "skipped": "dim"}
+    colours = {"pass": "green", "fail": "red", "inconclusive": "yellow", "nodata": "yellow", "skipped": "dim",
+               "unreliable": "yellow", "fail_prod_too": "yellow"}
     for r in rows:
         interval = f"{value_text(r, r.ci_low)} .. {value_text(r, r.ci_high)}" if r.ci_low is not None else "-"
         segment = Text(f"{r.segment_key}={r.segment_value}" if r.segment_key else "")  # metadata: plain text
         table.add_row(Text(r.check_name), segment, r.severity,
                       f"[{colours.get(r.status, 'white')}]{r.status}[/]", value_text(r, r.estimate), interval,
-                      limit_text(r), f"{r.n:,}")
+                      limit_text(r), "-" if r.noise_band is None else f"{r.noise_band:.3g}", f"{r.n:,}")
     out.print(table)
     _print_verdict(report)
 

@@ -44,3 +44,23 @@ def test_heavier_latency_tail_is_caught_and_a_a_is_not() -> None:
     tail = Effects(latency_tail_share=0.05, latency_tail_factor=8)  # 5% of calls 8x slower
     assert detection_rate(tail, "latency_p99_ratio", range(20), SETTINGS) >= 0.9
     assert detection_rate(Effects(), "latency_p99_ratio", range(20), SETTINGS) <= SETTINGS.alpha
+
+
+def test_tool_using_agents_a_a_proceeds_new_wording_too_and_less_success_is_caught() -> None:
+    from harness.gates.simulate_actions import Agent, expected_effect, predicted_power, run_many
+
+    def critical_fail(report) -> bool:  # noqa: ANN001
+        return any(c.severity == "critical" and c.status == "fail" for c in report.checks)
+
+    aa = run_many(Agent(), range(4), SETTINGS)
+    assert not any(critical_fail(r) for r in aa)
+    assert sum(r.verdict == "proceed" for r in aa) >= 3
+    assert all(next(c for c in r.checks if c.check_name == "latency_p99").status == "fail_prod_too" for r in aa)
+    reworded = run_many(Agent(rewording=0.15), range(4), SETTINGS)
+    assert sum(r.verdict == "proceed" for r in reworded) >= 3
+    drop = run_many(Agent(success_shift=-0.10, cost_factor=0.5), range(20), SETTINGS, segments=False,
+                    only={"task_success_delta"})
+    observed = sum(r.checks[0].status == "fail" for r in drop) / len(drop)
+    halfwidth = sum((r.checks[0].ci_high - r.checks[0].ci_low) / 2 for r in drop) / len(drop)
+    predicted = predicted_power(-expected_effect(-0.10), 0.05, halfwidth, SETTINGS.alpha)
+    assert predicted > 0.8 and abs(observed - predicted) <= 0.15

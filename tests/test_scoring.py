@@ -9,11 +9,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from harness.config import parse_config
+from harness.config import ScoringConfig, parse_config
 from harness.ingest import ingest
 from harness.replay import replay
 from harness.scoring import Embedder, score_run
-from harness.scoring.reference import tool_match
+from harness.scoring.scorers.tool_reference import tool_match
 from harness.store import Store
 from tests.conftest import write_jsonl
 
@@ -97,10 +97,15 @@ def test_k_samples_use_all_pairs(store: Store, tmp_path: Path, embedder: Embedde
 
 def test_tool_checks_against_reference_and_behaviour(store: Store, tmp_path: Path, embedder: Embedder) -> None:
     run_id = captured_run(store, tmp_path, OUTPUTS)
-    score_run(store, run_id, embedder=embedder, progress=False)
+    summary = score_run(store, run_id, embedder=embedder, progress=False)
+    # no reference tool calls and no opt-in: nothing to score against (prod is not its own reference)
+    assert store.scores(run_id, "tool_f1_name").is_empty() and summary.reference_variant is None
+    summary = score_run(store, run_id, scoring=ScoringConfig(reference_variant="prod"), embedder=embedder,
+                        progress=False)
+    assert summary.reference_variant == "prod"
     scores = store.scores(run_id)
     f1 = {(r["request_id"], r["arm_a"]): r for r in scores.filter(pl.col("scorer") == "tool_f1_name").iter_rows(named=True)}
-    # no explicit reference tool calls: the captured prod variant stands in
+    # opted in: the captured prod variant's calls stand in for the missing reference
     assert f1[("a", "prod")]["value"] == 1.0 and f1[("a", "candidate")]["value"] == 0.0
     assert json.loads(f1[("a", "prod")]["details"])["source"] == "captured:prod"
     changed = scores.filter(pl.col("scorer") == "tool_set_changed")

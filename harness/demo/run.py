@@ -85,7 +85,7 @@ def run_demo(workdir: str | Path = ".", db: str | Path | None = None, progress: 
     ingest(store, [log], DEMO_DATASET, progress=progress)
     config = load_config(config_path)
     summary = replay(config, store=store, progress=progress)
-    scores = score_run(store, summary.run_id, scoring=config.scoring, judge=config.judge,
+    scores = score_run(store, summary.run_id, scoring=config.scoring, judge=config.judge, tools=config.tools,
                        prices=PriceTable.with_overrides(config.prices), progress=progress)
     gates = gate_run(store, summary.run_id, config.gates)
     report = write_report(store, summary.run_id, root / "reports" / f"{summary.run_id}.html", config=config)

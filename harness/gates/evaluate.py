@@ -1,11 +1,20 @@
-"""Evaluate one check on the per-request table: an estimate, its interval, a margin, a status.
+"""Evaluate one check on the per-request values: an estimate, its interval, a margin, a status.
 
 The rule (the README repeats it): a check fails when its whole interval is worse than the
 margin, passes when its whole interval is within it, and is inconclusive otherwise, with the
 minimum detectable effect and the requests that would settle it. Too few paired requests is
-nodata; a check whose source is not configured (a judge metric without a judge) is skipped.
-For a relative check the margin is the larger of the configured threshold and the noise band:
-how far prod_repeat's own interval against prod reaches from "no difference".
+nodata; a judge check without a judge is skipped, and with a judge that fails its own
+diagnostics it is unreliable (never pass).
+
+Relative checks: the margin is the larger of the configured threshold and prod's own noise
+band, how far prod_repeat's estimate against prod sits from "no difference" (its point
+estimate: the interval's edge would count sampling noise twice), capped at twice the
+configured margin so a few slow outliers cannot wave a real regression through.
+
+Absolute checks also measure prod. When prod breaks the limit at least as badly, the status
+is `fail_prod_too`: the limit does not fit the workload (or prod needs attention), and that
+alone is no reason to stop the candidate. It still fails when it is significantly worse than
+prod (its paired interval against prod beyond prod's noise band).
 """
 
 from __future__ import annotations
@@ -15,15 +24,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm
 
 from harness import stats
 from harness.config import GatesConfig
-from harness.gates.catalogue import METRICS, STATISTICS, CheckSpec
-from harness.gates.describe import sentence
+from harness.gates.describe import measured, sentence
 from harness.gates.inputs import GateInputs
+from harness.metrics import STATISTICS, CheckSpec, Metric, metric
 
-__all__ = ["CheckResult", "evaluate"]
+__all__ = ["CheckResult", "evaluate", "NOISE_BAND_CAP", "OPEN_STATUSES"]
+
+#: prod's noise band widens a relative margin to at most this many times the configured margin.
+NOISE_BAND_CAP = 2.0
+#: Statuses that decide nothing: the check could not say pass or fail.
+OPEN_STATUSES = ("inconclusive", "nodata", "unreliable")
 
 
 @dataclass
@@ -61,7 +74,7 @@ class CheckResult:
         if self.estimate is None:
             return None
         null = STATISTICS[self.statistic].null if self.kind != "absolute" else self.threshold
-        return self.estimate - null if METRICS[self.metric].worse == "higher" else null - self.estimate
+        return self.estimate - null if metric(self.metric).worse == "higher" else null - self.estimate
 
 
 def evaluate(spec: CheckSpec, inputs: GateInputs, settings: GatesConfig, *, arm: str = "candidate",
@@ -70,29 +83,60 @@ def evaluate(spec: CheckSpec, inputs: GateInputs, settings: GatesConfig, *, arm:
     result = CheckResult(spec.name, spec.metric, spec.statistic, spec.kind, "sanity" if sanity else spec.severity,
                          "nodata", spec.threshold, spec.bound, arm=arm, segment_key=segment[0],
                          segment_value=segment[1])
-    if spec.metric == "quality":
-        result.source = inputs.quality_source
-    if spec.metric == "judge_pairwise" and not inputs.has_judge:
+    m = metric(spec.metric)
+    source = inputs.source_of(spec.metric)
+    if m.evidence:
+        result.source = source
+        result.details["evidence"] = inputs.evidence_note.get(spec.metric, "")
+    judge_based = m.needs_judge or (source is not None and metric(source).needs_judge)
+    if m.needs_judge and inputs.judge is None:
         result.status = "skipped"
-    elif spec.metric == "quality" and inputs.quality_source is None:
-        result.details["why"] = "no judge scores and no reference answers"
+        result.details["why"] = "it needs an LLM judge and the run has no judge scores (no [judge] configured)"
+    elif judge_based and inputs.judge is not None and not inputs.judge.reliable:
+        result.status = "unreliable"
+        result.details["why"] = inputs.judge.sentence()
+    elif m.evidence and source is None:
+        unreliable_judge = inputs.judge is not None and not inputs.judge.reliable
+        result.status = "unreliable" if unreliable_judge else "nodata"
+        result.details["why"] = inputs.evidence_note.get(spec.metric, f"no evidence of {m.label}")
+    elif m.against == "reference" and not any((spec.metric, a) in inputs.series for a in m.arms):
+        result.status = "skipped"
+        result.details["why"] = (f"no request of this run has a reference to measure {m.label} against"
+                                 + (" (a reference with tool_calls)" if m.score != "similarity" else ""))
     elif spec.kind == "noise" and not inputs.has_repeat:
         result.details["why"] = "no prod_repeat arm: there is no noise floor to compare with"
     else:
         _compute(result, spec, inputs, settings, n_boot or settings.n_bootstrap, sanity)
+        _superseded(result, m, inputs)
     result.sentence = sentence(result, spec, settings.alpha)
     return result
+
+
+def _superseded(result: CheckResult, m: Metric, inputs: GateInputs) -> None:
+    """A proxy check (similarity stands in for quality) is reported, not gated, when the run has
+    stronger evidence: an LLM judge or reference actions, not just reference answer text."""
+    if not m.stands_in_for or result.status in ("nodata", "skipped"):
+        return
+    chosen = inputs.evidence.get(m.stands_in_for)
+    if chosen is None or metric(chosen).score == m.score:
+        return
+    label = f"{metric(chosen).evidence_label} ({metric(chosen).label})"
+    result.details["measured_status"] = result.status
+    result.status = "skipped"
+    result.details["why"] = (f"{m.label} only stands in for {m.stands_in_for}, and this run has the {label}:"
+                             f" measured {measured(result)} ({result.details['measured_status']}), not gated")
 
 
 def _compute(result: CheckResult, spec: CheckSpec, inputs: GateInputs, settings: GatesConfig, n_boot: int,
              sanity: bool) -> None:
     level, seed = 1 - settings.alpha, settings.seed
-    worse_higher = spec.worse == "higher"
+    label = metric(spec.metric).label
     if spec.kind == "absolute":
         values = inputs.column(spec.metric, result.arm)
         ok = np.isfinite(values)
         if ok.sum() < settings.min_requests:
-            _too_few(result, int(ok.sum()), settings, f"a {result.arm} {METRICS[spec.metric].label}")
+            _too_few(result, int(ok.sum()), settings, f"a {result.arm} {label}",
+                     inputs.notes.get((spec.metric, result.arm)))
             return
         interval = _absolute(spec.statistic, values[ok], inputs.clusters[ok], n_boot, level, seed)
         null, margin = spec.threshold, 0.0
@@ -101,39 +145,96 @@ def _compute(result: CheckResult, spec: CheckSpec, inputs: GateInputs, settings:
         first, second, null = _paired_columns(spec, inputs, result.arm)
         ok = np.isfinite(first) & np.isfinite(second)
         if ok.sum() < settings.min_requests:
-            _too_few(result, int(ok.sum()), settings, f"{METRICS[spec.metric].label} on both sides")
+            note = inputs.notes.get((spec.metric, result.arm)) or inputs.notes.get((spec.metric, "prod"))
+            _too_few(result, int(ok.sum()), settings, f"{label} on both sides", note)
             return
         interval, p_value = _relative(spec, first[ok], second[ok], inputs.clusters[ok], n_boot, level, seed)
         threshold_margin = spec.threshold - null if spec.bound == "max" else null - spec.threshold
         margin = threshold_margin
         if spec.kind == "relative" and not sanity:
-            result.noise_band = _noise_band(spec, inputs, null, n_boot, level, seed)
+            result.noise_band = noise_band(spec, inputs, null, result.details)
             margin = max(threshold_margin, result.noise_band or 0.0)
         result.margin = margin
     result.n = int(ok.sum())
     result.estimate, result.ci_low, result.ci_high = interval.estimate, interval.low, interval.high
     result.p_value = p_value
+    note = inputs.notes.get((spec.metric, result.arm))
+    if note:
+        result.details["note"] = note
     if not all(math.isfinite(v) for v in (interval.estimate, interval.low, interval.high)):
         result.details["why"] = "the statistic is undefined on these requests"
         return
-    # distances on the worse side: of the threshold (absolute) or of no-difference (relative)
-    lo, hi = (interval.low - null, interval.high - null) if worse_higher else (null - interval.high, null - interval.low)
-    est = interval.estimate - null if worse_higher else null - interval.estimate
-    if lo > margin:
-        result.status = "fail"
-    elif hi <= margin:
-        result.status = "pass"
-    else:
-        result.status = "inconclusive"
-        result.n_needed = stats.n_to_settle(result.n, interval.halfwidth, abs(est - margin))
+    result.status, distance = _status(interval, null, margin, spec.worse == "higher")
+    if result.status == "inconclusive":
+        result.n_needed = stats.n_to_settle(result.n, interval.halfwidth, distance)
+    from scipy.stats import norm
+
     z_alpha, z_power = norm.ppf(1 - settings.alpha / 2), norm.ppf(settings.power)
     result.mde = interval.halfwidth * (z_alpha + z_power) / z_alpha
+    if spec.kind == "absolute" and result.status == "fail" and result.arm == "candidate" and not sanity:
+        _against_prod(result, spec, inputs, n_boot, level, seed)
 
 
-def _too_few(result: CheckResult, n: int, settings: GatesConfig, what: str) -> None:
+def _status(interval: stats.Interval, null: float, margin: float, higher_worse: bool) -> tuple[str, float]:
+    """pass / fail / inconclusive by the rule, and the estimate's distance to the margin."""
+    lo, hi = (interval.low - null, interval.high - null) if higher_worse else (null - interval.high, null - interval.low)
+    est = interval.estimate - null if higher_worse else null - interval.estimate
+    if lo > margin:
+        return "fail", abs(est - margin)
+    if hi <= margin:
+        return "pass", abs(est - margin)
+    return "inconclusive", abs(est - margin)
+
+
+def _against_prod(result: CheckResult, spec: CheckSpec, inputs: GateInputs, n_boot: int, level: float,
+                  seed: int) -> None:
+    """A failing absolute check: does prod break the limit too, and is the candidate worse than prod?"""
+    prod = inputs.column(spec.metric, "prod")
+    ok = np.isfinite(prod)
+    if ok.sum() < 2:
+        return
+    prod_interval = _absolute(spec.statistic, prod[ok], inputs.clusters[ok], n_boot, level, seed)
+    prod_status, _ = _status(prod_interval, spec.threshold, 0.0, spec.worse == "higher")
+    result.details["prod"] = {"estimate": prod_interval.estimate, "low": prod_interval.low,
+                              "high": prod_interval.high, "status": prod_status}
+    if prod_status != "fail":
+        return
+    # Prod breaks the limit as well: the candidate fails only if it is significantly worse than prod.
+    relative = _relative_spec(spec)
+    first, second, null = _paired_columns(relative, inputs, "candidate")
+    both = np.isfinite(first) & np.isfinite(second)
+    if both.sum() < 2:
+        result.status = "fail_prod_too"
+        return
+    interval, _ = _relative(relative, first[both], second[both], inputs.clusters[both], n_boot, level, seed)
+    band = noise_band(relative, inputs, null, {}) or 0.0
+    worse, _ = _status(interval, null, band, spec.worse == "higher")
+    result.details["vs_prod"] = {"statistic": relative.statistic, "estimate": interval.estimate,
+                                 "low": interval.low, "high": interval.high, "noise_band": band}
+    if worse != "fail":
+        result.status = "fail_prod_too"
+
+
+def _relative_spec(spec: CheckSpec) -> CheckSpec:
+    """The paired comparison with prod behind an absolute statistic: a ratio for quantiles and
+    for latency and cost means, a difference for rates and scores."""
+    quantile = STATISTICS[spec.statistic].quantile
+    if quantile is not None:
+        statistic = f"p{round(100 * quantile)}_ratio"
+    else:
+        statistic = "ratio" if "ratio" in metric(spec.metric).statistics else "diff"
+    return CheckSpec(spec.name, spec.metric, statistic, STATISTICS[statistic].null, spec.bound, spec.severity)
+
+
+def _too_few(result: CheckResult, n: int, settings: GatesConfig, what: str, note: str | None = None) -> None:
     result.n = n
+    if n == 0 and note:
+        result.details["why"] = f"no request has {what}: {note}"
+        return
     result.details["why"] = (f"no request has {what}" if n == 0
                              else f"only {n} requests have {what} (at least {settings.min_requests} needed)")
+    if note:
+        result.details["note"] = note
 
 
 def _absolute(statistic: str, values: np.ndarray, clusters: np.ndarray, n_boot: int, level: float,
@@ -166,24 +267,40 @@ def _relative(spec: CheckSpec, a: np.ndarray, b: np.ndarray, clusters: np.ndarra
     else:
         interval = stats.bootstrap_quantile_ratio(a, b, statistic.quantile, clusters, n_boot=n_boot, level=level,
                                                   seed=seed)
-    if spec.metric in ("error", "tool_behaviour"):
+    test = metric(spec.metric).test
+    if test == "mcnemar":
         p_value = stats.mcnemar_p(a > 0.5, b > 0.5, alternative)
-    elif spec.statistic == "net":
-        p_value = stats.sign_test_p(a, alternative)
+    elif test == "sign" or spec.statistic == "net":
+        p_value = stats.sign_test_p(a - b, alternative)
     else:
         p_value = stats.wilcoxon_p(a - b, alternative)
     return interval, p_value
 
 
-def _noise_band(spec: CheckSpec, inputs: GateInputs, null: float, n_boot: int, level: float, seed: int) -> float | None:
-    """How far prod_repeat's interval against prod reaches from no difference, or None without it."""
+def noise_band(spec: CheckSpec, inputs: GateInputs, null: float, details: dict[str, Any]) -> float | None:
+    """prod's own noise on a relative statistic: |prod_repeat's estimate against prod - no difference|,
+    capped at NOISE_BAND_CAP times the configured margin (the raw value is kept in `details`)."""
     if not inputs.has_repeat:
         return None
     a, b, _ = _paired_columns(spec, inputs, "prod_repeat")
     ok = np.isfinite(a) & np.isfinite(b)
     if ok.sum() < 2:
         return None
-    interval, _ = _relative(spec, a[ok], b[ok], inputs.clusters[ok], n_boot, level, seed)
-    if not (math.isfinite(interval.low) and math.isfinite(interval.high)):
+    a, b = a[ok], b[ok]
+    statistic = STATISTICS[spec.statistic]
+    if spec.statistic in ("diff", "net"):
+        estimate = float(np.mean(a - b))
+    elif statistic.quantile is None:
+        estimate = float(np.mean(a) / np.mean(b)) if np.mean(b) else math.nan
+    else:
+        q_b = float(np.quantile(b, statistic.quantile))
+        estimate = float(np.quantile(a, statistic.quantile)) / q_b if q_b else math.nan
+    if not math.isfinite(estimate):
         return None
-    return max(abs(interval.low - null), abs(interval.high - null))
+    raw = abs(estimate - null)
+    configured = abs(spec.threshold - null)
+    cap = NOISE_BAND_CAP * configured if configured > 0 else raw
+    details["noise_band_raw"] = raw
+    if raw > cap:
+        details["noise_band_capped"] = True
+    return min(raw, cap)

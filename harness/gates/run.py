@@ -1,4 +1,4 @@
-"""Gate a run: read its per-request table, evaluate every check, segments and sanity, decide, store."""
+"""Gate a run: read its tables from the store, evaluate every check, decide, and save."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ import polars as pl
 from harness.config import GatesConfig
 from harness.gates.catalogue import resolve_checks
 from harness.gates.evaluate import CheckResult, evaluate
-from harness.gates.inputs import GateInputs, build_inputs
+from harness.gates.findings import Finding, action_findings
+from harness.gates.inputs import GateInputs, JudgeHealth, build_inputs
 from harness.gates.segments import evaluate_segments, significantly_worse
 from harness.gates.verdict import decide
+from harness.metrics import metrics
 from harness.store import Store
 
-__all__ = ["GateReport", "gate_run", "evaluate_gates"]
+__all__ = ["GateReport", "gate_run", "evaluate_gates", "load_inputs"]
 
 
 @dataclass
@@ -28,36 +30,46 @@ class GateReport:
     segments: list[CheckResult] = field(default_factory=list)
     worse_segments: list[CheckResult] = field(default_factory=list)
     quality_source: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+    judge: JudgeHealth | None = None
+
+
+def load_inputs(store: Store, run_id: str, settings: GatesConfig) -> GateInputs:
+    """The run's per-request values for the gates, from the store, through the metric registry."""
+    scorers = sorted({m.score for m in metrics().values() if m.score})
+    return build_inputs(store.gate_requests(run_id), store.gate_responses(run_id),
+                        store.gate_scores(run_id, scorers), store.judge_diagnostics(run_id), settings)
 
 
 def gate_run(store: Store, run_id: str, settings: GatesConfig | None = None) -> GateReport:
     """Evaluate the gates on a scored run and store the results and the verdict."""
     settings = settings or GatesConfig()
     store.run(run_id)  # NotFoundError for an unknown run
-    inputs = build_inputs(store.gate_inputs(run_id), cluster_by=settings.cluster_by,
-                          segment_keys=settings.segment_keys)
-    report = evaluate_gates(inputs, settings, run_id)
+    findings = action_findings(store.score_details(run_id, "action_match"),
+                               store.score_details(run_id, "action_changed"), alpha=settings.alpha)
+    report = evaluate_gates(load_inputs(store, run_id, settings), settings, run_id, findings=findings)
     rows = [_row(r, name=f"sanity:{r.check_name}" if r.severity == "sanity" else r.check_name)
             for r in report.checks + report.sanity + report.segments]
     store.save_gate_results(run_id, pl.DataFrame(rows, infer_schema_length=None), report.verdict,
-                            report.reasons, settings.model_dump(mode="json"))
+                            report.reasons, settings.model_dump(mode="json"), [f.to_dict() for f in findings])
     return report
 
 
 def evaluate_gates(inputs: GateInputs, settings: GatesConfig, run_id: str = "", *,
-                   segments: bool = True, only: set[str] | None = None) -> GateReport:
+                   segments: bool = True, only: set[str] | None = None,
+                   findings: list[Finding] | None = None) -> GateReport:
     """Every check (or `only` those named), prod_repeat's sanity checks and (optionally) the
     segments, and the verdict."""
     specs = [s for s in resolve_checks(settings.checks) if only is None or s.name in only]
     checks = [evaluate(spec, inputs, settings) for spec in specs]
     sanity = [evaluate(spec, inputs, settings, arm="prod_repeat", sanity=True)
               for spec in specs if spec.kind == "relative"] if inputs.has_repeat else []
-    sanity = [s for s in sanity if s.status != "skipped"]
+    sanity = [s for s in sanity if s.status not in ("skipped", "unreliable")]
     by_segment = evaluate_segments(specs, inputs, settings) if segments else []
     worse = significantly_worse(by_segment, settings.alpha)
-    decision = decide(checks, sanity, worse, has_repeat=inputs.has_repeat)
+    decision = decide(checks, sanity, worse, has_repeat=inputs.has_repeat, judge=inputs.judge, findings=findings)
     return GateReport(run_id, decision.verdict, decision.reasons, checks, sanity, by_segment, worse,
-                      inputs.quality_source)
+                      inputs.evidence.get("quality"), list(findings or []), inputs.judge)
 
 
 def _row(result: CheckResult, name: str) -> dict[str, object]:

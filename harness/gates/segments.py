@@ -1,5 +1,8 @@
 """The same checks per metadata segment, corrected for testing many segments at once.
 
+A value that covers more than half the requests is not a segment (it is most of the traffic,
+and the overall checks already speak for it), so it is not evaluated separately.
+
 A segment is flagged as significantly worse when its one-sided test (candidate worse than
 prod, or than prod's own noise) stays significant after Benjamini-Hochberg (or Holm)
 correction across every segment test, and its estimate is beyond the check's margin.
@@ -11,9 +14,9 @@ import numpy as np
 
 from harness import stats
 from harness.config import GatesConfig
-from harness.gates.catalogue import CheckSpec
 from harness.gates.evaluate import CheckResult, evaluate
 from harness.gates.inputs import GateInputs
+from harness.metrics import CheckSpec
 
 __all__ = ["evaluate_segments", "significantly_worse"]
 
@@ -27,7 +30,7 @@ def evaluate_segments(specs: list[CheckSpec], inputs: GateInputs, settings: Gate
     for key, values in sorted(inputs.segments.items()):
         for value in sorted(set(values.tolist()) - {""}):
             mask = values == value
-            if int(mask.sum()) < settings.min_segment_requests:
+            if not settings.min_segment_requests <= int(mask.sum()) <= inputs.n / 2:
                 continue
             subset = inputs.subset(mask)
             for spec in specs:

@@ -49,7 +49,7 @@ def simulate_inputs(n_requests: int = 1200, n_users: int = 300, *, seed: int = 0
     intents = np.array(INTENTS, dtype=object)[rng.integers(0, len(INTENTS), n_requests)]
     difficulty = rng.normal(0, 0.3, n_requests)
     base_quality = np.clip(0.8 + user_quality + rng.normal(0, quality_sd, n_requests), 0, 1)
-    columns: dict[str, np.ndarray] = {}
+    series: dict[tuple[str, str], np.ndarray] = {}
     for arm in _ARMS:
         is_candidate = arm == "candidate"
         latency = np.exp(6.0 + user_latency + difficulty + rng.normal(0, 0.35, n_requests))
@@ -60,17 +60,17 @@ def simulate_inputs(n_requests: int = 1200, n_users: int = 300, *, seed: int = 0
             latency = np.where(tail, latency * effects.latency_tail_factor, latency)
             hit = np.ones(n_requests, bool) if effects.quality_drop_intent is None else intents == effects.quality_drop_intent
             quality = np.where(hit, np.clip(quality - effects.quality_drop, 0, 1), quality)
-        columns[f"latency_ms__{arm}"] = latency
-        columns[f"error__{arm}"] = (rng.random(n_requests) < error_p).astype(float)
-        columns[f"cost_usd__{arm}"] = 0.002 * np.exp(0.5 * difficulty + rng.normal(0, 0.1, n_requests))
-        columns[f"tool_calls__{arm}"] = rng.poisson(1.5, n_requests).astype(float)
-        columns[f"simref__{arm}"] = quality
-        columns[f"judge_quality__{arm}"] = np.full(n_requests, np.nan)
+        series[("latency_ms", arm)] = latency
+        series[("error", arm)] = (rng.random(n_requests) < error_p).astype(float)
+        series[("cost_usd", arm)] = 0.002 * np.exp(0.5 * difficulty + rng.normal(0, 0.1, n_requests))
+        series[("tool_calls", arm)] = rng.poisson(1.5, n_requests).astype(float)
+        series[("reference_similarity", arm)] = quality
     for arm in ("candidate", "prod_repeat"):
-        columns[f"similarity__{arm}"] = np.clip(rng.normal(0.88, 0.05, n_requests), -1, 1)
-        columns[f"tool_set_changed__{arm}"] = (rng.random(n_requests) < 0.03).astype(float)
-        columns[f"judge_pairwise__{arm}"] = np.full(n_requests, np.nan)
-    return GateInputs(columns, users.astype(str), "reference similarity", False, True, {"intent": intents})
+        series[("similarity", arm)] = np.clip(rng.normal(0.88, 0.05, n_requests), -1, 1)
+        series[("tool_behaviour", arm)] = (rng.random(n_requests) < 0.03).astype(float)
+    for arm in ("candidate", "prod_repeat"):
+        series[("action_changed", arm)] = (rng.random(n_requests) < 0.02).astype(float)
+    return GateInputs(series, users.astype(str), frozenset(_ARMS), segments={"intent": intents})
 
 
 def false_failure_rate(seeds: range, settings: GatesConfig, **sizes: int) -> float:

@@ -17,7 +17,7 @@ import polars as pl
 from harness.canary import CanaryPlan, plan_canary
 from harness.config import HarnessConfig, ReleaseConfig
 from harness.errors import HarnessError
-from harness.gates.catalogue import DEFAULT_CHECKS, resolve_checks
+from harness.gates.catalogue import default_checks, resolve_checks
 from harness.report.charts import Chart, IntervalChart, histogram_chart, interval_chart
 from harness.store import Store
 
@@ -61,6 +61,7 @@ class ReportContext:
     regressions: list[dict[str, Any]]
     errors: list[dict[str, Any]]
     judge: list[dict[str, Any]]
+    tool_classes: list[dict[str, Any]]
     scoring: dict[str, Any] | None
     score_means: list[dict[str, Any]]
     config_digest: str
@@ -92,7 +93,7 @@ def build_context(store: Store, run_id: str, config: HarnessConfig | None = None
         canary=canary, watch=_watch(cfg), post_deploy=_POST_DEPLOY + list(cfg.release.post_deploy),
         charts=_charts(store, run_id, gates), regressions=_regressions(store, run_id),
         errors=store.error_examples(run_id).to_dicts(), judge=store.judge_diagnostics(run_id).to_dicts(),
-        scoring=scoring, score_means=store.score_means(run_id).to_dicts(),
+        tool_classes=store.tool_classes(run_id).to_dicts(), scoring=scoring, score_means=store.score_means(run_id).to_dicts(),
         config_digest=hashlib.sha256(json.dumps(stored, sort_keys=True).encode()).hexdigest()[:12],
         reproduce=[f"harness report {run_id}" + (f" --db {db_label}" if db_label else ""),
                    f"harness run --config harness.toml --dataset {run['dataset']}"
@@ -123,7 +124,7 @@ def _watch(cfg: HarnessConfig) -> list[dict[str, Any]]:
     try:
         specs = resolve_checks(cfg.gates.checks)
     except ValueError:
-        specs = list(DEFAULT_CHECKS.values())
+        specs = list(default_checks().values())
     return [{"name": s.name, "rule": s.description or f"{s.metric} {s.statistic} {s.bound} {s.threshold:g}"}
             for s in specs if s.severity == "critical"]
 
@@ -134,11 +135,12 @@ def _gate(overall: pl.DataFrame, name: str) -> dict[str, Any] | None:
 
 
 def _status(*results: dict[str, Any] | None) -> str:
-    """done when every present check passed, attention when one did not, missing with none."""
+    """done when every present check passed (or fails only where prod fails too), attention when
+    one did not, missing with none."""
     present = [r for r in results if r is not None and r["status"] != "skipped"]
     if not present:
         return "missing"
-    return "done" if all(r["status"] == "pass" for r in present) else "attention"
+    return "done" if all(r["status"] in ("pass", "fail_prod_too") for r in present) else "attention"
 
 
 def _checklist(ctx: ReportContext, overall: pl.DataFrame) -> list[ChecklistItem]:
@@ -161,6 +163,14 @@ def _checklist(ctx: ReportContext, overall: pl.DataFrame) -> list[ChecklistItem]
     items.append(ChecklistItem("Latency comparison (p50 / p95 / p99 per arm)", _status(*latency), [
         f"{a['arm']}: p50 {_ms(a['p50_ms'])}, p95 {_ms(a['p95_ms'])}, p99 {_ms(a['p99_ms'])}" for a in ctx.arms
     ] + [r["sentence"] for r in latency if r is not None and r["status"] != "pass"], "latency"))
+    actions = [_gate(overall, n) for n in ("task_success_delta", "action_f1_delta", "actions_vs_noise")]
+    findings = (ctx.verdict or {}).get("findings") or []
+    writes = [t["tool"] for t in ctx.tool_classes if t["class"] == "write"]
+    items.append(ChecklistItem("Actions compared (write tools against the reference and against prod)",
+                               _status(*actions), [
+        f"Write tools (actions): {', '.join(writes) or 'none seen'}; the classes used are listed under Actions.",
+        *[f["text"] for f in findings[:5]],
+        *[r["sentence"] for r in actions if r is not None]], "actions"))
     quality = [_gate(overall, n) for n in ("quality", "quality_delta", "judge_win_rate", "similarity_vs_noise",
                                            "tool_behaviour")]
     judge_model = (ctx.scoring or {}).get("settings", {}).get("judge_model")

@@ -116,7 +116,7 @@ def judge_diagnostics(
     """How far the judge can be trusted (DIAGNOSTIC_SCHEMA); metrics without data are left out.
 
     prod_vs_repeat_win_rate (about 0.5 when healthy), swap_consistency, tie_rate,
-    longer_answer_win_rate, judge_error_rate, and with human labels in the requests' metadata
+    longer_answer_win_rate, longer_answer_scored_higher, judge_error_rate, and with human labels in the requests' metadata
     (keys from `scoring`) human_agreement_kappa and human_rating_kappa.
     `requests`: request_id, metadata (JSON text); `responses`: request_id, arm, sample, output.
     """
@@ -126,6 +126,7 @@ def judge_diagnostics(
         _swap_consistency(pairs),
         _tie_rate(pairs),
         _longer_answer_win_rate(pairs, responses),
+        _longer_answer_scored_higher(judgments, responses),
         _error_rate(judgments),
     ]
     if scoring is not None and scoring.human_preference_key:
@@ -194,6 +195,23 @@ def _longer_answer_win_rate(pairs: pl.DataFrame, responses: pl.DataFrame) -> _Ro
         return None
     details = {"longer_won": int(judged["longer_won"].sum()), "same_length": decisive.height - judged.height}
     return _row("longer_answer_win_rate", float(judged["longer_won"].mean()), judged.height, details)
+
+
+def _longer_answer_scored_higher(judgments: pl.DataFrame, responses: pl.DataFrame) -> _Row:
+    """Pointwise: among prod/candidate answers to the same request and sample that differ in
+    both length and score, how often the longer one scored higher (well above 0.5: length bias)."""
+    lengths = responses.select("request_id", "arm", "sample", length=pl.col("output").str.len_chars())
+    scored = (_successful(judgments).filter(pl.col("kind") == "pointwise")
+              .join(lengths.rename({"arm": "arm_a"}), on=["request_id", "arm_a", "sample"]))
+    prod = scored.filter(pl.col("arm_a") == "prod").select("request_id", "sample", "score", "length")
+    cand = scored.filter(pl.col("arm_a") == "candidate").select("request_id", "sample", "score", "length")
+    pairs = prod.join(cand, on=["request_id", "sample"], suffix="_c").filter(
+        (pl.col("score") != pl.col("score_c")) & (pl.col("length") != pl.col("length_c")))
+    if pairs.is_empty():
+        return None
+    longer_higher = (pl.col("length") > pl.col("length_c")) == (pl.col("score") > pl.col("score_c"))
+    share = float(pairs.select(longer_higher.mean()).item())
+    return _row("longer_answer_scored_higher", share, pairs.height, {"pairs": pairs.height})
 
 
 def _error_rate(judgments: pl.DataFrame) -> _Row:

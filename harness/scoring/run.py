@@ -1,25 +1,25 @@
-"""Score a run: embeddings, reference and behaviour checks, and the LLM judge when configured.
+"""Score a run: every registered scorer, in order, on what the run does not have yet.
 
 Incremental: only the scores a run lacks are computed, cached embeddings and judgments are
-reused, and every stage writes as it goes, so a killed scoring resumes where it stopped.
+reused, and every scorer's rows are written as soon as it finishes, so a killed scoring
+resumes where it stopped. The tool classes used by the action scorers are stored with the run.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
-from harness.config import JudgeConfig, ScoringConfig
+from harness.config import JudgeConfig, ScoringConfig, ToolsConfig
 from harness.pricing import PriceTable
-from harness.progress import console
-from harness.scoring.embeddings import Embedder, embed_texts
-from harness.scoring.reference import tool_behaviour_scores, tool_reference_scores
-from harness.scoring.similarity import similarity_pairs, similarity_scores
+from harness.scoring.base import ScoringContext
+from harness.scoring.embeddings import Embedder
+from harness.scoring.scorers import all_scorers
 from harness.store import Store
+from harness.tools import normalized_calls
 
 __all__ = ["ScoreSummary", "score_run"]
 
@@ -37,6 +37,9 @@ class ScoreSummary:
     texts_cached: int = 0
     judge: dict[str, Any] | None = None
     """Judge stats, or None when no [judge] is configured (then there is no judge quality figure)."""
+    reference_variant: str | None = None
+    """The captured variant whose tool calls stood in for missing references (opt-in), or None."""
+    tool_classes: list[dict[str, str]] = field(default_factory=list)
     means: list[dict[str, Any]] = field(default_factory=list)
     elapsed_s: float = 0.0
 
@@ -53,6 +56,7 @@ def score_run(
     *,
     scoring: ScoringConfig | None = None,
     judge: JudgeConfig | None = None,
+    tools: ToolsConfig | None = None,
     prices: PriceTable | None = None,
     embedder: Embedder | None = None,
     progress: bool = True,
@@ -60,88 +64,50 @@ def score_run(
     """Compute what is missing among a run's scores, store it, and summarize the run's scores."""
     started = time.monotonic()
     scoring = scoring or ScoringConfig()
+    tools = tools or ToolsConfig()
     embedder = embedder or Embedder(scoring.embedding_model, scoring.device, scoring.batch_size)
     store.run(run_id)  # NotFoundError for an unknown run
-    responses = store.scoring_responses(run_id)
-    requests = store.scoring_requests(run_id, scoring.reference_variant)
-    have = store.score_keys(run_id)
-    summary = ScoreSummary(run_id, embedder.model)
-
-    wanted = _missing(similarity_pairs(responses, requests).with_columns(pl.lit("similarity").alias("scorer")), have)
-    if wanted.height:
-        needed = _texts_for(wanted, responses, requests)
-        before = embedder.n_encoded
-        index, vectors = embed_texts(store, embedder, needed, progress=progress)
-        summary.texts_encoded = embedder.n_encoded - before
-        summary.texts_cached = len(index) - summary.texts_encoded
-        rows = similarity_scores(wanted.drop("scorer"), responses, requests, index, vectors)
-        store.save_scores(run_id, rows)
-        summary.new_scores += rows.height
-
-    for rows in (tool_reference_scores(responses, requests), tool_behaviour_scores(responses)):
-        rows = rows.join(have, on=_KEY, how="anti")
+    ctx = ScoringContext(
+        store=store, run_id=run_id, responses=store.scoring_responses(run_id),
+        requests=store.scoring_requests(run_id, scoring.reference_variant), have=store.score_keys(run_id),
+        scoring=scoring, tools=tools, judge=judge, prices=prices, embedder=embedder, progress=progress,
+    )  # fmt: skip
+    summary = ScoreSummary(run_id, embedder.model, reference_variant=scoring.reference_variant)
+    for scorer in all_scorers():
+        rows = scorer.score(ctx)
+        if rows is None:
+            continue
+        rows = rows.join(ctx.have, on=_KEY, how="anti")
         if rows.height:
             store.save_scores(run_id, rows)
             summary.new_scores += rows.height
-
-    if judge is not None:
-        summary.judge = _judge(store, run_id, responses, requests, judge, scoring,
-                               prices or PriceTable.with_overrides({}), progress)
+    summary.texts_encoded = ctx.figures.get("texts_encoded", 0)
+    summary.texts_cached = ctx.figures.get("texts_cached", 0)
+    summary.judge = ctx.figures.get("judge")
+    summary.tool_classes = _tool_classes(ctx)
+    store.save_tool_classes(run_id, summary.tool_classes)
     summary.means = store.score_means(run_id).to_dicts()
     summary.elapsed_s = time.monotonic() - started
     store.save_scoring_run(
         run_id,
         {"embedding_model": embedder.model, "device": scoring.device,
-         "judge_model": judge.model if judge else None, "reference_variant": scoring.reference_variant},
+         "judge_model": judge.model if judge else None, "reference_variant": scoring.reference_variant,
+         "tools": tools.model_dump(mode="json")},
         {"new_scores": summary.new_scores, "texts_encoded": summary.texts_encoded, "judge": summary.judge},
     )  # fmt: skip
     return summary
 
 
-def _missing(candidates: pl.DataFrame, have: pl.DataFrame) -> pl.DataFrame:
-    return candidates.select(_KEY).join(have, on=_KEY, how="anti")
-
-
-def _texts_for(wanted: pl.DataFrame, responses: pl.DataFrame, requests: pl.DataFrame) -> list[str]:
-    """Distinct texts behind the wanted pairs: the outputs of both arms and the references."""
-    ids = wanted.select("request_id").unique()
-    arms = pl.concat([wanted.select(pl.col("arm_a").alias("arm")), wanted.select(pl.col("arm_b").alias("arm"))]).unique()
-    outputs = responses.join(ids, on="request_id").join(arms, on="arm").filter(
-        pl.col("error_type").is_null() & pl.col("output").is_not_null())["output"]
-    references = requests.join(ids, on="request_id")["reference_output"].drop_nulls()
-    return pl.concat([outputs, references]).unique(maintain_order=True).to_list()
-
-
-def _judge(store: Store, run_id: str, responses: pl.DataFrame, requests: pl.DataFrame, judge: JudgeConfig,
-           scoring: ScoringConfig, prices: PriceTable, progress: bool) -> dict[str, Any]:
-    """Judge what is not judged yet, then derive judge scores and diagnostics from all judgments."""
-    from harness.scoring.judge import build_tasks, run_judge
-    from harness.scoring.judge_stats import judge_diagnostics, judge_scores
-
-    done = store.judgments(run_id).filter(pl.col("error_type").is_null())
-    done_keys = set(done.select("request_id", "kind", "arm_a", "arm_b", "sample", "order").iter_rows())
-    tasks = [t for t in build_tasks(responses, requests, judge)
-             if (t.request_id, t.kind, t.arm_a, t.arm_b, t.sample, t.order) not in done_keys]
-    stats = asyncio.run(run_judge(tasks, judge, prices, _StoreJudgeCache(store),
-                                  lambda rows: store.save_judgments(run_id, rows), progress=progress))
-    judgments = store.judgments(run_id)
-    store.save_scores(run_id, judge_scores(judgments), replace_scorers=["judge_quality", "judge_pairwise"])
-    store.save_judge_diagnostics(run_id, judge_diagnostics(judgments, requests, responses, scoring))
-    if stats.n_errors:
-        console.print(f"[yellow]judge: {stats.n_errors} of {stats.n_tasks} judgments failed; "
-                      "rerun `harness score` to retry them[/]")
-    return {"model": judge.model, "tasks": stats.n_tasks, "cached": stats.n_cached, "called": stats.n_called,
-            "errors": stats.n_errors, "cost_usd": stats.cost_usd}
-
-
-class _StoreJudgeCache:
-    """The judge's cache, kept in the store's judge_cache table."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    def lookup(self, keys: list[str]) -> dict[str, dict[str, Any]]:
-        return self._store.judge_cache_lookup(keys) if keys else {}
-
-    def save(self, rows: list[dict[str, Any]]) -> None:
-        self._store.save_judge_cache(rows)
+def _tool_classes(ctx: ScoringContext) -> list[dict[str, str]]:
+    """Every tool the run's responses and references call, with its class and the rule that decided."""
+    classifier = ctx.tools.classifier()
+    normalizer = ctx.tools.normalizer()
+    names: set[str] = set()
+    texts = pl.concat([ctx.responses["tool_calls"], ctx.requests["reference_tool_calls"]]).drop_nulls().unique()
+    for text in texts.to_list():
+        names.update(name for name, _ in normalized_calls(text, normalizer))
+    rows = []
+    for name in sorted(names):
+        cls, rule = classifier.classify(name)
+        rows.append({"tool": name, "class": cls, "rule": rule})
+    return rows

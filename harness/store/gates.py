@@ -18,55 +18,73 @@ GATE_RESULT_COLUMNS = (
     "mde", "n_needed", "source", "sentence", "details",
 )  # fmt: skip
 
-_ARMS = ("prod", "prod_repeat", "candidate")
-_RESPONSE_METRICS = ("cost_usd", "latency_ms", "error", "tool_calls")
-# (column, scorer, arm_a, arm_b)
-_SCORE_COLUMNS = (
-    *((f"judge_quality__{a}", "judge_quality", a, "") for a in _ARMS),
-    *((f"simref__{a}", "similarity", a, "reference") for a in _ARMS),
-    *((f"similarity__{a}", "similarity", a, "prod") for a in ("candidate", "prod_repeat")),
-    *((f"judge_pairwise__{a}", "judge_pairwise", a, "prod") for a in ("candidate", "prod_repeat")),
-    *((f"tool_set_changed__{a}", "tool_set_changed", a, "prod") for a in ("candidate", "prod_repeat")),
-)  # fmt: skip
-
 
 class GateQueries:
     """Mixin of Store: what the gates read and write."""
 
-    def gate_inputs(self: _HasConnection, run_id: str) -> pl.DataFrame:
-        """One row per request: each arm's mean cost, latency, error share and tool calls over its
-        samples, the scores the gates use, and the ids and metadata for clusters and segments."""
-        response_cols = ",\n".join(
-            f"max({m}) FILTER (WHERE arm = '{a}') AS {m}__{a}" for m in _RESPONSE_METRICS for a in _ARMS
-        )
-        score_cols = ",\n".join(
-            f"max(value) FILTER (WHERE scorer = '{s}' AND arm_a = '{a}' AND arm_b = '{b}') AS {c}"
-            for c, s, a, b in _SCORE_COLUMNS
-        )
+    def gate_requests(self: _HasConnection, run_id: str) -> pl.DataFrame:
+        """The run's requests that have responses, in ingest order: ids for clusters, metadata for segments."""
         return self._frame(
-            f"""
-            WITH per_arm AS (
-                SELECT request_id, arm, avg(cost_usd) AS cost_usd, avg(latency_ms) AS latency_ms,
-                       avg(CASE WHEN error_type IS NULL THEN 0.0 ELSE 1.0 END) AS error,
-                       avg(n_tool_calls) AS tool_calls
-                FROM responses WHERE run_id = $run AND error_type IS DISTINCT FROM 'cancelled'
-                GROUP BY ALL
-            ),
-            responses_wide AS (SELECT request_id, {response_cols} FROM per_arm GROUP BY request_id),
-            scores_wide AS (SELECT request_id, {score_cols} FROM scores WHERE run_id = $run GROUP BY request_id)
-            SELECT q.request_id, q.user_id, q.session_id, q.metadata, w.* EXCLUDE (request_id),
-                   s.* EXCLUDE (request_id)
-            FROM requests q
-            JOIN runs r ON r.run_id = $run AND r.dataset = q.dataset
-            JOIN responses_wide w ON w.request_id = q.request_id
-            LEFT JOIN scores_wide s ON s.request_id = q.request_id
+            """
+            SELECT q.request_id, q.user_id, q.session_id, q.metadata
+            FROM requests q JOIN runs r ON r.run_id = $run AND r.dataset = q.dataset
+            WHERE q.request_id IN (SELECT DISTINCT request_id FROM responses WHERE run_id = $run)
             ORDER BY q.seq
             """,
             {"run": run_id},
         )
 
+    def gate_responses(self: _HasConnection, run_id: str) -> pl.DataFrame:
+        """Per request and arm, over its samples: the error share, and cost and latency of the
+        successful answers only (a cost of 0 or none is unknown, not free, and is counted apart);
+        calls the harness itself cancelled are not answers and are left out."""
+        return self._frame(
+            """
+            SELECT request_id, arm, count(*) AS n, count(*) FILTER (WHERE error_type IS NULL) AS n_ok,
+                   avg(CASE WHEN error_type IS NULL THEN 0.0 ELSE 1.0 END) AS error,
+                   avg(cost_usd) FILTER (WHERE error_type IS NULL AND cost_usd > 0 AND isfinite(cost_usd)) AS cost_usd,
+                   count(*) FILTER (WHERE error_type IS NULL AND cost_usd = 0) AS cost_zero,
+                   count(*) FILTER (WHERE error_type IS NULL AND cost_usd IS NULL) AS cost_missing,
+                   avg(latency_ms) FILTER (WHERE error_type IS NULL AND latency_ms >= 0 AND isfinite(latency_ms))
+                       AS latency_ms,
+                   avg(n_tool_calls) AS tool_calls
+            FROM responses WHERE run_id = $run AND error_type IS DISTINCT FROM 'cancelled'
+            GROUP BY ALL
+            """,
+            {"run": run_id},
+        )
+
+    def gate_scores(self: _HasConnection, run_id: str, scorers: list[str]) -> pl.DataFrame:
+        """The run's scores of these scorers: request_id, scorer, arm_a, arm_b, value."""
+        return self._frame(
+            "SELECT request_id, scorer, arm_a, arm_b, value FROM scores"
+            " WHERE run_id = ? AND scorer IN (SELECT unnest(?::VARCHAR[])) AND value IS NOT NULL",
+            [run_id, scorers],
+        )
+
+    def score_details(self: _HasConnection, run_id: str, scorer: str) -> pl.DataFrame:
+        """request_id, arm_a, arm_b, details (JSON text) of one scorer's rows."""
+        return self._frame(
+            "SELECT request_id, arm_a, arm_b, details FROM scores WHERE run_id = ? AND scorer = ?"
+            " ORDER BY request_id, arm_a", [run_id, scorer])
+
+    def save_tool_classes(self: _HasConnection, run_id: str, rows: list[dict[str, str]]) -> None:
+        """Replace the tool classes a run was scored with."""
+        batch = pl.DataFrame(rows, schema={"tool": pl.String, "class": pl.String, "rule": pl.String})
+        with self._connection(write=True) as con, registered(con, "_classes", batch):
+            con.execute("BEGIN TRANSACTION")
+            con.execute("DELETE FROM tool_classes WHERE run_id = ?", [run_id])
+            con.execute('INSERT INTO tool_classes SELECT ?, tool, "class", rule FROM _classes', [run_id])
+            con.execute("COMMIT")
+
+    def tool_classes(self: _HasConnection, run_id: str) -> pl.DataFrame:
+        """tool, class (read / write) and the rule that decided, for every tool a run's scoring saw."""
+        return self._frame('SELECT tool, "class", rule FROM tool_classes WHERE run_id = ? ORDER BY "class" DESC, tool',
+                           [run_id])
+
     def save_gate_results(self: _HasConnection, run_id: str, results: pl.DataFrame, verdict: str,
-                          reasons: list[str], settings: dict[str, Any]) -> None:
+                          reasons: list[str], settings: dict[str, Any],
+                          findings: list[dict[str, Any]] | None = None) -> None:
         """Replace a run's gate results and verdict, in one transaction."""
         columns = ", ".join(f'"{c}"' for c in GATE_RESULT_COLUMNS)
         with self._connection(write=True) as con, registered(con, "_gates", results.select(GATE_RESULT_COLUMNS)):
@@ -74,8 +92,9 @@ class GateQueries:
             con.execute("DELETE FROM gate_results WHERE run_id = ?", [run_id])
             con.execute(f"INSERT INTO gate_results (run_id, {columns}, created_at) SELECT ?, {columns}, now()"
                         " FROM _gates", [run_id])
-            con.execute("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, now())",
-                        [run_id, verdict, json.dumps(reasons), json.dumps(settings)])
+            con.execute("INSERT OR REPLACE INTO verdicts (run_id, verdict, reasons, settings, created_at, findings)"
+                        " VALUES (?, ?, ?, ?, now(), ?)",
+                        [run_id, verdict, json.dumps(reasons), json.dumps(settings), json.dumps(findings or [])])
             con.execute("COMMIT")
 
     def gate_results(self: _HasConnection, run_id: str, *, segments: bool = False) -> pl.DataFrame:
@@ -90,11 +109,12 @@ class GateQueries:
     def verdict(self: _HasConnection, run_id: str) -> dict[str, Any] | None:
         """The run's latest verdict with its reasons, or None if it was never gated."""
         with self._connection() as con:
-            row = one(con, "SELECT verdict, reasons, settings, created_at FROM verdicts WHERE run_id = ?", [run_id])
+            row = one(con, "SELECT verdict, reasons, settings, created_at, findings FROM verdicts WHERE run_id = ?",
+                      [run_id])
         if row is None:
             return None
         return {"verdict": row[0], "reasons": json.loads(row[1]), "settings": json.loads(row[2] or "null"),
-                "created_at": row[3]}
+                "created_at": row[3], "findings": json.loads(row[4] or "[]")}
 
     def canary_inputs(self: _HasConnection, dataset: str) -> pl.DataFrame:
         """Requests per user (requests without a user count on their own) and the log's time span."""

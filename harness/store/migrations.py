@@ -229,6 +229,20 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         "datasets: how a dataset was redacted",
         "ALTER TABLE datasets ADD COLUMN redaction JSON;",
     ),
+    (
+        5,
+        "actions: the tool classes a run was scored with, findings with the verdict",
+        """
+        CREATE TABLE tool_classes (
+            run_id VARCHAR NOT NULL,
+            tool VARCHAR NOT NULL,
+            class VARCHAR NOT NULL,
+            rule VARCHAR NOT NULL,
+            PRIMARY KEY (run_id, tool)
+        );
+        ALTER TABLE verdicts ADD COLUMN findings JSON;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

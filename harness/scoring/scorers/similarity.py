@@ -3,7 +3,7 @@
 Per request: candidate vs prod, prod_repeat vs prod (the noise floor) and each arm vs the
 reference when there is one. With K samples per arm, a pair of arms scores the mean cosine
 over all K x K sample pairs, and prod vs prod (the mean over its K(K-1)/2 distinct sample
-pairs) is added as a second noise estimate.
+pairs) is added as a second noise estimate. Vectors come from the cached embedder.
 """
 
 from __future__ import annotations
@@ -13,9 +13,13 @@ import json
 import numpy as np
 import polars as pl
 
-__all__ = ["similarity_pairs", "similarity_scores"]
+from harness.metrics import ARMS, CheckSpec, Metric
+from harness.scoring.base import ScoringContext
+
+__all__ = ["SCORER", "similarity_pairs", "similarity_scores"]
 
 _PAIRS = (("candidate", "prod"), ("prod_repeat", "prod"))
+_KEY = ["request_id", "arm_a", "arm_b"]
 
 
 def similarity_pairs(responses: pl.DataFrame, requests: pl.DataFrame) -> pl.DataFrame:
@@ -34,7 +38,7 @@ def similarity_pairs(responses: pl.DataFrame, requests: pl.DataFrame) -> pl.Data
     with_ref = requests.filter(pl.col("reference_output").is_not_null()).select("request_id")
     rows.append(per_arm.join(with_ref, on="request_id").select(
         "request_id", pl.col("arm").alias("arm_a"), pl.lit("reference").alias("arm_b")))
-    return pl.concat(rows) if rows else pl.DataFrame(schema={"request_id": pl.String, "arm_a": pl.String, "arm_b": pl.String})
+    return pl.concat(rows) if rows else pl.DataFrame(schema={k: pl.String for k in _KEY})
 
 
 def similarity_scores(
@@ -66,3 +70,49 @@ def similarity_scores(
         "request_id", pl.lit("similarity").alias("scorer"), "arm_a", "arm_b", pl.col("value").clip(-1.0, 1.0),
         pl.col("pairs").map_elements(lambda n: json.dumps({"pairs": n}), return_dtype=pl.String).alias("details"),
     )
+
+
+def _texts_for(wanted: pl.DataFrame, responses: pl.DataFrame, requests: pl.DataFrame) -> list[str]:
+    """Distinct texts behind the wanted pairs: the outputs of both arms and the references."""
+    ids = wanted.select("request_id").unique()
+    arms = pl.concat([wanted.select(pl.col("arm_a").alias("arm")), wanted.select(pl.col("arm_b").alias("arm"))]).unique()
+    outputs = responses.join(ids, on="request_id").join(arms, on="arm").filter(
+        pl.col("error_type").is_null() & pl.col("output").is_not_null())["output"]
+    references = requests.join(ids, on="request_id")["reference_output"].drop_nulls()
+    return pl.concat([outputs, references]).unique(maintain_order=True).to_list()
+
+
+class SimilarityScorer:
+    name = "similarity"
+    produces = ("similarity",)
+    order = 10
+    metrics = (
+        Metric("similarity", "similarity to prod", "score", "lower", ("noise_gap",), ("candidate", "prod_repeat"),
+               score="similarity", against="prod", stands_in_for="quality",
+               phrase="{who}'s similarity to prod minus prod's similarity to itself {value}"),
+        Metric("reference_similarity", "similarity to the reference answer", "score", "lower", ("mean", "diff"),
+               ARMS, score="similarity", against="reference", evidence_label="reference answer text"),
+    )
+    checks = (
+        CheckSpec("similarity_vs_noise", "similarity", "noise_gap", -0.05, "min", "warning",
+                  "candidate as close to prod as prod is to itself, within 0.05"),
+    )
+
+    def score(self, ctx: ScoringContext) -> pl.DataFrame | None:
+        from harness.scoring.embeddings import embed_texts
+
+        pairs = similarity_pairs(ctx.responses, ctx.requests).with_columns(pl.lit("similarity").alias("scorer"))
+        wanted = pairs.select("request_id", "scorer", "arm_a", "arm_b").join(
+            ctx.have, on=["request_id", "scorer", "arm_a", "arm_b"], how="anti")
+        if not wanted.height or ctx.embedder is None:
+            return None
+        needed = _texts_for(wanted, ctx.responses, ctx.requests)
+        before = ctx.embedder.n_encoded
+        index, vectors = embed_texts(ctx.store, ctx.embedder, needed, progress=ctx.progress)
+        encoded = ctx.embedder.n_encoded - before
+        ctx.figures["texts_encoded"] = ctx.figures.get("texts_encoded", 0) + encoded
+        ctx.figures["texts_cached"] = ctx.figures.get("texts_cached", 0) + len(index) - encoded
+        return similarity_scores(wanted.drop("scorer"), ctx.responses, ctx.requests, index, vectors)
+
+
+SCORER = SimilarityScorer()
