@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.capture.base import RawBatch
-from harness.capture.convert import iter_documents
+from harness.capture.documents import iter_documents
 from harness.capture.openai_chat import api_error, completion_captured
 from harness.capture.values import (
     Item,

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.capture.base import RawBatch
-from harness.capture.convert import iter_documents
+from harness.capture.documents import iter_documents
 from harness.capture.values import (
     Item,
     batches,
@@ -43,8 +43,8 @@ from harness.store import Malformed
 
 __all__ = [
     "OpenAIChatReader",
-    "completion_captured",
     "api_error",
+    "completion_captured",
 ]
 
 
