@@ -1,6 +1,7 @@
 """Langfuse exports: traces, with their observations embedded or exported separately.
 
-Reads JSON, JSON Lines, or an API page (`{"data": [...]}`) of traces `{"id", "timestamp", "name",
+Reads the UI's trace download (`{"trace": {...}, "observations": [...]}`), JSON, JSON Lines, or an
+API page (`{"data": [...]}`) of traces `{"id", "timestamp", "name",
 "userId", "sessionId", "input", "output", "metadata", "tags", "release", "version", "latency"
 (seconds), "totalCost", "observations": [...]}` and of observations `{"id", "traceId", "type",
 "name", "startTime", "endTime", "model", "input", "output", "usage" / "usageDetails",
@@ -13,10 +14,14 @@ any file of the group are joined to their trace by traceId. One trace becomes on
   string, the one string argument of an `@observe`d call, an object's `input` / `query` /
   `question` / `message` / `text` / `content` / `prompt` string, or the value as JSON text
 - metadata: the trace metadata plus its `name`, `tags`, `release` and `version`
-- captured: output = the text of the trace output; tool calls = TOOL observations (and SPANs whose
-  metadata marks them a tool) in start order, null when the trace has no observations;
-  usage summed over GENERATIONs; model = the last generation's; cost = `totalCost`, else the
-  observations' costs summed; latency = `latency` in ms, else first start to last end; error =
+- values Langfuse stores as JSON text (input, output, metadata; sometimes encoded twice) are
+  decoded, and LangChain messages (`{"type": "human", ...}`) read as chat messages
+- captured: output = the text of the trace output, else of the last generation's output; tool
+  calls = TOOL observations, SPANs whose metadata marks them a tool, and SPANs whose output is a
+  LangChain ToolMessage (LangGraph's tool node), in start order (arguments from the metadata's
+  `inputs` when the input is only a Python repr), null when the trace has no observations; usage
+  summed over the innermost GENERATIONs (one wrapping others repeats their usage); model = the
+  last generation's; cost = `totalCost`, else those observations' costs summed; latency = `latency` in ms, else first start to last end; error =
   the first observation of level ERROR (`<type>_error`, its statusMessage).
 
 An observation whose trace is not in the files is malformed.

@@ -3,7 +3,10 @@
 Reads JSON, JSON Lines or `{"runs": [...]}` of runs `{"id", "trace_id", "parent_run_id", "name",
 "run_type", "start_time", "end_time", "inputs", "outputs", "error", "extra": {"metadata",
 "invocation_params"}, "tags", "prompt_tokens", "completion_tokens", "total_cost", ...}`, grouped
-by trace_id across the files of the group (a run without one is the root of its own trace).
+by trace_id across the files of the group (a root without one is its own trace; a child without
+one joins the root its dotted_order starts with, or its parent_run_ids lead to). The SDK's own
+payloads (`{"post": [...], "patch": [...]}`) are read too: a completion (`patch`, whose id may only
+be in its dotted_order) is merged into the run it completes.
 The root run (no parent_run_id) carries the request:
 
 - request_id: the root run id; timestamp: its start_time (a time without an offset is UTC, as
@@ -13,10 +16,11 @@ The root run (no parent_run_id) carries the request:
 - input: the root inputs' `messages` in chat form (OpenAI-style dicts, LangChain-serialized
   messages, `{"type": "human", ...}` dicts), else the `input` / `question` / `query` string, else
   the inputs as JSON text
-- captured: output = the root outputs' `output` / `answer` text, the last message, or the first
-  generation, else the outputs as JSON text; tool calls = the tool runs in start order (name,
+- captured: output = the root outputs' `output` / `answer` text, the last message, the first
+  generation, or a `chat.completion`'s first choice (the OpenAI wrapper), else the outputs as JSON text; tool calls = the tool runs in start order (name,
   inputs as arguments, output as result), null when the trace has only its root; usage summed
-  over llm runs; model = the last llm run's `invocation_params.model_name` (or
+  over llm runs (their token fields, else the outputs' `usage_metadata`); model = the last llm
+  run's answering model (`outputs.model`), else `invocation_params.model_name` (or
   `metadata.ls_model_name`); cost = the root's total_cost, else the llm runs' summed; latency =
   root end - start; error = the root error (`Type('message')` gives type and message).
 

@@ -1,4 +1,9 @@
-"""The OpenAI Batch API: input files joined with their output (and error) files by custom_id.
+"""The OpenAI Batch API (and vLLM's run_batch): input files joined with their output files by custom_id.
+
+Chat completions lines and Responses API lines (`/v1/responses`: `body.instructions` and
+`body.input`, a string or messages; the answer a `response` object) are read. vLLM writes the
+completion itself as `response` (no `status_code` / `body`). An output file given without any
+input file is an error that says the requests are in the input file.
 
 An input line is `{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body": {model,
 messages, ...}}`; an output or error line is `{"id": "batch_req_...", "custom_id", "response":

@@ -3,9 +3,10 @@
 Reads two shapes, which may be mixed in one group:
 
 - OTLP JSON, as the OpenTelemetry Collector's file exporter writes it (one
-  `ExportTraceServiceRequest` per line), with OpenInference attributes;
-- spans as Phoenix exports them: JSON Lines, a JSON array, or `{"data": [...]}` (the REST API's
-  page) of `{"name", "context": {"trace_id", "span_id"}, "parent_id", "span_kind", "start_time",
+  `ExportTraceServiceRequest` per line), or with proto field names (`resource_spans`, base64 ids)
+  as Phoenix's OTLP download writes it, with OpenInference attributes;
+- spans as Phoenix exports them: JSON Lines, a JSON array, `{"data": [...]}` (the REST API's
+  page), or a JSON object of span lists, of `{"name", "context": {"trace_id", "span_id"}, "parent_id", "span_kind", "start_time",
   "end_time", "status_code", "status_message", "attributes", "events"}`, with ISO 8601 times and
   attributes as flat dotted keys or nested objects (flattened here; `metadata` stays whole).
 
@@ -18,7 +19,7 @@ with OpenInference names:
 | timestamp, latency_ms | the root span's start and duration (several roots: first start to last end) |
 | user_id / session_id | `user.id` / `session.id` (root span first) |
 | input | `{"messages": [...]}`: the first LLM span's `llm.input_messages.N.message.*` (`role`, `content` or `contents.M.message_content.text`, `tool_calls`, `tool_call_id`); without them, the root span's `input.value` (a JSON value is read for its `input` / `query` / `question`... text) |
-| output | the text of the last LLM span's `llm.output_messages`, else the root span's `output.value` |
+| output | the text of the last LLM span's `llm.output_messages`, else the root span's `output.value` (not when the root is an LLM span that only asked for tools: its output.value is the raw completion) |
 | model | the last LLM span's `llm.model_name` |
 | usage | summed over LLM spans: `llm.token_count.prompt`, `.completion`, `.prompt_details.cache_read` |
 | cost_usd | summed over LLM spans: `llm.cost.total`, when every LLM span states it (a stated 0 is kept) |
