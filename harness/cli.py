@@ -99,16 +99,28 @@ def _cell(value: Any) -> Text:
     return Text(str(value))
 
 
+_FORMAT_HELP = (
+    "auto (from the content), or one of: jsonl (canonical JSON Lines); json (canonical records as a JSON "
+    "array); csv; parquet; otel (OTLP JSON, GenAI spans); otel_sdk (SDK span dumps: console exporter, "
+    '{"spans": [...]}); openinference or phoenix; openai_chat; openai_batch (input + output files; also '
+    "openai_batch_input, openai_batch_output); langfuse; langsmith; inspect or inspect_ai (.eval, .json).")
+
+
 @app.command()
 @_handled
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Captured log files (JSON Lines, CSV or Parquet).")],
+    paths: Annotated[list[Path], typer.Argument(help="Captured log files, gzipped or not (formats: see --format).")],
     name: Annotated[str, typer.Option("--name", "-n", help="Dataset name.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="auto, jsonl, csv or parquet.")] = "auto",
+    fmt: Annotated[str, typer.Option("--format", "-f", help=_FORMAT_HELP)] = "auto",
     strict: Annotated[bool, typer.Option("--strict", help="Any malformed line fails the ingest; nothing is written.")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="Replace a dataset of the same name.")] = False,
     redact: Annotated[bool, typer.Option("--redact", help="Replace emails, phones, cards, IPs and API keys with placeholders.")] = False,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Config; its redaction section, when present, is applied.")] = None,
+    variant_from: Annotated[str | None, typer.Option("--variant-from", help=(
+        "Take each trace's captured variant from this attribute instead of 'prod': a resource or span "
+        "attribute (service.version, deployment.environment), a Langfuse release/version/environment or "
+        "metadata key, a LangSmith revision_id or metadata key, an Inspect eval's model or task_version, "
+        "a batch's model or metadata key; tag:NAME reads a tag NAME:value."))] = None,
     db: DbOption = None,
 ) -> None:
     """Ingest captured logs into an immutable dataset; malformed lines go to the quarantine."""
@@ -120,7 +132,8 @@ def ingest(
     if redact and settings is None:
         settings = RedactionConfig()
     store = _store(db, configured=cfg.db if cfg else None)
-    summary = run_ingest(store, paths, name, fmt=fmt, strict=strict, replace=replace, redact=settings)
+    summary = run_ingest(store, paths, name, fmt=fmt, strict=strict, replace=replace, redact=settings,
+                         variant_from=variant_from)
     if summary.unchanged:
         out.print(f"dataset [bold]{escape(name)}[/] already holds exactly this content: nothing to do")
         return
@@ -408,12 +421,25 @@ def compare(
     from harness.config import CapturedAgentConfig, HarnessConfig, load_config
 
     cfg = load_config(config) if config else HarnessConfig()
+    _check_variants(_store(db, read_only=True, configured=cfg.db), dataset,
+                    {"--candidate": candidate, "--prod": prod, "--prod-repeat": prod_repeat})
     agents = {"prod": CapturedAgentConfig(kind="captured", variant=prod),
               "candidate": CapturedAgentConfig(kind="captured", variant=candidate)}
     if prod_repeat is not None:
         agents["prod_repeat"] = CapturedAgentConfig(kind="captured", variant=prod_repeat)
     replay = cfg.replay.model_copy(update={"prod_repeat_fraction": 1.0 if prod_repeat else 0.0})
     _release_job(cfg.model_copy(update={"agents": agents, "replay": replay}), db, dataset, run_id, None)
+
+
+def _check_variants(store: Any, dataset: str, wanted: dict[str, str | None]) -> None:
+    """A usage error when a variant compare is asked for is not in the dataset, listing those it has."""
+    store.dataset(dataset)
+    for option, variant in wanted.items():
+        if variant is not None and store.captured_error_rate(dataset, variant)[1] == 0:
+            present = sorted(store.captured(dataset).get_column("variant").unique().to_list())
+            have = ", ".join(present) if present else "none (the log holds no captured outputs)"
+            raise typer.BadParameter(f"dataset {dataset!r} has no captured variant {variant!r}; it has: {have}",
+                                     param_hint=option)
 
 
 def _release_job(cfg: Any, db: Path | None, dataset: str | None, run_id: str | None, profile: str | None) -> None:

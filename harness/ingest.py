@@ -34,10 +34,13 @@ def ingest(
     replace: bool = False,
     redact: RedactionConfig | None = None,
     progress: bool = True,
+    variant_from: str | None = None,
 ) -> DatasetSummary:
     """Read captured logs into dataset `name`; returns counts and the first malformed lines.
 
     With `redact`, PII and secrets are replaced with typed placeholders before anything is stored.
+    With `variant_from`, the converting readers take each record's captured variant from that
+    attribute of the trace (see harness.capture.values.variant_value) instead of `prod`.
     """
     files = [Path(p) for p in paths]
     if not files:
@@ -45,8 +48,10 @@ def ingest(
     for path in files:
         if not path.is_file():
             raise IngestError(f"{path}: no such file")
-    groups = group_by_reader(files, fmt)
+    groups = group_by_reader(files, fmt, variant_from)
     formats = sorted({getattr(reader, "group", reader.name) for reader, _ in groups})
+    if variant_from is not None:  # the same bytes read with other variants are other content
+        formats.append("variant-from:" + variant_from)
     redactor = Redactor(redact) if redact is not None else None
     if redact is not None:  # the same bytes redacted differently are different content
         formats.append("redacted:" + redact.model_dump_json())
@@ -76,7 +81,7 @@ def ingest(
             digests = {path: hasher.hexdigest() for path, hasher in hashers.items()}
             summary = writer.finish(
                 content_hash=_combined(files, digests, formats),
-                fmt="+".join(f for f in formats if not f.startswith("redacted:")),
+                fmt="+".join(f for f in formats if ":" not in f),
                 sources=[str(p) for p in files],
                 strict=strict,
                 redaction=redactor.describe() if redactor is not None else None,

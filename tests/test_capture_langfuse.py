@@ -135,3 +135,46 @@ def test_a_single_trace_export_stays_whole(tmp_path: Path) -> None:
     summary = ingest(store, [path], "one", progress=False)
     assert summary.n_requests == 1 and summary.n_quarantined == 0
     assert store.captured("one").row(0, named=True)["input_tokens"] == 120
+
+
+LANGGRAPH = FIXTURES / "langgraph_trace.json"
+
+
+def test_langgraph_trace_download(store: Store) -> None:
+    """A trace as Langfuse's download writes it (`{"trace", "observations"}`): input and output are
+    JSON-encoded strings of LangChain messages, the tool is a plain SPAN, two GENERATIONs."""
+    assert sniff(LANGGRAPH) == "langfuse"
+    summary = ingest(store, [LANGGRAPH], "lg", progress=False)
+    assert (summary.n_requests, summary.n_captured, summary.n_quarantined) == (1, 1, 0)
+    request = store.requests("lg").row(0, named=True)
+    assert (request["request_id"], request["input_text"]) == (
+        "e1fde3efec57ce8a69bafd3fb928a7eb", "Search the web for 'example' and summarize.")
+    assert json.loads(request["input"]) == {"messages": [
+        {"role": "user", "content": "Search the web for 'example' and summarize."}]}
+    assert request["timestamp"].isoformat() == "2025-08-22T09:38:56.228000+00:00"
+    row = store.captured("lg").row(0, named=True)
+    assert row["output"].startswith('The search for "example" primarily leads to the website [example.com]')
+    assert json.loads(row["tool_calls"]) == [{"name": "Web-Search", "arguments": {"query": "example"}, "result": [
+        {"url": "https://example.com", "title": "Example Result", "q": "example"}]}]
+    assert (row["input_tokens"], row["output_tokens"], row["cached_input_tokens"]) == (60 + 108, 15 + 51, 0)
+    assert row["cost_usd"] == pytest.approx(0.000075 + 0.000159, abs=1e-12)
+    assert (row["latency_ms"], row["model"], row["error_type"]) == (2610.0, "gpt-4o-2024-08-06", None)
+
+
+def test_empty_trace_output_takes_the_last_generation_and_nested_generations_count_once(
+        store: Store, tmp_path: Path) -> None:
+    document = json.loads(LANGGRAPH.read_text(encoding="utf-8"))
+    document["trace"]["output"] = None
+    first, _, _, last = document["observations"]
+    wrapper = {**first, "id": "agent-step", "parentObservationId": None, "name": "agent step",
+               "usageDetails": {"input": 168, "output": 66}, "costDetails": {"total": 0.000234}}
+    first["parentObservationId"] = last["parentObservationId"] = "agent-step"  # both calls inside one step
+    document["observations"].append(wrapper)
+    path = tmp_path / "nested.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    ingest(store, [path], "nested", progress=False, variant_from="environment")
+    row = store.captured("nested").row(0, named=True)
+    assert row["output"].startswith('The search for "example"')  # the last generation's answer
+    assert (row["input_tokens"], row["output_tokens"]) == (168, 66)  # not 336 / 132
+    assert row["cost_usd"] == pytest.approx(0.000234, abs=1e-12)
+    assert row["variant"] == "default"

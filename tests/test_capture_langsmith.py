@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from harness.capture import sniff
 from harness.ingest import ingest
 from harness.store import Store
@@ -106,3 +108,45 @@ def test_runs_that_make_no_request_are_quarantined(store: Store, tmp_path: Path)
     assert (summary.n_requests, summary.n_quarantined) == (1, 1)
     bad = store.quarantine("repeated").row(0, named=True)
     assert bad["line"] == 2 and bad["reason"] == f"run {LONE_LLM} again (first at {repeated}:1)"
+
+
+SDK_PY = Path(__file__).parent / "fixtures" / "langsmith" / "sdk_batch_py.json"
+SDK_JS = Path(__file__).parent / "fixtures" / "langsmith" / "sdk_batch_js.json"
+
+
+@pytest.mark.parametrize(("path", "run_id", "start", "latency"), [
+    (SDK_PY, "d0d84d31-923d-4cb5-94a8-40a0a0087578", "2024-10-11T20:58:23.298773+00:00", 1118.333),
+    (SDK_JS, "dc34609e-3eeb-459d-bc2a-6fedb01d2e6e", "2024-10-13T07:05:37.170000+00:00", 1115.0),
+])  # fmt: skip
+def test_sdk_post_and_patch_payloads(store: Store, path: Path, run_id: str, start: str, latency: float) -> None:
+    """What the SDK sends: the run created (`post`), then completed (`patch`; the JS SDK's has no id)."""
+    assert sniff(path) == "langsmith"
+    summary = ingest(store, [path], "sdk", progress=False, variant_from="revision_id")
+    assert (summary.n_requests, summary.n_captured, summary.n_quarantined) == (1, 1, 0)
+    request = store.requests("sdk").row(0, named=True)
+    assert (request["request_id"], request["input_text"]) == (run_id, "howdy")
+    assert request["timestamp"].isoformat() == start
+    row = store.captured("sdk").row(0, named=True)
+    assert row["output"] == "Howdy! How can I assist you today?"  # not the chat.completion JSON
+    assert row["model"] == "gpt-4o-mini-2024-07-18"
+    assert (row["input_tokens"], row["output_tokens"], row["cached_input_tokens"]) == (9, 9, 0)  # usage_metadata
+    assert (row["cost_usd"], row["latency_ms"], row["tool_calls"]) == (None, latency, None)
+    assert row["variant"] == ("v0.1.82-381-g03d9e1a-dirty" if path == SDK_PY else "<no revision_id>")
+
+
+def test_child_runs_without_trace_id_join_their_root(store: Store, tmp_path: Path) -> None:
+    """Older exports: children carry parent_run_id (and dotted_order), not trace_id."""
+    lines = [json.loads(line) for line in RUNS.read_text(encoding="utf-8").splitlines()[:9] if line.strip()]
+    for run in lines:
+        run.pop("trace_id", None)
+    path = tmp_path / "no_trace_id.jsonl"
+    path.write_text("".join(json.dumps(run) + "\n" for run in lines), encoding="utf-8")
+    before = ingest(store, [RUNS], "with", progress=False)
+    after = ingest(store, [path], "without", progress=False)
+    assert after.n_quarantined == 0
+    with_ids = {r["request_id"]: r for r in store.captured("with").iter_rows(named=True)}
+    without = {r["request_id"]: r for r in store.captured("without").iter_rows(named=True)}
+    assert set(without) == {f"1ef5a3c0-0000-4a01-8000-00000000{t}001" for t in "abc"} and before.n_requests > 3
+    for request_id, row in without.items():
+        assert (row["tool_calls"], row["input_tokens"], row["output"]) == (
+            with_ids[request_id]["tool_calls"], with_ids[request_id]["input_tokens"], with_ids[request_id]["output"])

@@ -190,3 +190,61 @@ def test_a_large_gzipped_chat_log_keeps_order_and_lines(store: Store, tmp_path: 
     assert requests["request_id"][0] == "gw-0" and requests["request_id"][-1] == "gw-11999"
     assert requests["line"].to_list() == [n for n in range(1, 12_001) if n != 7_001]
     assert store.quarantine("large")["line"].to_list() == [7_001]
+
+
+VLLM_INPUT = FIXTURES / "openai_batch" / "vllm_input.jsonl"
+VLLM_RESULTS = FIXTURES / "openai_batch" / "vllm_results.jsonl"
+RESPONSES_INPUT = FIXTURES / "openai_batch" / "responses_input.jsonl"
+RESPONSES_OUTPUT = FIXTURES / "openai_batch" / "responses_output.jsonl"
+
+
+def test_vllm_batch_results_named_openai_batch(store: Store) -> None:
+    """vLLM's run_batch writes the completion itself as `response` (no status_code/body wrapper)."""
+    summary = ingest(store, [VLLM_INPUT, VLLM_RESULTS], "vllm", fmt="openai_batch", progress=False)
+    assert (summary.n_requests, summary.n_captured, summary.n_quarantined) == (2, 2, 0)
+    requests = by_id(store.requests("vllm"))
+    assert [m["role"] for m in json.loads(requests["request-1"]["input"])["messages"]] == ["system", "user"]
+    assert requests["request-1"]["input_text"] == "Hello world!"
+    assert requests["request-1"]["timestamp"].isoformat() == "2024-05-13T20:48:56+00:00"
+    captured = by_id(store.captured("vllm"))
+    assert captured["request-1"]["output"].startswith("Hello! It's great to meet you!")
+    assert (captured["request-1"]["input_tokens"], captured["request-1"]["output_tokens"]) == (25, 31)
+    assert (captured["request-2"]["output"], captured["request-2"]["input_tokens"],
+            captured["request-2"]["output_tokens"]) == ("*silence*", 27, 5)
+    for row in captured.values():
+        assert (row["error_type"], row["latency_ms"], row["cost_usd"]) == (None, None, None)
+        assert row["model"] == "meta-llama/Meta-Llama-3-8B-Instruct"
+
+
+def test_responses_api_batch_lines(store: Store) -> None:
+    summary = ingest(store, [RESPONSES_INPUT, RESPONSES_OUTPUT], "resp", progress=False)
+    assert (summary.n_requests, summary.n_captured, summary.n_quarantined) == (2, 2, 0)
+    requests = by_id(store.requests("resp"))
+    assert json.loads(requests["resp-1"]["input"]) == {"messages": [
+        {"role": "system", "content": "You are a support agent."},
+        {"role": "user", "content": "Where is my order 869021?"}]}
+    assert requests["resp-2"]["input_text"] == "Cancel order 77"
+    captured = by_id(store.captured("resp"))
+    answer, call = captured["resp-1"], captured["resp-2"]
+    assert (answer["output"], answer["input_tokens"], answer["output_tokens"], answer["cached_input_tokens"]) == (
+        "Order 869021 shipped on 14 November.", 36, 11, 0)
+    assert answer["model"] == "gpt-4.1-2025-04-14" and json.loads(answer["tool_calls"]) == []
+    assert call["output"] is None
+    assert json.loads(call["tool_calls"]) == [{"name": "cancel_order", "arguments": {"order_id": "77"}}]
+    assert (call["input_tokens"], call["output_tokens"], call["cached_input_tokens"]) == (58, 17, 32)
+
+
+def test_batch_output_without_its_input_says_why(store: Store) -> None:
+    with pytest.raises(IngestError, match="without the input file"):
+        ingest(store, [VLLM_RESULTS], "alone", progress=False)
+
+
+def test_chat_log_with_several_choices_keeps_them(store: Store) -> None:
+    """n > 1: the first choice is the captured answer; the others are kept in metadata, and the
+    usage (which covers every choice) is stated once, not split or repeated."""
+    ingest(store, [FIXTURES / "openai_chat" / "n_choices.jsonl"], "n2", progress=False)
+    request = store.requests("n2").row(0, named=True)
+    assert json.loads(request["metadata"]) == {"n_choices": 2, "other_choices": [
+        {"output": "Ticket Tamer", "tool_calls": []}]}
+    row = store.captured("n2").row(0, named=True)
+    assert (row["output"], row["input_tokens"], row["output_tokens"], row["latency_ms"]) == ("HelpHub", 14, 9, 640.0)

@@ -161,7 +161,57 @@ def test_ingesting_the_same_files_again_is_a_no_op(store: Store) -> None:
 def test_other_formats_are_not_sniffed_as_openinference(tmp_path: Path) -> None:
     assert sniff(write_jsonl(tmp_path / "canonical.jsonl", simple_records(3))) == "jsonl"
     assert sniff(FIXTURES / "otel" / "traces.json") == "otel"
-    others = [p for p in FIXTURES.glob("*/*") if p.parent.name != "openinference" and p.is_file()]
+    others = [p for p in FIXTURES.glob("*/*") if p.parent.name != "openinference" and p.is_file() and p.suffix != ".py"]
     assert others
     for path in others:
         assert sniff(path) != "openinference", path
+
+
+PHOENIX_SNAKE = FIXTURES / "openinference" / "phoenix_otlp_snake_case.json"
+PHOENIX_CASES = FIXTURES / "openinference" / "phoenix_spans_by_case.json"
+
+
+def test_phoenix_snake_case_otlp_download(store: Store) -> None:
+    """OTLP written with proto field names (`resource_spans`, base64 ids), as protobuf's
+    MessageToJson(preserving_proto_field_name=True) writes it; a lone tool-call turn has no answer."""
+    assert sniff(PHOENIX_SNAKE) == "openinference"
+    summary = ingest(store, [PHOENIX_SNAKE], "snake", progress=False)
+    assert (summary.n_requests, summary.n_captured, summary.n_quarantined) == (2, 2, 0)
+    rows = {row["input_text"]: row for row in store.requests("snake").iter_rows(named=True)}
+    assert set(rows) == {"Where is my order 869021?", "Cancel order 77"}
+    assert all(len(r["request_id"]) == 32 and int(r["request_id"], 16) for r in rows.values())  # base64 -> hex
+    captured = {row["request_id"]: row for row in store.captured("snake").iter_rows(named=True)}
+    agent = captured[rows["Where is my order 869021?"]["request_id"]]
+    assert agent["output"] == "Your order 869021 shipped on 14 November with DHL."
+    assert json.loads(agent["tool_calls"]) == [
+        {"name": "lookup_order", "arguments": {"order_id": "869021"}, "result": {"status": "shipped"}}]
+    assert (agent["input_tokens"], agent["output_tokens"], agent["cost_usd"], agent["model"]) == (
+        812, 21, 0.001792, "gpt-4.1")
+    turn = captured[rows["Cancel order 77"]["request_id"]]
+    assert turn["output"] is None  # not the raw completion JSON of output.value
+    assert json.loads(turn["tool_calls"]) == [{"name": "cancel_order", "arguments": {"order_id": "77"}}]
+    assert (turn["input_tokens"], turn["output_tokens"], turn["cost_usd"]) == (95, 17, None)
+    metadata = json.loads(rows["Cancel order 77"]["metadata"])
+    assert (metadata["service.name"], metadata["service.version"]) == ("phoenix-demo", "7")
+
+
+def test_phoenix_dict_of_span_lists(store: Store) -> None:
+    """A JSON document holding span lists by case (Phoenix's own test data): one request per trace."""
+    assert sniff(PHOENIX_CASES) == "openinference"
+    summary = ingest(store, [PHOENIX_CASES], "cases", progress=False, variant_from="pxi.approval.decision")
+    assert (summary.n_requests, summary.n_captured, summary.n_quarantined) == (2, 2, 0)
+    accepted, rejected = "00000000000000000015bfc9bdc170aa", "000000000000000003e86c1ad72fb951"
+    requests = {row["request_id"]: row for row in store.requests("cases").iter_rows(named=True)}
+    assert set(requests) == {accepted, rejected}
+    assert (requests[accepted]["input_text"], requests[accepted]["session_id"]) == ("redacted input", "session-0000")
+    captured = {row["request_id"]: row for row in store.captured("cases").iter_rows(named=True)}
+    ok = captured[accepted]
+    assert (ok["output"], ok["latency_ms"], ok["error_type"], ok["variant"]) == (
+        "redacted output", 1000.0, None, "accepted")
+    assert json.loads(ok["tool_calls"])[0]["result"]["status"] == "accepted"
+    assert (ok["input_tokens"], ok["output_tokens"], ok["cost_usd"], ok["model"]) == (None, None, None, None)
+    failed = captured[rejected]
+    assert (failed["output"], failed["error_type"], failed["variant"]) == (None, "agent_error", "rejected")
+    assert json.loads(failed["tool_calls"]) == [{"name": "edit_prompt_instance", "arguments": "redacted input",
+        "result": {"status": "rejected", "instanceId": 5, "message": "redacted message",
+                   "approval": {"decision": "rejected", "source": "user"}}}]  # fmt: skip

@@ -3,7 +3,10 @@
 Reads JSON, JSON Lines or `{"runs": [...]}` of runs `{"id", "trace_id", "parent_run_id", "name",
 "run_type", "start_time", "end_time", "inputs", "outputs", "error", "extra": {"metadata",
 "invocation_params"}, "tags", "prompt_tokens", "completion_tokens", "total_cost", ...}`, grouped
-by trace_id across the files of the group (a run without one is the root of its own trace).
+by trace_id across the files of the group (a root without one is its own trace; a child without
+one joins the root its dotted_order starts with, or its parent_run_ids lead to). The SDK's own
+payloads (`{"post": [...], "patch": [...]}`) are read too: a completion (`patch`, whose id may only
+be in its dotted_order) is merged into the run it completes.
 The root run (no parent_run_id) carries the request:
 
 - request_id: the root run id; timestamp: its start_time (a time without an offset is UTC, as
@@ -13,10 +16,11 @@ The root run (no parent_run_id) carries the request:
 - input: the root inputs' `messages` in chat form (OpenAI-style dicts, LangChain-serialized
   messages, `{"type": "human", ...}` dicts), else the `input` / `question` / `query` string, else
   the inputs as JSON text
-- captured: output = the root outputs' `output` / `answer` text, the last message, or the first
-  generation, else the outputs as JSON text; tool calls = the tool runs in start order (name,
+- captured: output = the root outputs' `output` / `answer` text, the last message, the first
+  generation, or a `chat.completion`'s first choice (the OpenAI wrapper), else the outputs as JSON text; tool calls = the tool runs in start order (name,
   inputs as arguments, output as result), null when the trace has only its root; usage summed
-  over llm runs; model = the last llm run's `invocation_params.model_name` (or
+  over llm runs (their token fields, else the outputs' `usage_metadata`); model = the last llm
+  run's answering model (`outputs.model`), else `invocation_params.model_name` (or
   `metadata.ls_model_name`); cost = the root's total_cost, else the llm runs' summed; latency =
   root end - start; error = the root error (`Type('message')` gives type and message).
 
@@ -33,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.capture.base import RawBatch
-from harness.capture.convert import iter_documents
+from harness.capture.documents import iter_documents
 from harness.capture.values import (
     Item,
     batches,
@@ -43,14 +47,16 @@ from harness.capture.values import (
     identifier,
     malformed,
     mapping,
+    merged_variants,
     number,
     parse_time,
     summed,
     timestamp,
+    variant_value,
 )
 from harness.store import Malformed
 
-__all__ = ["LangSmithReader"]
+__all__ = ["LangSmithReader", "chat_messages"]
 
 Located = tuple[str, int, dict[str, Any]]
 """A run with its file and line."""
@@ -66,6 +72,9 @@ class LangSmithReader:
     """Reads LangSmith runs; one request per trace."""
 
     name = "langsmith"
+    variant_from: str | None = None
+    """Where each trace's captured variant is: a metadata key (`revision_id`, ...), `tags`, or
+    `tag:NAME` (see values.variant_value)."""
 
     @staticmethod
     def matches(document: Any) -> bool:
@@ -73,31 +82,42 @@ class LangSmithReader:
         return isinstance(document, dict) and "run_type" in document and "id" in document
 
     def read_group(self, paths: list[Path], hashers: dict[Path, Any], seq_start: int) -> Iterator[RawBatch]:
-        """One record per trace, in the file order of its root run; runs that cannot join one are malformed."""
+        """One record per trace, in the file order of its root run; runs that cannot join one are malformed.
+
+        The SDK's payloads send a run twice, created (`post`) then completed (`patch`, perhaps
+        without its id, which its `dotted_order` ends with): the completion is merged into the run."""
         items: list[Item] = []
-        traces: dict[str, list[Located]] = {}
-        seen: dict[str, Located] = {}
+        runs: dict[str, Located] = {}
         for path in paths:
             source = str(path)
             for line, run, error in iter_documents(path, hashers[path]):
                 if error is not None:
                     items.append(Malformed(source, line, error))
-                elif not self.matches(run):
+                    continue
+                run_id = _run_id(run)
+                earlier = runs.get(run_id) if run_id is not None else None
+                if run_id is None or (earlier is None and "run_type" not in run):
                     items.append(malformed(source, line, "not a LangSmith run (no id and run_type)", run))
-                elif (run_id := str(identifier(run["id"]))) in seen:
-                    first_source, first_line, _ = seen[run_id]
-                    items.append(malformed(source, line, f"run {run_id} again (first at {first_source}:{first_line})",
-                                           run))
-                elif (trace_id := _trace_id(run)) is None:
-                    items.append(malformed(source, line, "a child run without a trace_id", run))
+                elif earlier is None:
+                    runs[run_id] = (source, line, {**run, "id": run_id})
+                elif earlier[2].get("end_time") is None and ("end_time" in run or "outputs" in run):
+                    earlier[2].update({key: value for key, value in run.items() if value is not None})
                 else:
-                    seen[run_id] = (source, line, run)
-                    traces.setdefault(trace_id, []).append((source, line, run))
-        for trace_id, runs in traces.items():
-            items.extend(_trace_items(trace_id, runs))
+                    items.append(malformed(source, line, f"run {run_id} again (first at {earlier[0]}:{earlier[1]})",
+                                           run))
+        traces: dict[str, list[Located]] = {}
+        for run_id, located in runs.items():
+            trace_id = _trace_id(located[2], runs)
+            if trace_id is None:
+                items.append(malformed(located[0], located[1], "a child run whose trace is unknown (no trace_id, no "
+                                       "dotted_order, and its parent is not in the files)", located[2]))
+            else:
+                traces.setdefault(trace_id, []).append(located)
+        for trace_id, located_runs in traces.items():
+            items.extend(_trace_items(trace_id, located_runs, self.variant_from))
         order = {str(path): i for i, path in enumerate(paths)}
         items.sort(key=lambda item: _place(item, order))
-        return batches(items, seq_start)
+        return batches(merged_variants(items) if self.variant_from else items, seq_start)
 
 
 def _place(item: Item, order: dict[str, int]) -> tuple[int, int]:
@@ -107,14 +127,39 @@ def _place(item: Item, order: dict[str, int]) -> tuple[int, int]:
     return order[item[0]], item[1]
 
 
-def _trace_id(run: dict[str, Any]) -> str | None:
-    """The trace a run belongs to: its trace_id, or its own id when it is a root."""
+def _run_id(run: Any) -> str | None:
+    """A run's id, or the one its dotted_order ends with (`...Z<run id>`)."""
+    if not isinstance(run, dict):
+        return None
+    if run.get("id") is not None:
+        return identifier(run["id"])
+    dotted = run.get("dotted_order")
+    if isinstance(dotted, str) and "Z" in dotted:
+        return dotted.rsplit(".", 1)[-1].split("Z", 1)[1] or None
+    return None
+
+
+def _trace_id(run: dict[str, Any], runs: dict[str, Located]) -> str | None:
+    """The trace a run belongs to: its trace_id; its own id when it is a root; the run its
+    dotted_order starts with; else the root its parent_run_ids lead to in the files."""
     if run.get("trace_id") is not None:
         return identifier(run["trace_id"])
-    return identifier(run["id"]) if run.get("parent_run_id") is None else None
+    if run.get("parent_run_id") is None:
+        return identifier(run["id"])
+    dotted = run.get("dotted_order")
+    if isinstance(dotted, str) and "Z" in dotted.split(".", 1)[0]:
+        return dotted.split(".", 1)[0].split("Z", 1)[1] or None
+    seen: set[str] = set()
+    while run.get("parent_run_id") is not None:
+        parent = str(identifier(run["parent_run_id"]))
+        if parent in seen or parent not in runs:
+            return None
+        seen.add(parent)
+        run = runs[parent][2]
+    return identifier(run["id"])
 
 
-def _trace_items(trace_id: str, runs: list[Located]) -> list[Item]:
+def _trace_items(trace_id: str, runs: list[Located], variant_from: str | None) -> list[Item]:
     """The record of one trace, at its root run's place; or every run malformed when there is no root."""
     roots = [located for located in runs if located[2].get("parent_run_id") is None]
     if not roots:
@@ -122,7 +167,7 @@ def _trace_items(trace_id: str, runs: list[Located]) -> list[Item]:
                 for s, n, run in runs]
     source, line, root = roots[0]
     children = sorted((run for _, _, run in runs if run is not root), key=_start_key)
-    return [(source, line, _record(root, children))]
+    return [(source, line, _record(root, children, variant_from))]
 
 
 def _start_key(run: dict[str, Any]) -> tuple[bool, datetime | None, str]:
@@ -131,10 +176,14 @@ def _start_key(run: dict[str, Any]) -> tuple[bool, datetime | None, str]:
     return moment is None, moment, str(run.get("dotted_order") or "")
 
 
-def _record(root: dict[str, Any], children: list[dict[str, Any]]) -> dict[str, Any]:
+def _record(root: dict[str, Any], children: list[dict[str, Any]], variant_from: str | None) -> dict[str, Any]:
     """The canonical record of a trace: its root run and the other runs in start order."""
     extra = mapping(root.get("extra"))
     metadata = dict(mapping(extra.get("metadata")))
+    captured = _captured(root, children)
+    if variant_from is not None:
+        found = {**metadata, **{key: root.get(key) for key in ("tags", "session_name", "name")}}
+        captured["variant"] = variant_value(found, variant_from)
     session = first(metadata.get("session_id"), metadata.get("thread_id"), metadata.get("conversation_id"))
     user = metadata.get("user_id")
     if root.get("tags"):
@@ -146,7 +195,7 @@ def _record(root: dict[str, Any], children: list[dict[str, Any]]) -> dict[str, A
         "session_id": identifier(session),
         "input": _input(root.get("inputs")),
         "metadata": metadata or None,
-        "captured": _captured(root, children),
+        "captured": captured,
     }
 
 
@@ -185,7 +234,7 @@ def _message(value: Any) -> dict[str, Any] | None:
     return None
 
 
-def _messages(value: Any) -> list[dict[str, Any]] | None:
+def chat_messages(value: Any) -> list[dict[str, Any]] | None:
     """A conversation in OpenAI chat form, or None when the value is not one (a batch of one is unwrapped)."""
     if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
         value = value[0]
@@ -210,7 +259,7 @@ def _input(inputs: Any) -> str | dict[str, Any] | None:
     if inputs is None or isinstance(inputs, str):
         return inputs
     if isinstance(inputs, dict):
-        messages = _messages(inputs.get("messages"))
+        messages = chat_messages(inputs.get("messages"))
         if messages:
             return {"messages": messages}
         text = next((inputs[k] for k in ("input", "question", "query") if isinstance(inputs.get(k), str)), None)
@@ -231,12 +280,16 @@ def _output(outputs: Any) -> str | None:
             message = _message(value)
             if message is not None:
                 return _content_text(message.get("content"))
-        messages = _messages(outputs.get("messages"))
+        messages = chat_messages(outputs.get("messages"))
         if messages:
             return _content_text(messages[-1].get("content"))
         generation = _first_generation(outputs.get("generations"))
         if generation is not None:
             return generation
+        choices = outputs.get("choices")  # a chat.completion, as the OpenAI wrapper records it
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            message = mapping(choices[0].get("message"))
+            return _content_text(message.get("content")) or message.get("refusal") or None
     return json.dumps(outputs, ensure_ascii=False)
 
 
@@ -271,7 +324,9 @@ def _model(run: dict[str, Any]) -> str | None:
     extra = mapping(run.get("extra"))
     params = mapping(extra.get("invocation_params"))
     metadata = mapping(extra.get("metadata"))
-    model = first(params.get("model_name"), params.get("model"), metadata.get("ls_model_name"))
+    answered = mapping(run.get("outputs")).get("model")  # the model that answered, in a chat.completion
+    model = first(answered if isinstance(answered, str) else None, params.get("model_name"), params.get("model"),
+                  metadata.get("ls_model_name"))
     return None if model is None else str(model)
 
 
@@ -279,8 +334,11 @@ def _usage(llm_runs: list[dict[str, Any]]) -> dict[str, int]:
     """Token counts summed over the llm runs that state them; a count none states is left out."""
     totals: dict[str, int] = {}
     for run in llm_runs:
-        details = mapping(run.get("prompt_token_details"))
-        counts = {"input_tokens": count(run.get("prompt_tokens")), "output_tokens": count(run.get("completion_tokens")),
+        outputs = mapping(run.get("outputs"))
+        stated = mapping(first(outputs.get("usage_metadata"), run.get("usage_metadata")))  # the wrappers' usage
+        details = mapping(first(run.get("prompt_token_details"), stated.get("input_token_details")))
+        counts = {"input_tokens": count(first(run.get("prompt_tokens"), stated.get("input_tokens"))),
+                  "output_tokens": count(first(run.get("completion_tokens"), stated.get("output_tokens"))),
                   "cached_input_tokens": count(details.get("cache_read"))}
         for key, value in counts.items():
             if value is not None:

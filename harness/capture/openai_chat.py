@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.capture.base import RawBatch
-from harness.capture.convert import iter_documents
+from harness.capture.documents import iter_documents
 from harness.capture.values import (
     Item,
     batches,
@@ -36,15 +36,19 @@ from harness.capture.values import (
     identifier,
     malformed,
     mapping,
+    merged_variants,
     number,
     timestamp,
+    variant_value,
 )
 from harness.store import Malformed
 
 __all__ = [
     "OpenAIChatReader",
-    "completion_captured",
     "api_error",
+    "completion_captured",
+    "other_choices",
+    "response_captured",
 ]
 
 
@@ -52,6 +56,9 @@ class OpenAIChatReader:
     """Reads gateway logs of chat-completion calls, one request per entry."""
 
     name = "openai_chat"
+    variant_from: str | None = None
+    """Where each entry's captured variant is: a key of the entry's or the request's metadata, or
+    `model` (see values.variant_value)."""
 
     @staticmethod
     def matches(document: Any) -> bool:
@@ -66,10 +73,11 @@ class OpenAIChatReader:
 
     def read_group(self, paths: list[Path], hashers: dict[Path, Any], seq_start: int) -> Iterator[RawBatch]:
         """Each file in turn, entry by entry."""
-        return batches((item for path in paths for item in _entries(path, hashers[path])), seq_start)
+        items = (item for path in paths for item in _entries(path, hashers[path], self.variant_from))
+        return batches(merged_variants(list(items)) if self.variant_from else items, seq_start)
 
 
-def _entries(path: Path, hasher: Any) -> Iterator[Item]:
+def _entries(path: Path, hasher: Any, variant_from: str | None) -> Iterator[Item]:
     """Canonical records, or the reason an entry cannot be one, in file order."""
     source = str(path)
     for line, document, error in iter_documents(path, hasher):
@@ -80,19 +88,22 @@ def _entries(path: Path, hasher: Any) -> Iterator[Item]:
                             " or an error)", document)
         else:
             try:
-                yield source, line, _record(document)
+                yield source, line, _record(document, variant_from)
             except ValueError as exc:
                 yield malformed(source, line, str(exc), document)
 
 
-def _record(entry: dict[str, Any]) -> dict[str, Any]:
+def _record(entry: dict[str, Any], variant_from: str | None) -> dict[str, Any]:
     """The canonical record of one log entry."""
     request = entry["request"]
     response = entry.get("response") if isinstance(entry.get("response"), dict) else {}
     messages = request.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ValueError("request.messages is missing or not a list of messages")
-    metadata = {**mapping(request.get("metadata")), **mapping(entry.get("metadata"))}
+    metadata = {**mapping(request.get("metadata")), **mapping(entry.get("metadata")), **other_choices(response)}
+    captured = _captured(entry, request, response)
+    if variant_from is not None:
+        captured["variant"] = variant_value({**metadata, "model": request.get("model")}, variant_from)
     return {
         "request_id": identifier(first(entry.get("request_id"), entry.get("id"), response.get("id"))),
         "timestamp": timestamp(first(entry.get("timestamp"), entry.get("created_at"), response.get("created"))),
@@ -100,7 +111,7 @@ def _record(entry: dict[str, Any]) -> dict[str, Any]:
         "session_id": identifier(entry.get("session_id")),
         "input": {"messages": messages},
         "metadata": metadata or None,
-        "captured": _captured(entry, request, response),
+        "captured": captured,
     }
 
 
@@ -148,6 +159,50 @@ def completion_captured(completion: dict[str, Any], request_model: str | None = 
         "error": None,
     }
     usage = _usage(completion.get("usage"))
+    if usage:
+        captured["usage"] = usage
+    return captured
+
+
+def other_choices(completion: dict[str, Any]) -> dict[str, Any]:
+    """With `n` > 1 the first choice is the captured answer and the others are kept in the
+    request's metadata (`n_choices`, `other_choices`: their output and tool calls), not dropped:
+    a captured variant has one answer per request, and the completion's usage covers all choices,
+    so splitting it into samples would invent per-choice numbers."""
+    choices = completion.get("choices")
+    if not isinstance(choices, list) or len(choices) < 2:
+        return {}
+    others = []
+    for choice in choices[1:]:
+        message = mapping(mapping(choice).get("message"))
+        calls = message.get("tool_calls")
+        others.append({"output": _message_text(message),
+                       "tool_calls": [_tool_call(c) for c in calls if isinstance(c, dict)] if isinstance(calls, list)
+                       else []})
+    return {"n_choices": len(choices), "other_choices": others}
+
+
+def response_captured(response: dict[str, Any], request_model: str | None = None) -> dict[str, Any]:
+    """The captured output, model, tool calls and usage of a Responses API `response` object:
+    the text of its `message` output items, its `function_call` items as tool calls."""
+    texts: list[str] = []
+    tool_calls: list[dict[str, Any]] = []
+    for item in response.get("output") or []:
+        item = mapping(item)
+        if item.get("type") == "message":
+            texts += [str(part["text"]) for part in item.get("content") or []
+                      if isinstance(part, dict) and part.get("type") == "output_text" and part.get("text") is not None]
+        elif item.get("type") == "function_call":
+            tool_calls.append({"name": item.get("name"), "arguments": decoded(item.get("arguments"))})
+    failed = response.get("status") == "failed" or response.get("error")
+    captured: dict[str, Any] = {
+        "variant": "prod",
+        "output": "".join(texts) or None,
+        "model": first(response.get("model"), request_model),
+        "tool_calls": tool_calls,
+        "error": api_error(response.get("error") or "the response failed") if failed else None,
+    }
+    usage = _usage(response.get("usage"))
     if usage:
         captured["usage"] = usage
     return captured

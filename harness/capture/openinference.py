@@ -3,9 +3,10 @@
 Reads two shapes, which may be mixed in one group:
 
 - OTLP JSON, as the OpenTelemetry Collector's file exporter writes it (one
-  `ExportTraceServiceRequest` per line), with OpenInference attributes;
-- spans as Phoenix exports them: JSON Lines, a JSON array, or `{"data": [...]}` (the REST API's
-  page) of `{"name", "context": {"trace_id", "span_id"}, "parent_id", "span_kind", "start_time",
+  `ExportTraceServiceRequest` per line), or with proto field names (`resource_spans`, base64 ids)
+  as Phoenix's OTLP download writes it, with OpenInference attributes;
+- spans as Phoenix exports them: JSON Lines, a JSON array, `{"data": [...]}` (the REST API's
+  page), or a JSON object of span lists, of `{"name", "context": {"trace_id", "span_id"}, "parent_id", "span_kind", "start_time",
   "end_time", "status_code", "status_message", "attributes", "events"}`, with ISO 8601 times and
   attributes as flat dotted keys or nested objects (flattened here; `metadata` stays whole).
 
@@ -18,7 +19,7 @@ with OpenInference names:
 | timestamp, latency_ms | the root span's start and duration (several roots: first start to last end) |
 | user_id / session_id | `user.id` / `session.id` (root span first) |
 | input | `{"messages": [...]}`: the first LLM span's `llm.input_messages.N.message.*` (`role`, `content` or `contents.M.message_content.text`, `tool_calls`, `tool_call_id`); without them, the root span's `input.value` (a JSON value is read for its `input` / `query` / `question`... text) |
-| output | the text of the last LLM span's `llm.output_messages`, else the root span's `output.value` |
+| output | the text of the last LLM span's `llm.output_messages`, else the root span's `output.value` (not when the root is an LLM span that only asked for tools: its output.value is the raw completion) |
 | model | the last LLM span's `llm.model_name` |
 | usage | summed over LLM spans: `llm.token_count.prompt`, `.completion`, `.prompt_details.cache_read` |
 | cost_usd | summed over LLM spans: `llm.cost.total`, when every LLM span states it (a stated 0 is kept) |
@@ -33,11 +34,11 @@ first span, and so is a line that is neither an OTLP request nor a span.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
 from typing import Any
 
+from harness.capture.dict_spans import OPENINFERENCE_KIND, dict_span, is_dict_span
+from harness.capture.otlp import is_otlp, otlp_spans, uses_openinference
 from harness.capture.spans import (
     Span,
     ToolSpan,
@@ -46,21 +47,16 @@ from harness.capture.spans import (
     chat_message,
     first_value,
     indexed,
-    otlp_spans,
-    status_name,
     text_of,
     tool_call_message_entry,
-    uses_openinference,
 )
 from harness.capture.values import count, decoded, number
 
-__all__ = ["READERS", "OpenInferenceReader", "phoenix_span"]
+__all__ = ["READERS", "OpenInferenceReader"]
 
-_KIND = "openinference.span.kind"
+_KIND = OPENINFERENCE_KIND
 _TEXT_KEYS = ("input", "query", "question", "output", "answer", "response", "content", "text", "message")
 """Where a JSON `input.value` / `output.value` usually keeps its text."""
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
 class OpenInferenceReader(TraceReader):
@@ -74,19 +70,15 @@ class OpenInferenceReader(TraceReader):
     @staticmethod
     def matches(document: Any) -> bool:
         """An OTLP request with OpenInference attributes, or a Phoenix span."""
-        if not isinstance(document, Mapping):
-            return False
-        if isinstance(document.get("resourceSpans"), list):
+        if is_otlp(document):
             return uses_openinference(document)
-        context = document.get("context")
-        return isinstance(context, Mapping) and "trace_id" in context and (
-            "span_kind" in document or _has_openinference_keys(document.get("attributes"))
-        )
+        return is_dict_span(document) and (
+            "span_kind" in document or _has_openinference_keys(document.get("attributes")))
 
     def spans_of(self, document: Any, source: str, line: int) -> list[Span]:
-        if isinstance(document, Mapping) and "resourceSpans" in document:
+        if is_otlp(document):
             return otlp_spans(document, source, line)
-        return [phoenix_span(document, source, line)]
+        return [dict_span(document, source, line)]
 
     def is_model(self, span: Span) -> bool:
         return _kind(span) == "LLM"
@@ -104,6 +96,10 @@ class OpenInferenceReader(TraceReader):
         return super().root_input(root) or _io_text(root, "input")
 
     def root_output(self, root: Span) -> str | None:
+        """The root's output messages, else its `output.value`; not for an LLM span whose messages
+        hold only tool calls (a tool-call turn has no answer; its output.value is the raw completion)."""
+        if self.is_model(root) and self.output_messages(root):
+            return super().root_output(root)
         return super().root_output(root) or _io_text(root, "output")
 
     def tool_call(self, span: Span) -> ToolSpan:
@@ -147,42 +143,6 @@ class OpenInferenceReader(TraceReader):
         return metadata
 
 
-def phoenix_span(document: Any, source: str, line: int) -> Span:
-    """One span as Phoenix exports it; ValueError when it is not one."""
-    if not isinstance(document, Mapping):
-        raise ValueError("neither an OTLP request nor a span object")
-    context = document.get("context")
-    if not isinstance(context, Mapping) or not context.get("trace_id"):
-        raise ValueError("not an OpenInference span: no context.trace_id")
-    attributes = dict(_flatten(document.get("attributes") or {}))
-    kind = document.get("span_kind")
-    if _KIND not in attributes and isinstance(kind, str) and not kind.upper().startswith("SPAN_KIND"):
-        attributes[_KIND] = kind
-    return Span(
-        trace_id=str(context["trace_id"]),
-        span_id=str(context.get("span_id") or ""),
-        parent_id=str(document.get("parent_id") or ""),
-        name=str(document.get("name") or ""),
-        start_ns=_nanos(document.get("start_time"), "start_time"),
-        end_ns=_nanos(document.get("end_time"), "end_time"),
-        attributes=attributes,
-        events=_events(document.get("events")),
-        status=status_name(document.get("status_code")),
-        status_message=str(document.get("status_message") or ""),
-        resource={},
-        source=source,
-        line=line,
-    )
-
-
-def _events(events: Any) -> list[tuple[str, dict[str, Any]]]:
-    """Phoenix span events `[{"name", "timestamp", "attributes"}]` as (name, flat attributes)."""
-    if not isinstance(events, list):
-        return []
-    return [(str(e.get("name") or ""), dict(_flatten(e.get("attributes") or {})))
-            for e in events if isinstance(e, Mapping)]
-
-
 def _kind(span: Span) -> str:
     kind = span.attributes.get(_KIND)
     return kind.upper() if isinstance(kind, str) else ""
@@ -193,31 +153,6 @@ def _has_openinference_keys(attributes: Any) -> bool:
     return isinstance(attributes, Mapping) and any(
         key in ("openinference", "llm") or key.startswith(("openinference.", "llm.")) for key in attributes
     )
-
-
-def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Nested attributes as dotted keys (lists of objects by index); `metadata` stays one object."""
-    if isinstance(value, Mapping) and prefix != "metadata":
-        for key, inner in value.items():
-            yield from _flatten(inner, f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
-        for index, inner in enumerate(value):
-            yield from _flatten(inner, f"{prefix}.{index}")
-    elif prefix:
-        yield prefix, value
-
-
-def _nanos(value: Any, field: str) -> int | None:
-    """Nanoseconds since the epoch of an ISO 8601 time (no offset: UTC); ValueError when unreadable."""
-    if value is None or value == "":
-        return None
-    try:
-        moment = datetime.fromisoformat(_FRACTION.sub(r"\1", str(value).strip()))
-    except ValueError:
-        raise ValueError(f"{field} {value!r} is not an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
 def _messages(attributes: Mapping[str, Any], prefix: str, default_role: str) -> list[dict[str, Any]]:

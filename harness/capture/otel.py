@@ -38,6 +38,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from harness.capture.otlp import is_otlp, otlp_spans, uses_openinference
 from harness.capture.spans import (
     Span,
     ToolSpan,
@@ -48,10 +49,8 @@ from harness.capture.spans import (
     indexed,
     mapping,
     openai_like_message,
-    otlp_spans,
     text_of,
     tool_call_message_entry,
-    uses_openinference,
 )
 from harness.capture.values import count, decoded
 
@@ -77,8 +76,7 @@ class OtelReader(TraceReader):
     @staticmethod
     def matches(document: Any) -> bool:
         """An OTLP trace request whose spans do not follow OpenInference."""
-        return (isinstance(document, Mapping) and isinstance(document.get("resourceSpans"), list)
-                and not uses_openinference(document))
+        return is_otlp(document) and not uses_openinference(document)
 
     def spans_of(self, document: Any, source: str, line: int) -> list[Span]:
         return otlp_spans(document, source, line)

@@ -1,16 +1,14 @@
 """Spans and traces, shared by the OpenTelemetry GenAI and OpenInference readers.
 
-The span model, the decoding of OTLP JSON (`ExportTraceServiceRequest` -> spans, attribute
-`AnyValue`s to plain JSON values, hex ids), the helpers that turn span attributes into chat
-messages, and `TraceReader`: it collects every span of a group of files by trace (a trace's
-spans may be spread over lines and files), builds one canonical record per trace through a few
-per-convention methods, and quarantines what cannot become a request.
+The span model, the helpers that turn span attributes into chat messages, and `TraceReader`: it
+collects every span of a group of files by trace (a trace's spans may be spread over lines and
+files), builds one canonical record per trace through a few per-convention methods, and
+quarantines what cannot become a request. Span documents are decoded by harness.capture.otlp
+(OTLP JSON) and harness.capture.dict_spans (Phoenix and OpenTelemetry SDK span objects).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -19,8 +17,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from harness.capture.base import RawBatch
-from harness.capture.convert import batch_from_records, iter_documents
-from harness.capture.values import count, decoded, number
+from harness.capture.documents import iter_documents
+from harness.capture.values import Item, batches, decoded, merged_variants, variant_value
 from harness.store import Malformed
 
 __all__ = [
@@ -33,11 +31,9 @@ __all__ = [
     "indexed",
     "mapping",
     "openai_like_message",
-    "otlp_spans",
     "status_name",
     "text_of",
     "tool_call_message_entry",
-    "uses_openinference",
 ]
 
 Event = tuple[str, dict[str, Any]]
@@ -172,139 +168,8 @@ def output_text(messages: list[dict[str, Any]]) -> str | None:
     return next((m["content"] for m in messages if isinstance(m.get("content"), str) and m["content"]), None)
 
 
-# ---------------------------------------------------------------------------------------------
-# OTLP JSON
-
-
-def any_value(value: Any) -> Any:
-    """The plain JSON value of an OTLP `AnyValue` (intValue strings become ints)."""
-    if not isinstance(value, Mapping):
-        return value
-    if "stringValue" in value:
-        return value["stringValue"]
-    if "intValue" in value:
-        whole = count(value["intValue"])
-        return value["intValue"] if whole is None else whole
-    if "doubleValue" in value:
-        real = number(value["doubleValue"])
-        return value["doubleValue"] if real is None else float(real)
-    if "boolValue" in value:
-        return value["boolValue"]
-    if "arrayValue" in value:
-        return [any_value(v) for v in _list(mapping(value["arrayValue"]).get("values"))]
-    if "kvlistValue" in value:
-        return attribute_dict(mapping(value["kvlistValue"]).get("values"))
-    return value.get("bytesValue")
-
-
-def attribute_dict(items: Any) -> dict[str, Any]:
-    """OTLP `[{"key", "value"}]` attributes as a dict of plain values."""
-    return {
-        item["key"]: any_value(item.get("value"))
-        for item in _list(items)
-        if isinstance(item, Mapping) and isinstance(item.get("key"), str)
-    }
-
-
-def otlp_spans(document: Any, source: str, line: int) -> list[Span]:
-    """Every span of one `ExportTraceServiceRequest`; ValueError when it is not one."""
-    if not isinstance(document, Mapping) or not isinstance(document.get("resourceSpans"), list):
-        raise ValueError("not an OTLP ExportTraceServiceRequest (no resourceSpans list)")
-    spans = []
-    for resource_spans in document["resourceSpans"]:
-        resource_spans = mapping(resource_spans)
-        resource = attribute_dict(mapping(resource_spans.get("resource")).get("attributes"))
-        for scope_spans in _scopes(resource_spans):
-            for raw in _list(mapping(scope_spans).get("spans")):
-                spans.append(_otlp_span(raw, resource, source, line))
-    return spans
-
-
-def uses_openinference(document: Any) -> bool:
-    """True when an OTLP request's spans follow OpenInference rather than the GenAI conventions:
-    an `openinference.*` key, or `llm.*` keys without any `gen_ai.*` one."""
-    keys = set(_otlp_keys(document))
-    if any(key.startswith("openinference.") for key in keys):
-        return True
-    return any(key.startswith("llm.") for key in keys) and not any(key.startswith("gen_ai.") for key in keys)
-
-
-def _otlp_keys(document: Any) -> Iterator[str]:
-    """Every resource and span attribute key of an OTLP request, without decoding values."""
-    if not isinstance(document, Mapping) or not isinstance(document.get("resourceSpans"), list):
-        return
-    for resource_spans in document["resourceSpans"]:
-        resource_spans = mapping(resource_spans)
-        yield from _keys(mapping(resource_spans.get("resource")).get("attributes"))
-        for scope_spans in _scopes(resource_spans):
-            for span in _list(mapping(scope_spans).get("spans")):
-                yield from _keys(mapping(span).get("attributes"))
-
-
-def _keys(items: Any) -> Iterator[str]:
-    if isinstance(items, list):
-        yield from (item["key"] for item in items if isinstance(item, Mapping) and isinstance(item.get("key"), str))
-
-
-def _otlp_span(raw: Any, resource: dict[str, Any], source: str, line: int) -> Span:
-    """One OTLP span; ValueError when it has no traceId."""
-    if not isinstance(raw, Mapping):
-        raise ValueError("a span in resourceSpans is not an object")
-    trace_id = _hex_id(raw.get("traceId"))
-    if not trace_id:
-        raise ValueError(f"span {raw.get('name')!r} has no traceId")
-    status = mapping(raw.get("status"))
-    return Span(
-        trace_id=trace_id,
-        span_id=_hex_id(raw.get("spanId")) or "",
-        parent_id=_hex_id(raw.get("parentSpanId")) or "",
-        name=str(raw.get("name") or ""),
-        start_ns=_nanos(raw.get("startTimeUnixNano")),
-        end_ns=_nanos(raw.get("endTimeUnixNano")),
-        attributes=attribute_dict(raw.get("attributes")),
-        events=[(str(mapping(e).get("name") or ""), attribute_dict(mapping(e).get("attributes")))
-                for e in _list(raw.get("events"))],
-        status=status_name(status.get("code")),
-        status_message=str(status.get("message") or ""),
-        resource=resource,
-        source=source,
-        line=line,
-    )
-
-
-def _hex_id(value: Any) -> str | None:
-    """A trace or span id as lowercase hex (the OTLP JSON form); a base64 id is converted."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        int(value, 16)
-        return value.lower()
-    except ValueError:
-        pass
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return value
-    return raw.hex() if len(raw) in (8, 16) else value
-
-
-def _nanos(value: Any) -> int | None:
-    """Nanoseconds since the epoch; 0 and missing mean unknown."""
-    nanos = count(value)
-    return nanos if nanos else None
-
-
-def _scopes(resource_spans: Mapping[str, Any]) -> list[Any]:
-    """The scope spans of one resource (`instrumentationLibrarySpans` before OTLP 0.15)."""
-    return _list(resource_spans.get("scopeSpans") or resource_spans.get("instrumentationLibrarySpans"))
-
-
 def mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,6 +188,18 @@ class TraceReader:
     """What the convention calls a model-call span, in quarantine reasons."""
     user_keys: tuple[str, ...] = ()
     session_keys: tuple[str, ...] = ()
+    variant_from: str | None = None
+    """Where each trace's captured variant is (`--variant-from`): a resource or span attribute."""
+
+    def variant(self, spans: list[Span]) -> str:
+        """`prod`, or the `variant_from` attribute: resource attributes, then span attributes (root first)."""
+        if self.variant_from is None:
+            return "prod"
+        attributes: dict[str, Any] = {}
+        for span in spans:
+            for key, value in (*span.resource.items(), *span.attributes.items()):
+                attributes.setdefault(key, value)
+        return variant_value(attributes, self.variant_from)
 
     def spans_of(self, document: Any, source: str, line: int) -> list[Span]:
         """The spans in one JSON document; ValueError when it holds none of this format."""
@@ -379,7 +256,8 @@ class TraceReader:
 
     def read_group(self, paths: list[Path], hashers: dict[Path, Any], seq_start: int) -> Iterator[RawBatch]:
         """Read every file, group spans by trace, then yield records file by file (a trace belongs
-        to the file and line of its first span), with the lines and traces that could not be read."""
+        to the file and line of its first span), with the lines and traces that could not be read.
+        With `variant_from`, traces of one request id and different variants become one record."""
         traces: dict[str, list[Span]] = {}
         malformed: dict[str, list[Malformed]] = {str(path): [] for path in paths}
         for path in paths:
@@ -395,21 +273,16 @@ class TraceReader:
                     continue
                 for span in spans:
                     traces.setdefault(span.trace_id, []).append(span)
-        records: dict[str, list[tuple[int, dict[str, Any]]]] = {source: [] for source in malformed}
+        records: dict[str, list[Item]] = {source: [] for source in malformed}
         for trace_id, spans in traces.items():
             first = spans[0]
             try:
-                records[first.source].append((first.line, self.record(trace_id, spans)))
+                records[first.source].append((first.source, first.line, self.record(trace_id, spans)))
             except ValueError as exc:
                 raw = _trace_raw(trace_id, spans)
                 malformed[first.source].append(Malformed(first.source, first.line, str(exc), raw))
-        seq = seq_start
-        for source, rows in records.items():
-            for start in range(0, max(len(rows), 1), self.batch_size):
-                chunk, bad = rows[start:start + self.batch_size], malformed[source] if start == 0 else []
-                if chunk or bad:
-                    yield batch_from_records(chunk, source, seq, bad)
-                    seq += len(chunk) + len(bad)
+        items = [item for source, rows in records.items() for item in [*rows, *malformed[source]]]
+        return batches(merged_variants(items) if self.variant_from else items, seq_start)
 
     def record(self, trace_id: str, spans: list[Span]) -> dict[str, Any]:
         """The canonical record of one trace; ValueError when it holds no user input."""
@@ -420,7 +293,7 @@ class TraceReader:
         last = models[-1] if models else None
         timestamp, latency = _timing(ordered, root)
         captured = {
-            "variant": "prod",
+            "variant": self.variant(root_first),
             "output": (output_text(self.output_messages(last)) if last else None)
             or (self.root_output(root) if root else None),
             "model": next((m for s in reversed(models) if (m := self.model(s))), None),
@@ -543,6 +416,3 @@ def _trace_raw(trace_id: str, spans: list[Span]) -> str:
         for s in spans
     ]}, ensure_ascii=False, default=str)  # fmt: skip
 
-
-# ---------------------------------------------------------------------------------------------
-# The GenAI semantic conventions

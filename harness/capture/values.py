@@ -14,8 +14,23 @@ from harness.capture.convert import batch_from_records
 from harness.store import Malformed
 
 __all__ = [
-    "Converted", "Item", "BATCH_ROWS", "batches", "malformed", "identifier", "number", "count", "first",
-    "mapping", "summed", "decoded", "parse_time", "timestamp",
+    "BATCH_ROWS",
+    "Converted",
+    "Item",
+    "batches",
+    "count",
+    "decoded",
+    "first",
+    "identifier",
+    "malformed",
+    "mapping",
+    "merged_variants",
+    "number",
+    "parse_time",
+    "summed",
+    "timestamp",
+    "variant_value",
+    "with_variant",
 ]
 
 BATCH_ROWS = 5_000
@@ -24,7 +39,6 @@ BATCH_ROWS = 5_000
 Converted = tuple[str, int, dict[str, Any]]
 """A canonical record with the file and line it came from."""
 Item = Converted | Malformed
-
 
 
 def batches(items: Iterable[Item], seq_start: int) -> Iterator[RawBatch]:
@@ -143,3 +157,61 @@ def mapping(value: Any) -> dict[str, Any]:
     """A JSON object, or an empty one for anything else."""
     return value if isinstance(value, dict) else {}
 
+
+
+def variant_value(attributes: dict[str, Any], key: str) -> str:
+    """The variant named by `key` in a record's attributes (`--variant-from`): the value of the key
+    (a dotted key as it is, else as a path into nested objects; a list is joined with commas), or
+    for `tag:NAME` the rest of the first tag `NAME:value` / `NAME=value`. Missing: `<no KEY>`, so
+    such records stay visible as a variant of their own instead of passing for another."""
+    if key.startswith("tag:"):
+        name = key[4:]
+        tags = attributes.get("tags")
+        for tag in tags if isinstance(tags, list) else []:
+            text = str(tag)
+            for separator in (":", "="):
+                if text.startswith(name + separator) and len(text) > len(name) + 1:
+                    return text[len(name) + 1:]
+        return f"<no {key}>"
+    value = attributes.get(key)
+    if value is None and "." in key:
+        value = attributes
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+    if isinstance(value, list):
+        value = ",".join(str(v) for v in value) or None
+    if isinstance(value, dict) or value is None or value == "":
+        return f"<no {key}>"
+    return identifier(value) or f"<no {key}>"
+
+
+def with_variant(record: dict[str, Any], variant: str) -> dict[str, Any]:
+    """The record with its captured answer labelled `variant`."""
+    captured = record.get("captured")
+    if isinstance(captured, dict):
+        record["captured"] = {**captured, "variant": variant}
+    return record
+
+
+def merged_variants(items: list[Item]) -> list[Item]:
+    """Records of one request_id with different captured variants joined into one record whose
+    `captured` lists them all (at the place of the first); the same variant twice is left for
+    ingest's duplicate check to name."""
+    first: dict[Any, dict[str, Any]] = {}
+    out: list[Item] = []
+    for item in items:
+        if isinstance(item, Malformed):
+            out.append(item)
+            continue
+        record = item[2]
+        earlier = first.get(record.get("request_id"))
+        captured = record.get("captured")
+        if earlier is not None and isinstance(captured, dict):
+            present = earlier["captured"] if isinstance(earlier.get("captured"), list) else [earlier.get("captured")]
+            present = [c for c in present if isinstance(c, dict)]
+            if all(c.get("variant") != captured.get("variant") for c in present):
+                earlier["captured"] = [*present, captured]
+                continue
+        first.setdefault(record.get("request_id"), record)
+        out.append(item)
+    return out
