@@ -73,31 +73,23 @@ def sequential_status(interval: AnytimeInterval, null: float, margin: float,
 # ---------------------------------------------------------------- input and units
 
 
-def _column(values: Any, name: str, n: int | None = None) -> np.ndarray:
+def _column(values: Any, name: str, lo: float = -math.inf, hi: float = math.inf, n: int | None = None) -> np.ndarray:
+    """A 1-D float column of finite values within [lo, hi] (and of n rows); else ValueError naming the row."""
     arr = np.asarray(values, dtype=float)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
-    if n is not None and len(arr) != n:
-        raise ValueError(f"{name} has {len(arr)} rows, expected {n}")
+    if arr.ndim != 1 or (n is not None and len(arr) != n):
+        raise ValueError(f"{name} has shape {arr.shape}, expected ({'n' if n is None else n},)")
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
         raise ValueError(f"{name}[{bad[0]}] is {arr[bad[0]]} ({bad.size} non-finite values): drop those rows first")
-    return arr
-
-
-def _within(arr: np.ndarray, name: str, lo: float, hi: float) -> None:
     bad = np.flatnonzero((arr < lo) | (arr > hi))
     if bad.size:
         raise ValueError(f"{name}[{bad[0]}] = {arr[bad[0]]} is outside [{lo}, {hi}]")
+    return arr
 
 
 def _pair(a: Any, b: Any, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
-    """Two paired columns of equal length, finite and within [lo, hi]."""
-    first = _column(a, "a")
-    second = _column(b, "b", len(first))
-    _within(first, "a", lo, hi)
-    _within(second, "b", lo, hi)
-    return first, second
+    first = _column(a, "a", lo, hi)
+    return first, _column(b, "b", lo, hi, len(first))
 
 
 def _check_levels(alpha: float, q: float | None = None) -> None:
@@ -184,8 +176,7 @@ def _bounded_mean(looks: Sequence[int] | None, x: Any, lo: float, hi: float, clu
     _check_levels(alpha)
     if not hi > lo:
         raise ValueError(f"need lo < hi, got [{lo}, {hi}]")
-    values = _column(x, name)
-    _within(values, name, lo, hi)
+    values = _column(x, name, lo, hi)
     units = _units(len(values), clusters)
     ts = units.count_at(looks)
     y = (units.sums(values) / units.size - lo) / (hi - lo)  # each unit's mean, on [0, 1]
