@@ -63,14 +63,8 @@ def sequential_status(interval: AnytimeInterval, null: float, margin: float,
         raise ValueError(f"worse must be 'higher' or 'lower', got {worse!r}")
     low, high = interval.low - null, interval.high - null
     near, far = (low, high) if worse == "higher" else (-high, -low)
-    if near > margin:
-        return "fail"
-    if far <= margin:
-        return "pass"
-    return "undecided"
+    return "fail" if near > margin else "pass" if far <= margin else "undecided"
 
-
-# ---------------------------------------------------------------- input and units
 
 
 def _column(values: Any, name: str, lo: float = -math.inf, hi: float = math.inf, n: int | None = None) -> np.ndarray:
@@ -128,21 +122,16 @@ def _units(n: int, clusters: Clusters) -> _Units:
     labels = np.asarray(clusters).astype(str)
     if labels.shape != (n,):
         raise ValueError(f"clusters has shape {labels.shape}, expected ({n},)")
-    _, first = np.unique(labels, return_inverse=True)
-    first = first.reshape(-1)
-    last_row = np.zeros(first.max() + 1, dtype=np.int64)
-    np.maximum.at(last_row, first, np.arange(n))
-    order = np.argsort(last_row, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    code = rank[first]
+    label = np.unique(labels, return_inverse=True)[1].reshape(-1)
+    last_row = np.zeros(label.max() + 1, dtype=np.int64)
+    np.maximum.at(last_row, label, np.arange(n))
+    order = np.argsort(last_row, kind="stable")  # units in the order they complete
+    code = np.argsort(order)[label]
     return _Units(code, last_row[order] + 1, np.bincount(code).astype(float))
 
 
-def _intervals(est: np.ndarray, low: np.ndarray, high: np.ndarray, ts: np.ndarray,
-               alpha: float) -> list[AnytimeInterval]:
-    return [AnytimeInterval(float(e), float(lo), float(hi), int(t), 1 - alpha)
-            for e, lo, hi, t in zip(est, low, high, ts)]
+def _intervals(est: np.ndarray, low: np.ndarray, high: np.ndarray, ts: np.ndarray, alpha: float) -> list[AnytimeInterval]:
+    return [AnytimeInterval(float(e), float(lo), float(hi), int(t), 1 - alpha) for e, lo, hi, t in zip(est, low, high, ts)]
 
 
 def _at(ts: np.ndarray, alpha: float, est: np.ndarray, low: np.ndarray, high: np.ndarray,
@@ -152,14 +141,11 @@ def _at(ts: np.ndarray, alpha: float, est: np.ndarray, low: np.ndarray, high: np
                       ts, alpha)
 
 
-# ---------------------------------------------------------------- bounded means
-
 
 def _eb_lower(y: np.ndarray, alpha: float) -> np.ndarray:
-    """Predictable plug-in empirical-Bernstein lower confidence sequence for the mean of y in [0, 1],
-    at every t (Waudby-Smith & Ramdas 2024, JRSSB 86(1), "Estimating means of bounded random
-    variables by betting", Theorem 2 / eq. 13: lambda_t = min(sqrt(2 log(1/alpha) /
-    (sigma2_{t-1} t log(1+t))), 1/2), psi_E(l) = -log(1-l) - l, v_t = (y_t - mu_{t-1})^2)."""
+    """Predictable plug-in empirical-Bernstein (PrPl-EB) lower confidence sequence for the mean of
+    y in [0, 1], at every t (Waudby-Smith & Ramdas 2024): bets lambda_t = min(sqrt(2 log(1/alpha) /
+    (sigma2_{t-1} t log(1+t))), 1/2), psi_E(l) = -log(1-l) - l, v_t = (y_t - mu_{t-1})^2."""
     t = np.arange(1, len(y) + 1)
     mu = (0.5 + np.cumsum(y)) / (t + 1)  # regularised running mean, prior 1/2 with weight 1
     sigma2 = (0.25 + np.cumsum((y - mu) ** 2)) / (t + 1)
@@ -190,7 +176,7 @@ def cs_mean_bounded(x: Any, lo: float, hi: float, clusters: Clusters = None, *,
                     alpha: float = 0.05) -> AnytimeInterval:
     """Confidence sequence for the mean of values known to lie in [lo, hi] (a score, a rate):
     the predictable plug-in empirical-Bernstein sequence of Waudby-Smith & Ramdas (2024, JRSSB,
-    "Estimating means of bounded random variables by betting", Theorem 2), alpha/2 on each side.
+    "Estimating means of bounded random variables by betting"), alpha/2 on each side.
     Nonasymptotic: valid for any distribution on [lo, hi] at every look. Non-finite or out-of-range
     values raise ValueError."""
     return _bounded_mean(None, x, lo, hi, clusters, alpha)[-1]
@@ -221,12 +207,10 @@ def cs_rate_diff(a: Any, b: Any, clusters: Clusters = None, *, alpha: float = 0.
     return _paired(None, a, b, 0.0, 1.0, clusters, alpha)[-1]
 
 
-# ---------------------------------------------------------------- ratio of means
-
 
 def _mixture_rho(target: float, alpha: float) -> float:
-    """Intrinsic time of the normal mixture that makes its boundary tightest at `target`
-    (Howard et al. 2021, Annals of Statistics 49(2), eq. (3.10) and Proposition 3)."""
+    """Intrinsic time of the normal mixture that makes its boundary tightest at `target` (Howard,
+    Ramdas, McAuliffe & Sekhon 2021, "Time-uniform, nonparametric, nonasymptotic confidence sequences")."""
     log_inv = math.log(1 / alpha)
     return target / (2 * log_inv + math.log1p(2 * log_inv))
 
@@ -271,8 +255,6 @@ def cs_ratio_of_means(a: Any, b: Any, clusters: Clusters = None, *, alpha: float
     rare event (1% of calls at 20x) has not been seen yet: no sequence can know of it."""
     return _ratio(None, a, b, clusters, alpha, target_n)[-1]
 
-
-# ---------------------------------------------------------------- quantiles
 
 
 # Thresholds already computed, per (p, alpha, target_n) and number of units: they do not depend on data.
@@ -362,9 +344,9 @@ def _quantile(looks: Sequence[int] | None, x: Any, q: float, clusters: Clusters,
 def cs_quantile(x: Any, q: float, clusters: Clusters = None, *, alpha: float = 0.05,
                 target_n: int = DEFAULT_TARGET_UNITS) -> AnytimeInterval:
     """Confidence sequence for the q-quantile (Howard & Ramdas 2022, Bernoulli 28(3), "Sequential
-    estimation of quantiles with applications to A/B testing and best-arm identification",
-    Theorem 1, beta-binomial mixture boundary): order statistics whose ranks come from a time-
-    uniform bound on the count below the quantile. Nonasymptotic for any distribution (ties
+    estimation of quantiles with applications to A/B testing and best-arm identification", the
+    fixed-quantile sequence with a beta-binomial mixture boundary): order statistics whose ranks
+    come from a time-uniform bound on the count below the quantile. Nonasymptotic for any distribution (ties
     included); a bound stays infinite until enough units lie beyond it (about 1/(1-q) of them)."""
     return _quantile(None, x, q, clusters, alpha, target_n)[-1]
 
@@ -393,8 +375,6 @@ def cs_quantile_ratio(a: Any, b: Any, q: float, clusters: Clusters = None, *, al
     [low_a / high_b, high_a / low_b]."""
     return _quantile_ratio(None, a, b, q, clusters, alpha, target_n)[-1]
 
-
-# ---------------------------------------------------------------- looks
 
 _AT_LOOKS: dict[Callable[..., AnytimeInterval], Callable[..., list[AnytimeInterval]]] = {
     cs_mean_bounded: _bounded_mean, cs_paired_diff: _paired, cs_ratio_of_means: _ratio, cs_quantile: _quantile,
