@@ -131,3 +131,73 @@ name = "secrets check"
     headers = store.run(run_id)["config"]["agents"]["prod"]["headers"]
     assert headers == {"Authorization": "Bearer ${AGENT_TOKEN}", "X-Static-Key": REDACTED}
     assert json.loads(json.dumps(store.run(run_id)["config"]))["judge"]["api_key_env"] == "JUDGE_KEY"
+
+
+PIECES = {"AGENT_TOKEN": "tok-4d3c2b1a0f9e8d7c6b5a", "OPENAI_KEY": "sk-proj-77aa66bb55cc44dd33ee",
+          "CMD_TOKEN": "cmd-tok-9f3kq7zv2xw8m4ph"}
+QUERY_SECRET = "qs-literal-7Hq2Lz9Wv4Rn"
+
+
+def echo_app() -> web.Application:
+    """Agents that leak credentials in pieces: bare, without their prefix, half of them, in the URL."""
+
+    async def agent(request: web.Request) -> web.Response:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        body = await request.json()
+        n = int(body["request_id"].lstrip("r"))
+        if n % 3 == 0:
+            return web.Response(status=401, text=f"invalid api key {token}")
+        if n % 3 == 1:
+            return web.json_response({"output": f"debug: url={request.url} half={token[len(token) // 2:]}"})
+        return web.json_response({"output": "fine"})
+
+    async def chat(request: web.Request) -> web.Response:
+        key = request.headers.get("Authorization", "").removeprefix("Bearer ").removeprefix("sk-proj-")
+        return web.json_response({"error": {"message": f"Incorrect API key provided: {key}"}}, status=401)
+
+    app = web.Application()
+    app.router.add_post("/agent", agent)
+    app.router.add_post("/v1/chat/completions", chat)
+    return app
+
+
+def test_pieces_of_secrets_from_every_agent_kind_are_scrubbed(tmp_path: Path) -> None:
+    store = Store(tmp_path / "h.duckdb")
+    ingest(store, [write_jsonl(tmp_path / "log.jsonl", simple_records(18))], "d", progress=False)
+    leaky = tmp_path / "leaky.py"
+    leaky.write_text("import os, sys\nsys.stdin.read()\nprint('token is', os.environ['TOKEN'], file=sys.stderr)\n"
+                     "sys.exit(1)\n", encoding="utf-8")
+    with serve(echo_app()) as base:
+        config = tmp_path / "harness.toml"
+        config.write_text(f"""
+[replay]
+dataset = "d"
+max_attempts = 1
+[agents.prod]
+kind = "http"
+url = "{base}/agent?api_key={QUERY_SECRET}&mode=x"
+headers = {{ Authorization = "Bearer ${{AGENT_TOKEN}}" }}
+[agents.prod_repeat]
+kind = "command"
+command = ["python", "{leaky}"]
+env = {{ TOKEN = "${{CMD_TOKEN}}" }}
+[agents.candidate]
+kind = "openai"
+base_url = "{base}/v1"
+model = "gpt-4.1-mini"
+api_key_env = "OPENAI_KEY"
+""", encoding="utf-8")
+        run = run_harness("replay", "--config", str(config), "--db", str(store.path), timeout=300, **PIECES)
+        assert run.returncode == 0, run.stdout + run.stderr
+        run_id = store.runs()["run_id"][0]
+        report = tmp_path / "report.html"
+        rendered = run_harness("report", run_id, "-o", str(report), "--db", str(store.path), **PIECES)
+        assert rendered.returncode == 0, rendered.stderr
+    messages = store.responses(run_id)["error_message"].drop_nulls().to_list()
+    assert any("invalid api key" in m for m in messages) and any("token is" in m for m in messages)
+    dump = json.dumps(store.responses(run_id).to_dicts(), default=str) + run.stdout + run.stderr \
+        + report.read_text(encoding="utf-8") + (tmp_path / "h.duckdb").read_bytes().decode("latin-1")
+    for secret in [*PIECES.values(), QUERY_SECRET]:
+        pieces = {secret[i:i + 8] for i in range(len(secret) - 7)}
+        leaked = sorted(p for p in pieces if p in dump)
+        assert not leaked, f"pieces of {secret} leaked: {leaked}"

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 
@@ -24,7 +25,7 @@ from harness.errors import (
     ConfigError,
 )
 from harness.records import AgentResult, Request
-from harness.secrets import REDACTED, expand_env
+from harness.secrets import expand_env, is_secret_name, remember_secret, scrub
 
 __all__ = ["HttpAgent"]
 
@@ -45,8 +46,9 @@ _ROOTS: dict[str, Render] = {
     "reference": lambda r: r.reference,
 }
 _ERROR_SNIPPET_CHARS = 200
-_MIN_SECRET_CHARS = 4
-"""Shorter header values are not secrets, and scrubbing them would garble error messages."""
+_PLAIN_HEADERS = frozenset({"accept", "accept-encoding", "accept-language", "cache-control", "connection",
+                            "content-type", "content-length", "host", "user-agent", "x-request-id"})
+"""Headers that never hold a credential; every other header's value is treated as a secret."""
 
 
 class HttpAgent(Agent):
@@ -62,7 +64,6 @@ class HttpAgent(Agent):
         self._fields = _compile_response_map(config.response)
         self._roots = _readable_roots(self._fields)
         self._session: aiohttp.ClientSession | None = None
-        self._secrets: tuple[str, ...] = ()
 
     async def start(self) -> None:
         """Expand `${VAR}` in the headers (kept in memory only) and open the session."""
@@ -70,7 +71,7 @@ class HttpAgent(Agent):
             name: expand_env(value, f"header {name!r} of the http agent for {self._config.url}")
             for name, value in self._config.headers.items()
         }
-        self._secrets = tuple(v for v in headers.values() if len(v) >= _MIN_SECRET_CHARS)
+        _remember_credentials(self._config.url, headers)
         if not any(name.lower() == "content-type" for name in headers):
             headers["Content-Type"] = "application/json"
         self._session = aiohttp.ClientSession(
@@ -139,9 +140,19 @@ class HttpAgent(Agent):
 
     def _scrub(self, text: str) -> str:
         """Header values (tokens, keys) never reach an error message, even when a server echoes them."""
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        return scrub(text) or ""
+
+
+def _remember_credentials(url: str, headers: dict[str, str]) -> None:
+    """Header values that may be credentials, and secret-looking query parameters of the URL,
+    literal or from the environment, become secrets scrubbed from everything the process keeps."""
+    for name, value in headers.items():
+        if name.lower() not in _PLAIN_HEADERS:
+            remember_secret(value)
+            remember_secret(value.partition(" ")[2])  # "Bearer <token>": the token alone
+    for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=False):
+        if is_secret_name(name):
+            remember_secret(value)
 
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
@@ -171,6 +182,8 @@ def _parse_json(body: bytes) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise AgentBadResponse(f"invalid JSON in response: {exc}") from None
+    except RecursionError:
+        raise AgentBadResponse("JSON in response is nested too deep to read") from None
 
 
 def _steps(path: str) -> Steps:

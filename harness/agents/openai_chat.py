@@ -26,7 +26,7 @@ from harness.errors import (
     ConfigError,
 )
 from harness.records import AgentResult, Request
-from harness.secrets import REDACTED
+from harness.secrets import remember_secret, scrub
 
 __all__ = ["OpenAIAgent"]
 
@@ -63,6 +63,7 @@ class OpenAIAgent(Agent):
                     f"environment variable {name}, which is not set"
                 )
             self._key = key
+            remember_secret(key)
         limits = httpx2.Limits(max_connections=self._concurrency, max_keepalive_connections=self._concurrency)
         self._client = openai.AsyncOpenAI(
             base_url=self._config.base_url,
@@ -103,7 +104,7 @@ class OpenAIAgent(Agent):
         return AgentResult.from_mapping(_to_mapping(completion))
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._key, REDACTED) if self._key != _NO_KEY else text
+        return scrub(text) or ""
 
 
 def _to_mapping(completion: Any) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from harness.records import AgentResult, Request, Usage
 from harness.store.scores import JUDGE_CACHE_COLUMNS
 from harness.store.scores import JUDGMENT_COLUMNS as _STORED_JUDGMENT_COLUMNS
 from harness.retry import Attempted, RetryPolicy, call_with_retries
-from harness.secrets import REDACTED
+from harness.secrets import remember_secret, scrub
 
 __all__ = [
     "DEFAULT_RUBRIC",
@@ -460,7 +460,7 @@ class _JudgeRun:
         self.cache_rows: list[dict[str, Any]] = []
         self.flushed_at = time.monotonic()
         self.sink_failed = False
-        self.secret = os.environ.get(config.api_key_env) if config.api_key_env else None
+        remember_secret(os.environ.get(config.api_key_env) if config.api_key_env else None)
 
     async def execute(self, tasks: list[JudgeTask], progress: bool) -> JudgeRunStats:
         self.stats.n_tasks = len(tasks)
@@ -596,7 +596,7 @@ class _JudgeRun:
 
     def _scrub(self, text: str) -> str:
         """Defence in depth: a server echoing the Authorization header must not put the key in a row."""
-        return text.replace(self.secret, REDACTED) if self.secret else text
+        return scrub(text) or ""
 
     def _add(self, rows: list[dict[str, Any]]) -> None:
         self.rows.extend(rows)
