@@ -8,10 +8,14 @@ into this tree at the boundary where they happen.
     ├── ConfigError            a config file or option is invalid; names file and key
     ├── IngestError            a captured log cannot be ingested (strict mode, duplicates, ...)
     │   └── DatasetExistsError the dataset name holds different content (use --replace)
-    ├── StoreError             the DuckDB file cannot be opened or is of an unknown version
-    │   └── StoreLockedError   another process held the file longer than we would wait
+    ├── StoreError             the DuckDB file cannot be opened or used, or is of an unknown version
+    │   ├── StoreLockedError   another process held the file longer than we would wait
+    │   ├── StoreFullError     the disk is full (DuckDB's own message is kept)
+    │   ├── StoreConflictError a row that must be unique already exists (a run id taken at the same moment)
+    │   └── StoreDataError     a value could not be stored (the rest of its batch can be)
     ├── NotFoundError          a dataset or run that is not in the store
-    ├── ReplayError            a run cannot start or resume (plan changed, dataset missing)
+    ├── ReplayError            a run cannot start or resume (plan changed, dataset missing, already running)
+    ├── IncompleteRunError     a run that did not finish is gated or reported without allow_incomplete
     └── AgentError             one agent call failed; recorded on the response, never raised past replay
         ├── AgentTimeout           no complete answer within the timeout         error_type "timeout"
         ├── AgentConnectionError   refused, reset or dropped connection          error_type "connection_error"
@@ -30,6 +34,10 @@ __all__ = [
     "DatasetExistsError",
     "StoreError",
     "StoreLockedError",
+    "StoreFullError",
+    "StoreConflictError",
+    "StoreDataError",
+    "IncompleteRunError",
     "NotFoundError",
     "ReplayError",
     "AgentError",
@@ -66,12 +74,28 @@ class StoreLockedError(StoreError):
     """Another process held the DuckDB file for longer than the wait allowed."""
 
 
+class StoreFullError(StoreError):
+    """The disk holding the DuckDB file is full."""
+
+
+class StoreConflictError(StoreError):
+    """A row that must be unique already exists."""
+
+
+class StoreDataError(StoreError):
+    """A value could not be stored: the store rejected the data, not the disk or the lock."""
+
+
 class NotFoundError(HarnessError):
     """A named dataset or run is not in the store."""
 
 
 class ReplayError(HarnessError):
     """A run cannot start or resume."""
+
+
+class IncompleteRunError(HarnessError):
+    """A run stopped before the end (budget, interrupt, failure) was asked for a verdict or a report."""
 
 
 class AgentError(HarnessError):

@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from harness.errors import AgentBadResponse
+from harness.limits import MAX_COST_USD, MAX_LATENCY_MS, MAX_TOKENS
 
-__all__ = ["ARMS", "Request", "ToolCall", "Usage", "AgentResult"]
+__all__ = ["ARMS", "Request", "ToolCall", "Usage", "AgentResult", "storable"]
 
 #: Who answered. `captured` is what production returned in the log itself.
 ARMS = ("prod", "prod_repeat", "candidate")
@@ -126,6 +127,9 @@ class AgentResult:
     error_type: str | None = None
     error_message: str | None = None
     latency_ms: float | None = None
+    invalid: tuple[str, ...] = ()
+    """Reported numbers that were not believed (negative, NaN, infinite, absurd, not a number),
+    as `field=value (why)`: the field is left empty, counted and reported, never used."""
 
     @property
     def ok(self) -> bool:
@@ -133,6 +137,18 @@ class AgentResult:
 
     def with_(self, **changes: Any) -> AgentResult:
         return replace(self, **changes)
+
+    def validated(self) -> AgentResult:
+        """This result with every reported number checked against the bounds in harness.limits;
+        a value outside them is emptied and described in `invalid`."""
+        problems = list(self.invalid)
+        cost = _bounded(self.cost_usd, "cost_usd", MAX_COST_USD, problems)
+        latency = _bounded(self.latency_ms, "latency_ms", MAX_LATENCY_MS, problems)
+        usage = Usage(*(_bounded(getattr(self.usage, f), f"usage.{f}", MAX_TOKENS, problems, whole=True)
+                        for f in ("input_tokens", "output_tokens", "cached_input_tokens")))
+        if len(problems) == len(self.invalid) and usage == self.usage:
+            return self
+        return replace(self, cost_usd=cost, latency_ms=latency, usage=usage, invalid=tuple(problems))
 
     @classmethod
     def from_mapping(cls, data: Any) -> AgentResult:
@@ -156,19 +172,51 @@ class AgentResult:
             raise AgentBadResponse("usage must be an object")
         error_type, error_message = _error_fields(data)
         model = data.get("model")
+        problems: list[str] = []
         return cls(
             output=output,
             tool_calls=tuple(ToolCall.from_mapping(c) for c in raw_calls),
             usage=Usage(
-                input_tokens=_count(usage, "input_tokens", "prompt_tokens"),
-                output_tokens=_count(usage, "output_tokens", "completion_tokens"),
-                cached_input_tokens=_count(usage, "cached_input_tokens"),
+                input_tokens=_count(usage, problems, "input_tokens", "prompt_tokens"),
+                output_tokens=_count(usage, problems, "output_tokens", "completion_tokens"),
+                cached_input_tokens=_count(usage, problems, "cached_input_tokens"),
             ),
-            cost_usd=_number(data.get("cost_usd"), "cost_usd"),
+            cost_usd=_number(data.get("cost_usd"), "cost_usd", problems),
             model=str(model) if model is not None else None,
             error_type=error_type,
             error_message=error_message,
-        )
+            invalid=tuple(problems),
+        ).validated()
+
+
+def storable(result: Any) -> AgentResult:
+    """An answer as the store can hold it, or that request's bad_response saying why not.
+
+    Tool calls given as plain mappings are converted; text must be valid Unicode (a lone
+    surrogate cannot be stored) and tool calls must serialize (arguments nested thousands of
+    levels deep cannot)."""
+    if not isinstance(result, AgentResult):
+        return AgentResult.from_mapping(result)
+    try:
+        calls = tuple(c if isinstance(c, ToolCall) else ToolCall.from_mapping(c) for c in result.tool_calls)
+        text = json.dumps([c.to_dict() for c in calls], ensure_ascii=False, default=str)
+        for name, value in (("output", result.output), ("tool_calls", text), ("model", result.model),
+                            ("error_message", result.error_message), ("error_type", result.error_type)):
+            if value is not None:
+                if not isinstance(value, str):
+                    raise AgentBadResponse(f"{name} must be text, got {type(value).__name__}")
+                value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return _bad(f"{name} is not valid Unicode ({exc.reason} at character {exc.start})")
+    except RecursionError:
+        return _bad("tool-call arguments are nested too deep to store")
+    except (AgentBadResponse, TypeError, ValueError) as exc:
+        return _bad(str(exc))
+    return result if calls == result.tool_calls else replace(result, tool_calls=calls)
+
+
+def _bad(message: str) -> AgentResult:
+    return AgentResult(error_type="bad_response", error_message=message)
 
 
 def _error_fields(data: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -187,22 +235,45 @@ def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _count(usage: Mapping[str, Any], *keys: str) -> int | None:
+def _count(usage: Mapping[str, Any], problems: list[str], *keys: str) -> int | None:
     for key in keys:
-        value = usage.get(key)
-        if value is not None:
-            number = _number(value, f"usage.{key}")
-            if number is None or number < 0 or number != int(number):
-                raise AgentBadResponse(f"usage.{key} must be a whole number >= 0, got {value!r}")
-            return int(number)
+        if usage.get(key) is not None:
+            return _bounded(_number(usage[key], f"usage.{key}", problems), f"usage.{key}", MAX_TOKENS, problems,
+                            whole=True)
     return None
 
 
-def _number(value: Any, name: str) -> float | None:
+def _number(value: Any, name: str, problems: list[str]) -> float | None:
+    """A reported number, or None (with the reason in `problems`) when it is not one."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise AgentBadResponse(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise AgentBadResponse(f"{name} must be finite, got {value!r}")
-    return float(value)
+        problems.append(f"{name}={_shown(value)} (not a number)")
+        return None
+    return value
+
+
+def _bounded(value: Any, name: str, bound: float, problems: list[str], *, whole: bool = False) -> Any:
+    """`value` when it is a finite number in [0, bound] (and whole, for counts); else None and why."""
+    if value is None:
+        return None
+    why = None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        why = "not a number"
+    elif isinstance(value, float) and not math.isfinite(value):
+        why = "not finite"
+    elif value < 0:
+        why = "negative"
+    elif value > bound:
+        why = f"above the bound of {bound:,.0f}"
+    elif whole and value != int(value):
+        why = "not a whole number"
+    if why is not None:
+        problems.append(f"{name}={_shown(value)} ({why})")
+        return None
+    return int(value) if whole else float(value)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -27,12 +27,21 @@ import polars as pl
 
 from harness.agents import Agent, AgentContext, build_agent
 from harness.config import HarnessConfig, ReplayConfig, load_config
-from harness.errors import AgentCancelled, NotFoundError, ReplayError
+from harness.errors import (
+    AgentCancelled,
+    NotFoundError,
+    ReplayError,
+    StoreConflictError,
+    StoreDataError,
+)
 from harness.pricing import PriceTable
 from harness.progress import console, progress_bar
 from harness.records import AgentResult, Request
 from harness.retry import Attempted, RetryPolicy, call_with_retries
-from harness.secrets import redact
+from harness.limits import MAX_COST_USD
+from harness.names import check_run_id
+from harness.records import storable
+from harness.secrets import redact, scrub
 from harness.store import Store, open_store
 from harness.store.runs import RESPONSE_COLUMNS
 
@@ -45,6 +54,7 @@ _RESPONSE_SCHEMA = {
     "cost_usd": pl.Float64, "latency_ms": pl.Float64, "model": pl.String,
     "error_type": pl.String, "error_message": pl.String, "attempts": pl.Int32,
     "started_at": pl.Datetime("us", "UTC"), "finished_at": pl.Datetime("us", "UTC"),
+    "harness_cancelled": pl.Boolean, "invalid_values": pl.String,
 }  # fmt: skip
 assert tuple(_RESPONSE_SCHEMA) == RESPONSE_COLUMNS
 
@@ -129,6 +139,8 @@ async def replay_async(
     progress: bool = True,
 ) -> ReplaySummary:
     """The coroutine behind replay()."""
+    if run_id is not None:
+        check_run_id(run_id)
     if not isinstance(config, HarnessConfig):
         config = load_config(config, profile=profile)
     store = store or open_store(config.db)
@@ -214,11 +226,15 @@ class _Replayer:
         s = self.settings
         if existing is None:
             n_planned = self.store.count_planned(self.dataset, s.repeats, s.prod_repeat_fraction, s.seed)
-            self.store.create_run({
-                "run_id": self.run_id, "dataset": self.dataset, "status": "running", "profile": self.profile,
-                "config": snapshot, "plan": plan, "plan_digest": digest, "n_planned": n_planned,
-                "harness_version": _version(), "owner": self.owner,
-            })  # fmt: skip
+            try:
+                self.store.create_run({
+                    "run_id": self.run_id, "dataset": self.dataset, "status": "running", "profile": self.profile,
+                    "config": snapshot, "plan": plan, "plan_digest": digest, "n_planned": n_planned,
+                    "harness_version": _version(), "owner": self.owner,
+                })  # fmt: skip
+            except StoreConflictError:
+                raise ReplayError(f"run {self.run_id} is already running: another process started it at the same"
+                                  " moment") from None
             return None, n_planned
         if existing["dataset"] != self.dataset:
             raise ReplayError(f"run {self.run_id} replays dataset {existing['dataset']!r}, not {self.dataset!r}")
@@ -229,7 +245,7 @@ class _Replayer:
                 " resume it with the same agents, arms, repeats and seed, or start a new run"
             )
         if existing["status"] == "running" and _owner_alive(existing.get("owner"), self.owner):
-            raise ReplayError(f"run {self.run_id} is being replayed right now by {existing['owner']}")
+            raise ReplayError(f"run {self.run_id} is already running: {existing['owner']} is replaying it right now")
         return existing, int(existing["n_planned"])
 
     def _existing_run(self) -> dict[str, Any] | None:
@@ -272,7 +288,7 @@ class _Replayer:
                     self._update_bar(bar, task, n_before, started)
         except BaseException as exc:
             await asyncio.to_thread(
-                self.store.update_run, self.run_id, status="failed", message=f"{type(exc).__name__}: {exc}"[:500]
+                self.store.update_run, self.run_id, status="failed", message=scrub(f"{type(exc).__name__}: {exc}"[:500])
             )
             raise
         finally:
@@ -400,7 +416,8 @@ class _Replayer:
         return self.arms
 
     async def _worker(self, queue: asyncio.Queue[_Call | None]) -> None:
-        stopping = lambda: self.stop_reason is not None  # noqa: E731
+        """Take calls until the stop sentinel. A worker never dies of one call: whatever goes
+        wrong while handling it is recorded against that request and the worker goes on."""
         while True:
             call = await queue.get()
             if call is None:
@@ -410,25 +427,34 @@ class _Replayer:
             if not self._budget_allows():
                 self._stop("budget_exhausted")
                 continue
-            agent = self.agents[call.arm]
-            started_at = datetime.now(UTC)
-            tries = 0
-
-            def attempt(agent: Agent = agent, call: _Call = call) -> Any:
-                nonlocal tries
-                tries += 1
-                return agent.call(call.request)
-
-            self.in_flight += 1
             try:
-                outcome = await call_with_retries(attempt, self.policies[call.arm], rng=self.rng, stopping=stopping)
+                await self._answer(call)
             except asyncio.CancelledError:
-                cancelled = AgentCancelled(f"stopped ({self.stop_reason or 'cancelled'}) before the answer came")
-                self._record(call, agent, Attempted(None, cancelled, max(tries, 1), 0.0), started_at)
                 raise
-            finally:
-                self.in_flight -= 1
-            self._record(call, agent, outcome, started_at)
+            except Exception as exc:  # noqa: BLE001 - recorded against its request, never fatal
+                self._record_fault(call, exc)
+
+    async def _answer(self, call: _Call) -> None:
+        agent = self.agents[call.arm]
+        started_at = datetime.now(UTC)
+        tries = 0
+        stopping = lambda: self.stop_reason is not None  # noqa: E731
+
+        def attempt(agent: Agent = agent, call: _Call = call) -> Any:
+            nonlocal tries
+            tries += 1
+            return agent.call(call.request)
+
+        self.in_flight += 1
+        try:
+            outcome = await call_with_retries(attempt, self.policies[call.arm], rng=self.rng, stopping=stopping)
+        except asyncio.CancelledError:
+            cancelled = AgentCancelled(f"stopped ({self.stop_reason or 'cancelled'}) before the answer came")
+            self._record(call, agent, Attempted(None, cancelled, max(tries, 1), 0.0), started_at)
+            raise
+        finally:
+            self.in_flight -= 1
+        self._record(call, agent, outcome, started_at)
 
     def _budget_allows(self) -> bool:
         budget = self.settings.budget_usd
@@ -437,13 +463,14 @@ class _Replayer:
         return self.spent < budget and self.spent + (self.in_flight + 1) * self.max_cost <= budget
 
     def _record(self, call: _Call, agent: Agent, outcome: Attempted[AgentResult], started_at: datetime) -> None:
+        harness_cancelled = isinstance(outcome.error, AgentCancelled)
         if outcome.error is not None:
             result = AgentResult(error_type=outcome.error.error_type, error_message=str(outcome.error)[:2000])
-            latency = outcome.latency_ms if outcome.error.error_type != "cancelled" else None
+            latency = None if harness_cancelled else outcome.latency_ms
         else:
-            result = outcome.value or AgentResult()
+            result = storable(outcome.value or AgentResult()).validated()
             latency = outcome.latency_ms if agent.measures_latency else result.latency_ms
-        cost = self.prices.cost(result, agent.model)
+        cost, invalid = self._cost(result, agent)
         error_type, error_message = result.error_type, result.error_message
         n_calls = len(result.tool_calls)
         limit = self.settings.max_tool_calls
@@ -451,20 +478,45 @@ class _Replayer:
             error_type, error_message = "max_tool_calls", f"{n_calls} tool calls, over the limit of {limit}"
         usage = result.usage
         self.buffer.append((
-            self.run_id, call.request.request_id, call.arm, call.sample, result.output,
-            json.dumps([c.to_dict() for c in result.tool_calls], ensure_ascii=False, default=str),
+            self.run_id, call.request.request_id, call.arm, call.sample, scrub(result.output),
+            scrub(json.dumps([c.to_dict() for c in result.tool_calls], ensure_ascii=False, default=str)),
             n_calls, usage.input_tokens, usage.output_tokens, usage.cached_input_tokens, cost, latency,
-            result.model or agent.model, error_type, error_message, outcome.attempts, started_at,
-            datetime.now(UTC),
+            scrub(result.model or agent.model), error_type, scrub(error_message), outcome.attempts, started_at,
+            datetime.now(UTC), harness_cancelled, json.dumps(invalid) if invalid else None,
         ))  # fmt: skip
-        if cost is not None:
-            self.spent += cost
-            self.max_cost = max(self.max_cost, cost)
         if error_type is not None:
             self.errors[error_type] += 1
         self.n_new += 1
         if len(self.buffer) >= self.settings.flush_rows:
             self.flush_now.set()
+
+    def _cost(self, result: AgentResult, agent: Agent) -> tuple[float | None, dict[str, str]]:
+        """The cost to store and the numbers not believed; charges the budget. A reported cost that
+        is not believed is stored as unknown and never spent: for the budget the price table's cost
+        stands in, else the most expensive valid answer so far."""
+        invalid = dict(item.split("=", 1) for item in result.invalid)
+        cost = self.prices.cost(result, agent.model)
+        if cost is not None and not 0 <= cost <= MAX_COST_USD:
+            invalid["cost_usd"] = f"{cost!r} (from the price table, outside 0 to {MAX_COST_USD:,.0f})"
+            cost = None
+        if "cost_usd" in invalid:
+            self.spent += cost if cost is not None else self.max_cost
+            return None, invalid
+        if cost is not None:
+            self.spent += cost
+            self.max_cost = max(self.max_cost, cost)
+        return cost, invalid
+
+    def _record_fault(self, call: _Call, exc: BaseException) -> None:
+        """Something failed while handling one answer: record it as that request's bad_response."""
+        message = scrub(f"the answer could not be processed: {type(exc).__name__}: {exc}"[:2000])
+        now = datetime.now(UTC)
+        self.buffer.append((
+            self.run_id, call.request.request_id, call.arm, call.sample, None, "[]", 0, None, None, None, None, None,
+            None, "bad_response", message.encode("utf-8", "replace").decode("utf-8"), 1, now, now, False, None,
+        ))  # fmt: skip
+        self.errors["bad_response"] += 1
+        self.n_new += 1
 
     # ---- writing --------------------------------------------------------------------------
 
@@ -486,7 +538,8 @@ class _Replayer:
                 except Exception as exc:  # noqa: BLE001 - keep the rows and try again
                     self.buffer = rows + self.buffer
                     failures += 1
-                    console.print(f"[yellow]writing results failed ({exc}); retrying[/]")
+                    console.print(f"writing results failed ({scrub(str(exc))}); retrying", style="yellow",
+                                  markup=False, highlight=False)
                     if failures >= 5:
                         self.write_error = exc
                         self._stop("failed")
@@ -496,8 +549,21 @@ class _Replayer:
                 return
 
     def _write(self, rows: list[tuple[Any, ...]]) -> None:
-        frame = pl.DataFrame(rows, schema=_RESPONSE_SCHEMA, orient="row")
-        self.store.write_responses(self.run_id, frame)
+        """Write a batch; when the store rejects the data (not the disk or the lock), find the rows
+        it rejects by halving, and store each of those as its request's bad_response instead."""
+        try:
+            self.store.write_responses(self.run_id, pl.DataFrame(rows, schema=_RESPONSE_SCHEMA, orient="row"))
+        except StoreDataError as exc:
+            if len(rows) > 1:
+                half = len(rows) // 2
+                self._write(rows[:half])
+                self._write(rows[half:])
+                return
+            row = rows[0]
+            message = scrub(f"the answer could not be stored: {exc}"[:2000])
+            bad = (*row[:4], None, "[]", 0, None, None, None, None, row[11], None, "bad_response", message,
+                   *row[15:18], False, None)
+            self.store.write_responses(self.run_id, pl.DataFrame([bad], schema=_RESPONSE_SCHEMA, orient="row"))
 
     # ---- stopping ---------------------------------------------------------------------------
 

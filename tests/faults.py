@@ -87,8 +87,14 @@ FAULTS: dict[str, Fault] = {
     "invalid_utf8": Fault("bad_response", *_ONCE),
     "trickle": Fault("timeout", *_ALL),
     "wrong_shape": Fault("bad_response", *_ONCE),
+    "says_cancelled": Fault("cancelled", *_ONCE),
+    "lone_surrogate": Fault("bad_response", *_ONCE),
+    "deep_arguments": Fault("bad_response", *_ONCE),
+    "bad_numbers": Fault(None, *_ONCE),
 }
-"""Every fault the server knows, with what the replay must record for it."""
+"""Every fault the server knows, with what the replay must record for it. `says_cancelled` is
+the agent's own error typed "cancelled" (an error, not the harness's cancellation); `bad_numbers`
+answers well but reports a negative cost and 2^70 output tokens (numbers not believed)."""
 
 WRONG_SHAPES: dict[str, Any] = {
     "number_output": {"output": 42},
@@ -186,6 +192,10 @@ class FaultServer:
             "invalid_utf8": self._invalid_utf8,
             "trickle": self._trickle,
             "wrong_shape": self._wrong_shape,
+            "says_cancelled": self._says_cancelled,
+            "lone_surrogate": self._lone_surrogate,
+            "deep_arguments": self._deep_arguments,
+            "bad_numbers": self._bad_numbers,
         }
         assert self._faults.keys() == FAULTS.keys()
         self.app = web.Application()
@@ -263,6 +273,22 @@ class FaultServer:
         self, _request: web.Request, _id: str, _arm: str, _attempt: int, metadata: dict[str, Any]
     ) -> web.StreamResponse:
         return web.json_response(WRONG_SHAPES[metadata.get("shape", next(iter(WRONG_SHAPES)))])
+
+    async def _says_cancelled(self, *_: Any) -> web.StreamResponse:
+        return web.json_response({"error": {"type": "cancelled", "message": "the upstream model cancelled it"}})
+
+    async def _lone_surrogate(self, *_: Any) -> web.StreamResponse:
+        return web.Response(body=b'{"output": "half a pair \\ud800 here"}', content_type="application/json")
+
+    async def _deep_arguments(self, *_: Any) -> web.StreamResponse:
+        deep = b'{"a": ' * 5000 + b'"leaf"' + b"}" * 5000
+        return web.Response(body=b'{"output": "x", "tool_calls": [{"name": "t", "arguments": ' + deep + b"}]}",
+                            content_type="application/json")
+
+    async def _bad_numbers(self, _request: web.Request, request_id: str, arm: str, *_: Any) -> web.StreamResponse:
+        answer = answer_for(request_id, arm)
+        answer["usage"]["output_tokens"] = 2**70
+        return web.json_response({**answer, "cost_usd": -1000})
 
     async def _reset(self, request: web.Request, request_id: str, arm: str, *_: Any) -> web.StreamResponse:
         """Headers and half the body, then a TCP reset (SO_LINGER 0) instead of the rest."""

@@ -270,7 +270,6 @@ def test_chunked_response_over_the_size_limit_is_refused() -> None:
         (b'{"output": "caf\xe9"}', "invalid UTF-8"),
         (b'{"output": "unterminated', "invalid JSON"),
         (b'{"output": 42}', "output must be a string"),
-        (b'{"output": "ok", "usage": {"input_tokens": -1}}', "usage.input_tokens"),
     ],
 )
 def test_garbage_answers_are_bad_responses(body: bytes, message: str) -> None:
@@ -278,6 +277,21 @@ def test_garbage_answers_are_bad_responses(body: bytes, message: str) -> None:
         error = failure(url)
     assert isinstance(error, AgentBadResponse)
     assert message in str(error)
+
+
+@pytest.mark.parametrize(("body", "invalid"), [
+    (b'{"output": "ok", "usage": {"input_tokens": -1}}', "usage.input_tokens=-1 (negative)"),
+    (b'{"output": "ok", "cost_usd": -1000}', "cost_usd=-1000 (negative)"),
+    (b'{"output": "ok", "cost_usd": 1e300}', "cost_usd=1e+300 (above the bound of 1,000)"),
+    (b'{"output": "ok", "cost_usd": "Infinity"}', "cost_usd='Infinity' (not a number)"),
+    (b'{"output": "ok", "usage": {"output_tokens": 1180591620717411303424}}', "usage.output_tokens=1180591620717411303424"),
+])  # fmt: skip
+def test_numbers_an_agent_reports_that_cannot_be_believed_are_kept_out(body: bytes, invalid: str) -> None:
+    """The answer stands; the number is left empty and described, never used (budget, gates)."""
+    with serve(Recorder(replying(200, body, **{"Content-Type": "application/json"})).app) as url:
+        result = call(url)
+    assert result.output == "ok" and result.cost_usd is None
+    assert any(item.startswith(invalid) for item in result.invalid), result.invalid
 
 
 def test_connection_refused() -> None:

@@ -71,6 +71,9 @@ MESSAGES = {
     "reset": "ClientPayloadError",
     "huge": f"exceeds max_response_bytes ({DEFAULT_LIMIT})",
     "invalid_utf8": "invalid UTF-8",
+    "says_cancelled": "the upstream model cancelled it",
+    "lone_surrogate": "output is not valid Unicode",
+    "deep_arguments": "nested too deep",
 }
 """A fragment of the recorded error_message per failing fault (wrong_shape: see SHAPE_MESSAGES)."""
 SHAPE_MESSAGES = {
@@ -147,10 +150,13 @@ def assert_rows_match_faults(store: Store, run_id: str, server: FaultServer, rec
             assert row["output"] == answer["output"], where
             assert row["n_tool_calls"] == 1 and row["input_tokens"] == 12, where
             assert row["latency_ms"] is not None and row["error_message"] is None, where
+            assert (row["cost_usd"] is None and row["output_tokens"] is None) == (meta["fault"] == "bad_numbers"), where
+            assert (row["invalid_values"] is not None) == (meta["fault"] == "bad_numbers"), where
         else:
             fragment = SHAPE_MESSAGES[meta["shape"]] if meta["fault"] == "wrong_shape" else MESSAGES[meta["fault"]]
             assert fragment in row["error_message"], (where, row["error_message"])
             assert row["output"] is None, where
+        assert not row["harness_cancelled"], where  # the agent's own "cancelled" is an error like any other
 
 
 def assert_retry_after_waited(server: FaultServer, records: list[dict[str, Any]]) -> int:

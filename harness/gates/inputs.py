@@ -145,7 +145,7 @@ def build_inputs(requests: pl.DataFrame, responses: pl.DataFrame, scores: pl.Dat
     inputs = GateInputs(
         series, clusters, frozenset(responses["arm"].unique().to_list()),
         judge_health(diagnostics, settings) if judge_scored else None,
-        _segments(requests["metadata"].to_list(), settings.segment_keys), _cost_notes(responses),
+        _segments(requests["metadata"].to_list(), settings.segment_keys), _value_notes(responses),
     )  # fmt: skip
     return inputs
 
@@ -174,15 +174,22 @@ def judge_health(diagnostics: pl.DataFrame | None, settings: GatesConfig) -> Jud
     return health
 
 
-def _cost_notes(responses: pl.DataFrame) -> dict[tuple[str, str], str]:
-    """Per arm, how many successful answers reported a cost of 0 or none: unknown, not free."""
+def _value_notes(responses: pl.DataFrame) -> dict[tuple[str, str], str]:
+    """Per arm, the answers whose cost or latency is unknown or was not believed, in words."""
     notes: dict[tuple[str, str], str] = {}
-    totals = responses.group_by("arm").agg(pl.col("n_ok").sum(), pl.col("cost_zero").sum(), pl.col("cost_missing").sum())
-    for arm, n_ok, zero, missing in totals.iter_rows():
-        if zero or missing:
-            parts = [f"{zero:,} reported a cost of 0" if zero else "", f"{missing:,} reported none" if missing else ""]
-            notes[("cost_usd", arm)] = (f"of {n_ok:,} successful {arm} answers, {' and '.join(p for p in parts if p)}:"
-                                        " a cost of 0 or none is unknown, not free, and is left out")
+    totals = responses.group_by("arm").agg(pl.col("n").sum(), pl.col("n_ok").sum(), pl.col("cost_zero").sum(),
+                                           pl.col("cost_missing").sum(), pl.col("cost_invalid").sum(),
+                                           pl.col("latency_invalid").sum())
+    for arm, n, n_ok, zero, missing, cost_bad, latency_bad in totals.iter_rows():
+        parts = [f"{zero:,} reported a cost of 0" if zero else "", f"{missing:,} reported none" if missing else "",
+                 f"{cost_bad:,} reported an invalid one (negative, not finite or absurd)" if cost_bad else ""]
+        if any(parts):
+            notes[("cost_usd", arm)] = (f"of {n_ok:,} successful {arm} answers, {', '.join(p for p in parts if p)}:"
+                                        " a cost of 0 or none is unknown, not free, and invalid costs are not"
+                                        " believed; they are left out")
+        if latency_bad:
+            notes[("latency_ms", arm)] = (f"{latency_bad:,} of {n:,} {arm} answers reported an invalid latency"
+                                          " (negative, not finite or absurd), left out")
     return notes
 
 

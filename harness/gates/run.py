@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 import polars as pl
 
 from harness.config import GatesConfig
+from harness.errors import IncompleteRunError
 from harness.gates.catalogue import resolve_checks
 from harness.gates.evaluate import CheckResult, evaluate
 from harness.gates.findings import Finding, action_findings
@@ -17,7 +18,7 @@ from harness.gates.verdict import decide
 from harness.metrics import metrics
 from harness.store import Store
 
-__all__ = ["GateReport", "gate_run", "evaluate_gates", "load_inputs"]
+__all__ = ["GateReport", "gate_run", "evaluate_gates", "load_inputs", "run_coverage"]
 
 
 @dataclass
@@ -41,18 +42,49 @@ def load_inputs(store: Store, run_id: str, settings: GatesConfig) -> GateInputs:
                         store.gate_scores(run_id, scorers), store.judge_diagnostics(run_id), settings)
 
 
-def gate_run(store: Store, run_id: str, settings: GatesConfig | None = None) -> GateReport:
-    """Evaluate the gates on a scored run and store the results and the verdict."""
+def gate_run(store: Store, run_id: str, settings: GatesConfig | None = None, *,
+             allow_incomplete: bool = False) -> GateReport:
+    """Evaluate the gates on a scored run and store the results and the verdict.
+
+    A run that did not finish (budget, interrupt, failure) is a partial and possibly biased
+    sample: it is gated only with `allow_incomplete`, and then its verdict is at most
+    pause_and_investigate, with the coverage in the reasons."""
     settings = settings or GatesConfig()
-    store.run(run_id)  # NotFoundError for an unknown run
+    coverage = run_coverage(store, run_id, allow_incomplete)
     findings = action_findings(store.score_details(run_id, "action_match"),
                                store.score_details(run_id, "action_changed"), alpha=settings.alpha)
     report = evaluate_gates(load_inputs(store, run_id, settings), settings, run_id, findings=findings)
+    if coverage is not None:
+        _cap_for_incomplete(report, coverage)
     rows = [_row(r, name=f"sanity:{r.check_name}" if r.severity == "sanity" else r.check_name)
             for r in report.checks + report.sanity + report.segments]
     store.save_gate_results(run_id, pl.DataFrame(rows, infer_schema_length=None), report.verdict,
                             report.reasons, settings.model_dump(mode="json"), [f.to_dict() for f in findings])
     return report
+
+
+def run_coverage(store: Store, run_id: str, allow_incomplete: bool) -> str | None:
+    """None for a completed run; for an incomplete one, a sentence on how much of it there is
+    (IncompleteRunError unless `allow_incomplete`)."""
+    run = store.run(run_id)  # NotFoundError for an unknown run
+    if run["status"] == "completed":
+        return None
+    done = int(store.run_counts(run_id)["responses"] or 0)
+    planned = int(run["n_planned"] or 0)
+    share = f" ({done / planned:.0%})" if planned else ""
+    coverage = f"run {run_id} is incomplete ({run['status']}): {done:,} of {planned:,} planned responses{share}"
+    if not allow_incomplete:
+        raise IncompleteRunError(coverage)
+    return coverage
+
+
+def _cap_for_incomplete(report: GateReport, coverage: str) -> None:
+    """An incomplete run's verdict is at most pause_and_investigate, and says why first."""
+    if report.verdict == "proceed":
+        report.verdict = "pause_and_investigate"
+        report.reasons[0] = "Pause and investigate: the run is incomplete, so no verdict can be proceed."
+    report.reasons.insert(1, f"The {coverage}: the checks saw only what was replayed, which may not be"
+                             " a fair sample of the dataset.")
 
 
 def evaluate_gates(inputs: GateInputs, settings: GatesConfig, run_id: str = "", *,

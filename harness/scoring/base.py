@@ -20,12 +20,10 @@ if TYPE_CHECKING:
     from harness.scoring.embeddings import Embedder
     from harness.store import Store
 
-__all__ = ["Scorer", "ScoringContext", "SCORE_SCHEMA", "score_frame", "HARNESS_CANCELLED"]
+__all__ = ["Scorer", "ScoringContext", "SCORE_SCHEMA", "score_frame"]
 
 SCORE_SCHEMA = {"request_id": pl.String, "scorer": pl.String, "arm_a": pl.String, "arm_b": pl.String,
                 "value": pl.Float64, "details": pl.String}
-#: The error type the harness records for calls its own stop cancelled: not an answer, never scored.
-HARNESS_CANCELLED = "cancelled"
 
 
 @dataclass
@@ -35,7 +33,7 @@ class ScoringContext:
     store: Store
     run_id: str
     responses: pl.DataFrame
-    """request_id, arm, sample, output, tool_calls, error_type: every response of the run."""
+    """request_id, arm, sample, output, tool_calls, error_type, harness_cancelled: every response of the run."""
     requests: pl.DataFrame
     """request_id, input_text, metadata, reference_output, reference_tool_calls, reference_source."""
     have: pl.DataFrame
@@ -50,8 +48,9 @@ class ScoringContext:
     """What scorers report back for the summary (texts encoded, judge calls, ...)."""
 
     def answered(self) -> pl.DataFrame:
-        """Responses that are answers: everything but calls the harness itself cancelled."""
-        return self.responses.filter(pl.col("error_type").fill_null("") != HARNESS_CANCELLED)
+        """Responses that are answers: everything but calls the harness itself cancelled (an agent
+        that reports its own error type "cancelled" has answered, with an error)."""
+        return self.responses.filter(~pl.col("harness_cancelled"))
 
     def successful(self) -> pl.DataFrame:
         return self.responses.filter(pl.col("error_type").is_null())

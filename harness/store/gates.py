@@ -36,19 +36,22 @@ class GateQueries:
 
     def gate_responses(self: _HasConnection, run_id: str) -> pl.DataFrame:
         """Per request and arm, over its samples: the error share, and cost and latency of the
-        successful answers only (a cost of 0 or none is unknown, not free, and is counted apart);
-        calls the harness itself cancelled are not answers and are left out."""
+        successful answers only (a cost of 0 or none is unknown, not free, and is counted apart,
+        as are numbers not believed); calls the harness itself cancelled are not answers."""
         return self._frame(
             """
             SELECT request_id, arm, count(*) AS n, count(*) FILTER (WHERE error_type IS NULL) AS n_ok,
                    avg(CASE WHEN error_type IS NULL THEN 0.0 ELSE 1.0 END) AS error,
                    avg(cost_usd) FILTER (WHERE error_type IS NULL AND cost_usd > 0 AND isfinite(cost_usd)) AS cost_usd,
                    count(*) FILTER (WHERE error_type IS NULL AND cost_usd = 0) AS cost_zero,
-                   count(*) FILTER (WHERE error_type IS NULL AND cost_usd IS NULL) AS cost_missing,
+                   count(*) FILTER (WHERE error_type IS NULL AND cost_usd IS NULL
+                                    AND (invalid_values->>'$.cost_usd') IS NULL) AS cost_missing,
                    avg(latency_ms) FILTER (WHERE error_type IS NULL AND latency_ms >= 0 AND isfinite(latency_ms))
                        AS latency_ms,
-                   avg(n_tool_calls) AS tool_calls
-            FROM responses WHERE run_id = $run AND error_type IS DISTINCT FROM 'cancelled'
+                   avg(n_tool_calls) AS tool_calls,
+                   count(*) FILTER (WHERE (invalid_values->>'$.cost_usd') IS NOT NULL) AS cost_invalid,
+                   count(*) FILTER (WHERE (invalid_values->>'$.latency_ms') IS NOT NULL) AS latency_invalid
+            FROM responses WHERE run_id = $run AND NOT harness_cancelled
             GROUP BY ALL
             """,
             {"run": run_id},

@@ -243,6 +243,15 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE verdicts ADD COLUMN findings JSON;
         """,
     ),
+    (
+        6,
+        "responses: the harness's own cancellations apart from agents' errors, numbers not believed",
+        """
+        ALTER TABLE responses ADD COLUMN harness_cancelled BOOLEAN NOT NULL DEFAULT false;
+        UPDATE responses SET harness_cancelled = true WHERE error_type = 'cancelled';
+        ALTER TABLE responses ADD COLUMN invalid_values JSON;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -52,9 +52,9 @@ class ReportQueries:
             {"run": run_id, "w": width},
         )
 
-    def top_regressions(self: _HasConnection, run_id: str, limit: int = 15) -> pl.DataFrame:
-        """The requests where the candidate looks worst against prod, with every signal and the
-        first sample of each arm side by side."""
+    def top_regressions(self: _HasConnection, run_id: str, limit: int = 15, cap: int = 20_000) -> pl.DataFrame:
+        """The requests where the candidate looks worst against prod, with every signal; input and
+        metadata at most `cap` characters (full lengths beside them)."""
         return self._frame(
             """
             WITH s AS (
@@ -83,20 +83,24 @@ class ReportQueries:
                     + 0.5 * (coalesce(s.tools_changed, 0) > coalesce(s.tools_changed_repeat, 0))::INT AS badness
                 FROM e LEFT JOIN s USING (request_id)
             )
-            SELECT r.*, q.input_text, q.metadata
+            SELECT r.*, left(q.input_text, $cap) AS input_text, length(q.input_text) AS input_chars,
+                   left(q.metadata, $cap) AS metadata, length(q.metadata) AS metadata_chars
             FROM ranked r JOIN runs u ON u.run_id = $run
             JOIN requests q ON q.dataset = u.dataset AND q.request_id = r.request_id
             WHERE r.badness > 0 ORDER BY r.badness DESC, r.request_id LIMIT $limit
             """,
-            {"run": run_id, "limit": limit},
+            {"run": run_id, "limit": limit, "cap": cap},
         )
 
-    def responses_for(self: _HasConnection, run_id: str, request_ids: list[str]) -> pl.DataFrame:
-        """The first sample of every arm for some requests, with the candidate's judge rationale."""
+    def responses_for(self: _HasConnection, run_id: str, request_ids: list[str], cap: int = 20_000) -> pl.DataFrame:
+        """The first sample of every arm for some requests, with the candidate's judge rationale;
+        text fields at most `cap` characters, with their full length beside them."""
         return self._frame(
             f"""
-            SELECT x.request_id, x.arm, x.output, x.tool_calls, x.error_type, x.error_message, x.latency_ms,
-                   x.cost_usd, j.rationale
+            SELECT x.request_id, x.arm, left(x.output, $cap) AS output, length(x.output) AS output_chars,
+                   left(x.tool_calls, $cap) AS tool_calls, length(x.tool_calls) AS tool_calls_chars,
+                   x.error_type, left(x.error_message, $cap) AS error_message, x.latency_ms,
+                   x.cost_usd, left(j.rationale, $cap) AS rationale
             FROM responses x
             LEFT JOIN (SELECT request_id, arm_a, any_value(rationale) AS rationale FROM judgments
                        WHERE run_id = $run AND kind = 'pointwise' AND sample = 0 AND error_type IS NULL
@@ -104,7 +108,7 @@ class ReportQueries:
             WHERE x.run_id = $run AND x.sample = 0 AND x.request_id IN (SELECT unnest($ids::VARCHAR[]))
             ORDER BY x.request_id, {_ARM_ORDER.replace('arm', 'x.arm')}
             """,
-            {"run": run_id, "ids": request_ids},
+            {"run": run_id, "ids": request_ids, "cap": cap},
         )
 
     def error_examples(self: _HasConnection, run_id: str, per_type: int = 3) -> pl.DataFrame:

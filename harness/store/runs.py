@@ -18,7 +18,7 @@ __all__ = ["RunQueries", "RESPONSE_COLUMNS"]
 RESPONSE_COLUMNS = (
     "run_id", "request_id", "arm", "sample", "output", "tool_calls", "n_tool_calls",
     "input_tokens", "output_tokens", "cached_input_tokens", "cost_usd", "latency_ms", "model",
-    "error_type", "error_message", "attempts", "started_at", "finished_at",
+    "error_type", "error_message", "attempts", "started_at", "finished_at", "harness_cancelled", "invalid_values",
 )  # fmt: skip
 
 _ARM_ORDER = "CASE arm WHEN 'prod' THEN 0 WHEN 'prod_repeat' THEN 1 WHEN 'candidate' THEN 2 ELSE 3 END"
@@ -67,18 +67,21 @@ class RunQueries:
         return self._frame(query + f" ORDER BY request_id, {_ARM_ORDER}, sample", params)
 
     def arm_summary(self: _HasConnection, run_id: str) -> pl.DataFrame:
-        """Per arm: responses, errors, error rate, mean cost, p50/p95/p99 latency, tool calls."""
+        """Per arm: responses, errors, error rate, mean cost, p50/p95/p99 latency, tool calls, and
+        answers with numbers not believed. Cost and latency are of successful answers (errors are
+        what the error figures count); the total cost includes every answer that reported one."""
         return self._frame(
             f"""
             SELECT arm, count(*) AS n, count(error_type) AS errors,
                    count(error_type) / count(*) AS error_rate,
-                   avg(cost_usd) AS mean_cost_usd, sum(cost_usd) AS total_cost_usd,
-                   quantile_cont(latency_ms, 0.5) AS p50_ms,
-                   quantile_cont(latency_ms, 0.95) AS p95_ms,
-                   quantile_cont(latency_ms, 0.99) AS p99_ms,
+                   avg(cost_usd) FILTER (WHERE error_type IS NULL) AS mean_cost_usd, sum(cost_usd) AS total_cost_usd,
+                   quantile_cont(latency_ms, 0.5) FILTER (WHERE error_type IS NULL) AS p50_ms,
+                   quantile_cont(latency_ms, 0.95) FILTER (WHERE error_type IS NULL) AS p95_ms,
+                   quantile_cont(latency_ms, 0.99) FILTER (WHERE error_type IS NULL) AS p99_ms,
                    avg(n_tool_calls) AS mean_tool_calls,
-                   avg(input_tokens) AS mean_input_tokens, avg(output_tokens) AS mean_output_tokens
-            FROM responses WHERE run_id = ? GROUP BY arm ORDER BY {_ARM_ORDER}
+                   avg(input_tokens) AS mean_input_tokens, avg(output_tokens) AS mean_output_tokens,
+                   count(invalid_values) AS invalid
+            FROM responses WHERE run_id = ? AND NOT harness_cancelled GROUP BY arm ORDER BY {_ARM_ORDER}
             """,
             [run_id],
         )
@@ -120,7 +123,7 @@ class RunQueries:
         """Forget responses cancelled by a stop, so a resume redoes them."""
         with self._connection(write=True) as con:
             row = con.execute(
-                "DELETE FROM responses WHERE run_id = ? AND error_type = 'cancelled' RETURNING 1", [run_id]
+                "DELETE FROM responses WHERE run_id = ? AND harness_cancelled RETURNING 1", [run_id]
             ).fetchall()
         return len(row)
 

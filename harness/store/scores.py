@@ -35,9 +35,10 @@ class ScoreQueries:
     # ---- inputs ---------------------------------------------------------------------------
 
     def scoring_responses(self: _HasConnection, run_id: str) -> pl.DataFrame:
-        """request_id, arm, sample, output, tool_calls, error_type of every response of a run."""
+        """request_id, arm, sample, output, tool_calls, error_type, harness_cancelled of every response of a run."""
         return self._frame(
-            "SELECT request_id, arm, sample, output, tool_calls, error_type FROM responses WHERE run_id = ?"
+            "SELECT request_id, arm, sample, output, tool_calls, error_type, harness_cancelled FROM responses"
+            " WHERE run_id = ?"
             " ORDER BY request_id, arm, sample",
             [run_id],
         )

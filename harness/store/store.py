@@ -6,6 +6,7 @@ notebook never blocks a running replay: each call takes the file for one query.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from harness.errors import NotFoundError, StoreError
+from harness.errors import NotFoundError, StoreConflictError, StoreDataError, StoreError, StoreFullError
 from harness.store.connection import connect, frame
 from harness.store.datasets import DatasetWriter
 from harness.store.migrations import SCHEMA_VERSION, current_version, migrate
@@ -68,10 +69,18 @@ class Store(RunQueries, ScoreQueries, GateQueries, ReportQueries):
 
     @contextmanager
     def _connection(self, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection; every DuckDB error inside it comes out as a StoreError."""
         if write and self.read_only:
             raise StoreError(f"{self.path} is open read-only")
-        with connect(self.path, read_only=self.read_only, wait_s=self.lock_wait_s) as con:
-            yield con
+        try:
+            with connect(self.path, read_only=self.read_only, wait_s=self.lock_wait_s) as con:
+                yield con
+        except duckdb.Error as exc:
+            raise translated(exc, self.path) from None
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise StoreFullError(f"{self.path}: the disk is full ({exc.strerror})") from None
+            raise
 
     def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
         """Run any SQL and return a polars DataFrame (read-only stores cannot write with it)."""
@@ -123,6 +132,24 @@ class Store(RunQueries, ScoreQueries, GateQueries, ReportQueries):
             con.execute("SET preserve_insertion_order = true")
             con.execute("SET memory_limit = '512MB'")  # a big ingest spills rather than swelling the process
             yield DatasetWriter(con, name, replace=replace)
+
+
+def translated(exc: BaseException, path: Path) -> StoreError:
+    """A DuckDB error as the store error it means: a full disk, a uniqueness conflict, data the
+    store rejects, or anything else; the original message is kept (DuckDB's messages name the
+    table and value, never a secret of ours)."""
+    text = str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    if "No space left on device" in text:
+        return StoreFullError(f"{path}: the disk is full: {first}")
+    if "database has been invalidated" in text:
+        return StoreError(f"{path}: an earlier write failed (often a full disk) and DuckDB closed the database"
+                          f" for this process: {first}")
+    if isinstance(exc, duckdb.ConstraintException):
+        return StoreConflictError(f"{path}: {first}")
+    if isinstance(exc, duckdb.ConversionException | duckdb.InvalidInputException | duckdb.OutOfRangeException):
+        return StoreDataError(f"{path}: a value could not be stored: {first}")
+    return StoreError(f"{path}: {type(exc).__name__}: {first}")
 
 
 def open_store(path: str | os.PathLike[str] | None = None, read_only: bool = False) -> Store:
