@@ -19,7 +19,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, IncompleteRunError
+from harness.names import InvalidNameError
+from harness.secrets import scrub
 
 app = typer.Typer(
     name="harness",
@@ -45,6 +47,9 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="TOML config 
 ProfileOption = Annotated[str | None, typer.Option("--profile", "-p", help="Config profile to apply.")]
 DatasetOption = Annotated[str | None, typer.Option("--dataset", "-d", help="Dataset to replay (default: replay.dataset).")]
 RunIdOption = Annotated[str | None, typer.Option("--run-id", help="Resume this run, or name a new one.")]
+AllowIncompleteOption = Annotated[bool, typer.Option(
+    "--allow-incomplete", help="Gate or report a run that stopped early on what it has (the verdict is then at most"
+    " pause_and_investigate, and says how much of the run there is).")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,8 +61,15 @@ def _handled(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except HarnessError as exc:
+        except IncompleteRunError as exc:
+            err.print(f"[bold red]error:[/] {escape(scrub(str(exc)) or '')}: resume it with `harness replay"
+                      " --run-id ...` to finish it, or pass --allow-incomplete to use what it has", highlight=False)
+            raise typer.Exit(EXIT_ERROR) from None
+        except InvalidNameError as exc:
             err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            raise typer.Exit(2) from None
+        except HarnessError as exc:
+            err.print(f"[bold red]error:[/] {escape(scrub(str(exc)) or '')}", highlight=False)
             raise typer.Exit(EXIT_ERROR) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/]")
@@ -82,7 +94,7 @@ def _store(db: Path | None, read_only: bool = False, configured: str | None = No
 
 
 def _table(frame: pl.DataFrame, title: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left", header_style="bold")
+    table = Table(title=Text(title) if title is not None else None, title_justify="left", header_style="bold")
     for name in frame.columns:
         table.add_column(name, overflow="fold")
     for row in frame.iter_rows():
@@ -275,17 +287,9 @@ def describe_scores(summary: Any) -> list[str]:
 def _replay(cfg: Any, store: Any, dataset: str | None, run_id: str | None, profile: str | None) -> Any:
     from harness.replay import replay as run_replay
 
-    summary = run_replay(cfg, store=store, dataset=dataset, run_id=_checked_run_id(run_id), profile=profile)
+    summary = run_replay(cfg, store=store, dataset=dataset, run_id=run_id, profile=profile)
     err.print(summary.message, markup=False, highlight=False)
     return summary
-
-
-def _checked_run_id(run_id: str | None) -> str | None:
-    import re
-
-    if run_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", run_id):
-        raise typer.BadParameter("letters, digits, '.', '_' and '-' only", param_hint="--run-id")
-    return run_id
 
 
 @app.command()
@@ -347,20 +351,22 @@ def gate(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config with a gates section.")] = None,
     profile: ProfileOption = None,
     segments: Annotated[bool, typer.Option("--segments", help="Also print every segment's checks.")] = False,
+    allow_incomplete: AllowIncompleteOption = False,
     db: DbOption = None,
 ) -> None:
     """Evaluate the quality gates: exit 0 proceed, 3 pause_and_investigate, 4 rollback."""
     from harness.config import HarnessConfig, load_config
 
     cfg = load_config(config, profile=profile) if config else HarnessConfig()
-    report = _gate(_store(db, configured=cfg.db), run_id, cfg, show_segments=segments)
+    report = _gate(_store(db, configured=cfg.db), run_id, cfg, show_segments=segments,
+                   allow_incomplete=allow_incomplete)
     raise typer.Exit(EXIT_FOR_VERDICT[report.verdict])
 
 
-def _gate(store: Any, run_id: str, cfg: Any, *, show_segments: bool = False) -> Any:
+def _gate(store: Any, run_id: str, cfg: Any, *, show_segments: bool = False, allow_incomplete: bool = False) -> Any:
     from harness.gates import gate_run
 
-    report = gate_run(store, run_id, cfg.gates)
+    report = gate_run(store, run_id, cfg.gates, allow_incomplete=allow_incomplete)
     _print_gates(report, show_segments)
     return report
 
@@ -398,12 +404,13 @@ def run_release(
     dataset: DatasetOption = None,
     run_id: RunIdOption = None,
     profile: ProfileOption = None,
+    allow_incomplete: AllowIncompleteOption = False,
     db: DbOption = None,
 ) -> None:
     """The release job: replay, score, gate and report in one go; exit code as `harness gate`."""
     from harness.config import load_config
 
-    _release_job(load_config(config, profile=profile), db, dataset, run_id, profile)
+    _release_job(load_config(config, profile=profile), db, dataset, run_id, profile, allow_incomplete)
 
 
 @app.command()
@@ -415,6 +422,7 @@ def compare(
     prod_repeat: Annotated[str | None, typer.Option("--prod-repeat", help="A second prod variant: the noise floor.")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Config for scoring, judge, gates and release.")] = None,
     run_id: RunIdOption = None,
+    allow_incomplete: AllowIncompleteOption = False,
     db: DbOption = None,
 ) -> None:
     """Compare captured shadow or canary variants without calling anything: score, gate, report."""
@@ -428,7 +436,8 @@ def compare(
     if prod_repeat is not None:
         agents["prod_repeat"] = CapturedAgentConfig(kind="captured", variant=prod_repeat)
     replay = cfg.replay.model_copy(update={"prod_repeat_fraction": 1.0 if prod_repeat else 0.0})
-    _release_job(cfg.model_copy(update={"agents": agents, "replay": replay}), db, dataset, run_id, None)
+    _release_job(cfg.model_copy(update={"agents": agents, "replay": replay}), db, dataset, run_id, None,
+                 allow_incomplete)
 
 
 def _check_variants(store: Any, dataset: str, wanted: dict[str, str | None]) -> None:
@@ -442,7 +451,8 @@ def _check_variants(store: Any, dataset: str, wanted: dict[str, str | None]) -> 
                                      param_hint=option)
 
 
-def _release_job(cfg: Any, db: Path | None, dataset: str | None, run_id: str | None, profile: str | None) -> None:
+def _release_job(cfg: Any, db: Path | None, dataset: str | None, run_id: str | None, profile: str | None,
+                 allow_incomplete: bool = False) -> None:
     """Replay (or read captured variants), score, gate, report; exits with the verdict's code."""
     from harness.config import ScoringConfig
     from harness.report import write_report
@@ -451,14 +461,15 @@ def _release_job(cfg: Any, db: Path | None, dataset: str | None, run_id: str | N
         cfg = cfg.model_copy(update={"scoring": ScoringConfig()})
     store = _store(db, configured=cfg.db)
     summary = _replay(cfg, store, dataset, run_id, profile)
-    if summary.status != "completed":
-        err.print(f"run {summary.run_id} is {summary.status}: not gating an incomplete run", markup=False)
+    if summary.status != "completed" and not allow_incomplete:
+        err.print(f"run {summary.run_id} is {summary.status}: not gating an incomplete run (rerun with the same"
+                  " --run-id to finish it, or pass --allow-incomplete)", markup=False)
         raise typer.Exit(EXIT_INCOMPLETE)
     _print_scores(_score(store, summary.run_id, cfg), console=err)
-    report = _gate(store, summary.run_id, cfg)
-    path = write_report(store, summary.run_id, config=cfg)
-    out.print(f"run id: {summary.run_id}", highlight=False)
-    out.print(f"report: {path}", highlight=False)
+    report = _gate(store, summary.run_id, cfg, allow_incomplete=allow_incomplete)
+    path = write_report(store, summary.run_id, config=cfg, allow_incomplete=allow_incomplete)
+    out.print(f"run id: {summary.run_id}", highlight=False, markup=False)
+    out.print(f"report: {path}", highlight=False, markup=False)
     raise typer.Exit(EXIT_FOR_VERDICT[report.verdict])
 
 
@@ -469,6 +480,7 @@ def report(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML file (default: reports/<run_id>.html).")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Config whose release, canary and gates sections to use (default: the run's own).")] = None,
     profile: ProfileOption = None,
+    allow_incomplete: AllowIncompleteOption = False,
     db: DbOption = None,
 ) -> None:
     """Write the release report: one self-contained HTML file with the pre-deploy checklist filled in."""
@@ -477,7 +489,8 @@ def report(
 
     cfg = load_config(config, profile=profile) if config else None
     store = _store(db, read_only=True, configured=cfg.db if cfg else None)
-    out.print(str(write_report(store, run_id, output, config=cfg)), highlight=False)
+    path = write_report(store, run_id, output, config=cfg, allow_incomplete=allow_incomplete)
+    out.print(str(path), highlight=False, markup=False)
 
 
 @app.command("canary-plan")
@@ -507,9 +520,9 @@ def canary_plan(
         updates["duration_h"] = _hours(duration)
     canary = cfg.canary.model_copy(update=updates)
     plan = plan_canary(_store(db, read_only=True, configured=cfg.db), dataset, canary, cfg.gates, run_id)
-    table = Table(title=f"canary plan for {dataset}: {plan.duration_h:g} h per step, "
+    table = Table(title=Text(f"canary plan for {dataset}: {plan.duration_h:g} h per step, "
                         f"{plan.requests_per_hour:,.1f} requests/h, {plan.confidence:.0%} confidence, "
-                        f"{plan.power:.0%} power", title_justify="left", header_style="bold")
+                        f"{plan.power:.0%} power"), title_justify="left", header_style="bold")
     for name in ("step", "users", "user share", "traffic share", "canary requests", "MDE error rate", "MDE quality"):
         table.add_column(name, justify="right")
     for st in plan.steps:
@@ -517,10 +530,10 @@ def canary_plan(
                       f"{st.requests:,.0f}", f"+{100 * st.mde_error_rate:.1f} pts", f"{st.mde_quality:.3f}")
     out.print(table)
     out.print(f"baseline error rate {plan.baseline_error_rate:.2%} from {plan.error_rate_source}; quality spread"
-              f" (sd) {plan.quality_sd:.3f} from {plan.quality_source}", highlight=False)
+              f" (sd) {plan.quality_sd:.3f} from {plan.quality_source}", highlight=False, markup=False)
     out.print(f"users are assigned by sha256('{canary.salt}:' + user_id): stable on any machine, nested across"
               f" steps; {plan.units_without_user:,} of {plan.units:,} units had no user_id and count per request",
-              highlight=False)
+              highlight=False, markup=False)
 
 
 def _hours(text: str) -> float:

@@ -6,6 +6,7 @@ turns any of them into a failed ingest that writes nothing. All of it is one tra
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import queue
@@ -17,6 +18,7 @@ from typing import Any
 from harness.capture import RawBatch, group_by_reader
 from harness.config import RedactionConfig
 from harness.errors import IngestError
+from harness.names import check_dataset_name
 from harness.progress import progress_bar
 from harness.redaction import Redactor
 from harness.store import DatasetSummary, Store
@@ -42,6 +44,7 @@ def ingest(
     With `variant_from`, the converting readers take each record's captured variant from that
     attribute of the trace (see harness.capture.values.variant_value) instead of `prod`.
     """
+    check_dataset_name(name)
     files = [Path(p) for p in paths]
     if not files:
         raise IngestError("no input files given")
@@ -89,7 +92,8 @@ def ingest(
             summary.redaction = redactor.describe() if redactor is not None else None
             return summary
         except BaseException:
-            writer.rollback()
+            with contextlib.suppress(Exception):  # a failed rollback must not hide why the ingest failed
+                writer.rollback()
             raise
 
 

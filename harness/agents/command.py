@@ -1,7 +1,9 @@
 """The `command` agent: run a subprocess per request, JSON request on stdin, JSON result on stdout.
 
-A cancelled call (timeout, budget, Ctrl-C) kills the process group and reaps it before
-re-raising, so no agent process outlives its call.
+The answer is complete when stdout closes, or, once the agent has exited, as soon as what it
+wrote is one whole JSON document (a grandchild it left behind may hold stdout open forever).
+Every call ends by killing the agent's process group, so nothing it started outlives the
+call; a cancelled call (timeout, budget, Ctrl-C) kills it and reaps it before re-raising.
 """
 
 from __future__ import annotations
@@ -72,23 +74,21 @@ class CommandAgent(Agent):
         except OSError as exc:
             raise AgentFailure(f"cannot start {self._config.command[0]!r}: {exc}") from exc
         feeder = asyncio.create_task(_feed(process, payload))
-        stderr = asyncio.create_task(_tail(process.stderr, STDERR_TAIL_BYTES))
+        tail = _Tail(STDERR_TAIL_BYTES)
+        stderr = asyncio.create_task(tail.drain(process.stderr))
+        stdout = _Stdout(MAX_STDOUT_BYTES)
         try:
-            stdout = await _read_capped(process.stdout, MAX_STDOUT_BYTES)
-            code = await process.wait()
-            tail = await stderr
-        except BaseException:
-            await _kill(process)
-            raise
+            code = await stdout.read_until_answered(process)
         finally:
+            await _kill(process)
             for task in (feeder, stderr):
                 task.cancel()
             await asyncio.gather(feeder, stderr, return_exceptions=True)
         if code != 0:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-            detail = tail.decode("utf-8", "replace").strip()
+            detail = tail.data.decode("utf-8", "replace").strip()
             raise AgentFailure(f"command {how}" + (f": {detail}" if detail else ""))
-        return AgentResult.from_mapping(_parse(stdout))
+        return AgentResult.from_mapping(_parse(bytes(stdout.data)))
 
 
 async def _feed(process: asyncio.subprocess.Process, payload: bytes) -> None:
@@ -103,35 +103,66 @@ async def _feed(process: asyncio.subprocess.Process, payload: bytes) -> None:
         pass
 
 
-async def _read_capped(stream: asyncio.StreamReader | None, limit: int) -> bytes:
-    """All of stdout, refusing more than `limit` bytes."""
-    assert stream is not None
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await stream.read(_READ_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise AgentBadResponse(f"command wrote more than {limit} bytes to stdout")
-        chunks.append(chunk)
-    return b"".join(chunks)
+class _Stdout:
+    """The agent's stdout, refusing more than `limit` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.data = bytearray()
+        self.closed = False
+
+    async def read_until_answered(self, process: asyncio.subprocess.Process) -> int:
+        """Read until stdout closes, or until the agent has exited and its output parses as one
+        JSON document; returns the exit code (the agent's own, never a descendant's)."""
+        assert process.stdout is not None
+        exited = asyncio.create_task(process.wait())
+        try:
+            while True:
+                chunk = asyncio.ensure_future(process.stdout.read(_READ_CHUNK))
+                await asyncio.wait({chunk, exited}, return_when=asyncio.FIRST_COMPLETED)
+                if not chunk.done():
+                    if self._complete():
+                        chunk.cancel()
+                        return exited.result()
+                    await chunk  # exited, output not whole yet: keep reading (the call's timeout still holds)
+                data = chunk.result()
+                if not data:
+                    return await exited
+                self.data += data
+                if len(self.data) > self.limit:
+                    raise AgentBadResponse(f"command wrote more than {self.limit} bytes to stdout")
+                if exited.done() and self._complete():
+                    return exited.result()
+        finally:
+            exited.cancel()
+
+    def _complete(self) -> bool:
+        try:
+            json.loads(self.data.decode("utf-8"))
+        except ValueError:
+            return False
+        return True
 
 
-async def _tail(stream: asyncio.StreamReader | None, keep: int) -> bytes:
+class _Tail:
     """The last `keep` bytes of stderr, draining the rest so the agent never blocks on a full pipe."""
-    assert stream is not None
-    tail = b""
-    while chunk := await stream.read(_READ_CHUNK):
-        tail = (tail + chunk)[-keep:]
-    return tail
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.data = b""
+
+    async def drain(self, stream: asyncio.StreamReader | None) -> None:
+        assert stream is not None
+        while chunk := await stream.read(_READ_CHUNK):
+            self.data = (self.data + chunk)[-self.keep:]
 
 
 async def _kill(process: asyncio.subprocess.Process) -> None:
-    """SIGKILL the agent's process group (its own children too) and reap it."""
-    if process.returncode is None:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    """SIGKILL the agent's process group (its children and grandchildren too) and reap the agent."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
     await process.wait()
 
 

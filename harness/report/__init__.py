@@ -6,11 +6,17 @@ a `<script>` in an answer from running in a release reviewer's browser.
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from harness.config import HarnessConfig
+from harness.errors import HarnessError
+from harness.gates.run import run_coverage
+from harness.names import check_run_id
+from harness.secrets import scrub
 from harness.report.context import ReportContext, build_context
 from harness.store import Store
 
@@ -45,14 +51,30 @@ def _num(value: object) -> str:
 
 
 def render(context: ReportContext) -> str:
-    """The report as one self-contained HTML string."""
-    return _environment().get_template("report.html.j2").render(c=context)
+    """The report as one self-contained HTML string, with every secret this process knows scrubbed."""
+    return scrub(_environment().get_template("report.html.j2").render(c=context)) or ""
 
 
-def write_report(store: Store, run_id: str, path: str | Path | None = None, config: HarnessConfig | None = None) -> Path:
-    """Build and write the report of a run; default path reports/<run_id>.html."""
+def write_report(store: Store, run_id: str, path: str | Path | None = None, config: HarnessConfig | None = None,
+                 *, allow_incomplete: bool = False) -> Path:
+    """Build and write the report of a run; default path reports/<run_id>.html.
+
+    The file appears whole or not at all (written beside, then renamed). An incomplete run is
+    reported only with `allow_incomplete` (IncompleteRunError otherwise), and says so on top."""
+    check_run_id(run_id)
+    coverage = run_coverage(store, run_id, allow_incomplete)
     target = Path(path) if path is not None else Path("reports") / f"{run_id}.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     context = build_context(store, run_id, config, db_label=str(store.path))
-    target.write_text(render(context), encoding="utf-8")
+    context.coverage = coverage
+    html = render(context)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(html, encoding="utf-8")
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC:
+            raise HarnessError(f"{target}: the disk is full, the report was not written") from None
+        raise HarnessError(f"{target}: cannot write the report: {exc.strerror}") from None
     return target

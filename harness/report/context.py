@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,7 @@ from harness.canary import CanaryPlan, plan_canary
 from harness.config import HarnessConfig, ReleaseConfig
 from harness.errors import HarnessError
 from harness.gates.catalogue import default_checks, resolve_checks
+from harness.limits import MAX_TEXT_CHARS_SHOWN
 from harness.report.charts import Chart, IntervalChart, histogram_chart, interval_chart
 from harness.store import Store
 
@@ -68,6 +70,8 @@ class ReportContext:
     reproduce: list[str]
     harness_version: str
     generated_at: str = field(default_factory=lambda: f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}")
+    coverage: str | None = None
+    """For an incomplete run: how much of it there is (the report says so on top)."""
 
 
 def build_context(store: Store, run_id: str, config: HarnessConfig | None = None, *,
@@ -95,9 +99,9 @@ def build_context(store: Store, run_id: str, config: HarnessConfig | None = None
         errors=store.error_examples(run_id).to_dicts(), judge=store.judge_diagnostics(run_id).to_dicts(),
         tool_classes=store.tool_classes(run_id).to_dicts(), scoring=scoring, score_means=store.score_means(run_id).to_dicts(),
         config_digest=hashlib.sha256(json.dumps(stored, sort_keys=True).encode()).hexdigest()[:12],
-        reproduce=[f"harness report {run_id}" + (f" --db {db_label}" if db_label else ""),
-                   f"harness run --config harness.toml --dataset {run['dataset']}"
-                   + (f" --profile {run['profile']}" if run.get("profile") else "")],
+        reproduce=[shlex.join(["harness", "report", run_id] + (["--db", db_label] if db_label else [])),
+                   shlex.join(["harness", "run", "--config", "harness.toml", "--dataset", run["dataset"]]
+                              + (["--profile", run["profile"]] if run.get("profile") else []))],
         harness_version=__version__,
     )  # fmt: skip
     ctx.checklist = _checklist(ctx, overall)
@@ -229,21 +233,33 @@ def _segment_chart(gates: pl.DataFrame) -> IntervalChart | None:
 
 
 def _regressions(store: Store, run_id: str) -> list[dict[str, Any]]:
-    top = store.top_regressions(run_id)
+    top = store.top_regressions(run_id, cap=MAX_TEXT_CHARS_SHOWN)
     if top.is_empty():
         return []
-    answers = store.responses_for(run_id, top["request_id"].to_list())
+    answers = store.responses_for(run_id, top["request_id"].to_list(), cap=MAX_TEXT_CHARS_SHOWN)
     by_request: dict[str, dict[str, dict[str, Any]]] = {}
     for row in answers.to_dicts():
-        row["tool_calls"] = _pretty(row["tool_calls"])
+        row["output"] = _shown(row["output"], row["output_chars"])
+        row["tool_calls"] = _shown(row["tool_calls"], row["tool_calls_chars"], pretty=True)
         by_request.setdefault(row["request_id"], {})[row["arm"]] = row
     items = []
     for r in top.to_dicts():
         items.append({
-            "request_id": r["request_id"], "input": r["input_text"], "metadata": _pretty(r["metadata"]),
+            "request_id": r["request_id"], "input": _shown(r["input_text"], r["input_chars"]),
+            "metadata": _shown(r["metadata"], r["metadata_chars"], pretty=True),
             "why": _why(r), "arms": by_request.get(r["request_id"], {}),
         })  # fmt: skip
     return items
+
+
+def _shown(text: str | None, total: int | None, *, pretty: bool = False) -> str:
+    """A stored text as the report shows it: at most MAX_TEXT_CHARS_SHOWN characters, saying
+    how much more there is; JSON indented when it is whole."""
+    if not text:
+        return ""
+    cut = total is not None and total > len(text)
+    shown = _pretty(text) if pretty and not cut else text
+    return shown + (f"\n[... {total - len(text):,} more characters not shown]" if cut else "")
 
 
 def _why(r: dict[str, Any]) -> list[str]:
