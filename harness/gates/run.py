@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import polars as pl
@@ -30,13 +31,16 @@ class GateReport:
     quality_source: str | None = None
 
 
-def gate_run(store: Store, run_id: str, settings: GatesConfig | None = None) -> GateReport:
-    """Evaluate the gates on a scored run and store the results and the verdict."""
+def gate_run(store: Store, run_id: str, settings: GatesConfig | None = None,
+             extra_checks: Sequence[CheckResult] = ()) -> GateReport:
+    """Evaluate the gates on a scored run and store the results and the verdict.
+
+    `extra_checks` are results decided elsewhere (the migration check) that enter the verdict too."""
     settings = settings or GatesConfig()
     store.run(run_id)  # NotFoundError for an unknown run
     inputs = build_inputs(store.gate_inputs(run_id), cluster_by=settings.cluster_by,
                           segment_keys=settings.segment_keys)
-    report = evaluate_gates(inputs, settings, run_id)
+    report = evaluate_gates(inputs, settings, run_id, extra_checks=extra_checks)
     rows = [_row(r, name=f"sanity:{r.check_name}" if r.severity == "sanity" else r.check_name)
             for r in report.checks + report.sanity + report.segments]
     store.save_gate_results(run_id, pl.DataFrame(rows, infer_schema_length=None), report.verdict,
@@ -45,11 +49,12 @@ def gate_run(store: Store, run_id: str, settings: GatesConfig | None = None) -> 
 
 
 def evaluate_gates(inputs: GateInputs, settings: GatesConfig, run_id: str = "", *,
-                   segments: bool = True, only: set[str] | None = None) -> GateReport:
+                   segments: bool = True, only: set[str] | None = None,
+                   extra_checks: Sequence[CheckResult] = ()) -> GateReport:
     """Every check (or `only` those named), prod_repeat's sanity checks and (optionally) the
-    segments, and the verdict."""
+    segments, and the verdict (with `extra_checks` among the checks)."""
     specs = [s for s in resolve_checks(settings.checks) if only is None or s.name in only]
-    checks = [evaluate(spec, inputs, settings) for spec in specs]
+    checks = [evaluate(spec, inputs, settings) for spec in specs] + list(extra_checks)
     sanity = [evaluate(spec, inputs, settings, arm="prod_repeat", sanity=True)
               for spec in specs if spec.kind == "relative"] if inputs.has_repeat else []
     sanity = [s for s in sanity if s.status != "skipped"]

@@ -18,6 +18,7 @@ from harness.canary import CanaryPlan, plan_canary
 from harness.config import HarnessConfig, ReleaseConfig
 from harness.errors import HarnessError
 from harness.gates.catalogue import DEFAULT_CHECKS, resolve_checks
+from harness.migration.report import MigrationSection, migration_section
 from harness.report.charts import Chart, IntervalChart, histogram_chart, interval_chart
 from harness.store import Store
 
@@ -67,6 +68,8 @@ class ReportContext:
     reproduce: list[str]
     harness_version: str
     generated_at: str = field(default_factory=lambda: f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}")
+    migration: MigrationSection | None = None
+    """The state-migration check the config's [migration] names, if any."""
 
 
 def build_context(store: Store, run_id: str, config: HarnessConfig | None = None, *,
@@ -99,7 +102,10 @@ def build_context(store: Store, run_id: str, config: HarnessConfig | None = None
                    + (f" --profile {run['profile']}" if run.get("profile") else "")],
         harness_version=__version__,
     )  # fmt: skip
+    ctx.migration = migration_section(store, cfg, overall)
     ctx.checklist = _checklist(ctx, overall)
+    if ctx.migration is not None:
+        ctx.checklist.append(ChecklistItem(**ctx.migration.checklist))
     return ctx
 
 
