@@ -3,51 +3,62 @@
 A field is a path: `$.preferences.language`, with `[]` standing for every element of a list
 (`$.history[].role`). Per path, the JSON types found there are compared: a field added,
 dropped, whose type changed (e.g. string -> object), or that became null. Integers and
-other numbers count as one type, `number`, so 1 -> 1.5 is not a type change.
+other numbers count as one type, `number`, so 1 -> 1.5 is not a type change. These are
+statistics: only the first LIST_ELEMENTS elements of each list are looked at.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
+from collections import defaultdict
 from typing import Any
 
-__all__ = ["MAX_CHANGES", "child_path", "field_changes", "field_types", "first_difference", "json_type"]
+__all__ = ["LIST_ELEMENTS", "MAX_CHANGES", "child_path", "field_changes", "field_types", "first_difference", "json_type"]
 
 MAX_CHANGES = 50
 """Changes kept per state: states whose objects are maps keyed by ids would otherwise list thousands."""
+LIST_ELEMENTS = 256
+"""Elements of one list whose fields are looked at: a 20,000-entry history costs what 256 do."""
 
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
+_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+          type(None): "null"}  # fmt: skip
+
+
 def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+    """The JSON type of a decoded value (integers and floats are both `number`)."""
+    return _TYPES.get(type(value)) or ("object" if isinstance(value, dict) else "array" if isinstance(value, list)
+                                       else "number" if isinstance(value, int | float) else "string")
+
+
+@functools.lru_cache(maxsize=8192)
+def _suffix(key: str) -> str:
+    return f".{key}" if _PLAIN_KEY.fullmatch(key) else f'["{key}"]'
 
 
 def child_path(path: str, key: str) -> str:
-    return f"{path}.{key}" if _PLAIN_KEY.fullmatch(key) else f'{path}["{key}"]'
+    return path + _suffix(key)
 
 
 def field_types(value: Any) -> dict[str, set[str]]:
     """Every path in a JSON value with the types found at it (iterative: deep states are fine)."""
-    types: dict[str, set[str]] = {}
-    stack: list[tuple[str, Any]] = [("$", value)]
+    types: dict[str, set[str]] = defaultdict(set)
+    root = json_type(value)
+    types["$"].add(root)
+    stack: list[tuple[str, Any]] = [("$", value)] if root in ("object", "array") else []
     while stack:
         path, node = stack.pop()
-        types.setdefault(path, set()).add(json_type(node))
-        if isinstance(node, dict):
-            stack.extend((child_path(path, str(k)), v) for k, v in node.items())
-        elif isinstance(node, list):
-            stack.extend((f"{path}[]", v) for v in node)
+        children = ((path + _suffix(str(k)), v) for k, v in node.items()) if isinstance(node, dict) else \
+            ((path + "[]", v) for v in itertools.islice(node, LIST_ELEMENTS))
+        for child, v in children:
+            kind = json_type(v)
+            types[child].add(kind)
+            if kind == "object" or kind == "array":
+                stack.append((child, v))
     return types
 
 

@@ -125,10 +125,12 @@ def _reapplied(code: UserCode, migrated_text: str, migrated: Any) -> tuple[str, 
     except Exception as exc:  # noqa: BLE001
         return f"reapply raised {type(exc).__name__}", None, _described(exc)
     try:
-        again = json.loads(json.dumps(again, allow_nan=False))
+        again_text = json.dumps(again, allow_nan=False, sort_keys=True)
     except (TypeError, ValueError, RecursionError) as exc:
         return "reapply not serializable", None, short_message(f"transform(migrated) is not JSON: {exc}")
-    where = first_difference(migrated, again)
+    if again_text == json.dumps(migrated, sort_keys=True):  # the common case, compared in C
+        return None
+    where = first_difference(migrated, json.loads(again_text))
     if where is None:
         return None
     return "changed", where.split(" ")[0], short_message(f"transform(migrated) differs from migrated at {where}")
