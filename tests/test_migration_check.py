@@ -174,6 +174,7 @@ def test_a_changed_transform_is_a_different_check(store: Store, tmp_path: Path) 
         check_migration(store, config, base_dir=tmp_path, progress=False)
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # pebble's reader thread dies
 def test_a_broken_pool_is_rebuilt_and_only_the_state_that_broke_it_is_an_error(store: Store, tmp_path: Path) -> None:
     kinds = {f"ok-{i}": "ok" for i in range(12)} | {"corrupt": "corrupt_pool"}
     load(store, tmp_path, kinds)
