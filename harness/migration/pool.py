@@ -64,7 +64,7 @@ def _items(store: Store, state_set: str, pending: pl.DataFrame) -> Iterator[_Ite
 
 
 def run_pool(store: Store, check_id: str, state_set: str, pending: pl.DataFrame, settings: WorkerSettings,
-         timeout_s: float, n_workers: int, n_planned: int, n_done: int, progress: bool) -> tuple[int, bool]:
+             timeout_s: float, n_workers: int, n_planned: int, n_done: int, progress: bool) -> tuple[int, bool]:
     """The pool loop; returns how many states it recorded and whether it was stopped (Ctrl-C, SIGTERM).
 
     When the pool itself breaks (its machinery, not one worker), every state in flight is tried
