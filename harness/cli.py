@@ -527,11 +527,6 @@ def ingest_states(
         err.print(f"  [yellow]{escape(bad.source)}:{bad.line}[/]: {escape(bad.reason)}", highlight=False)
 
 
-_MIGRATION_OPTIONS = {"check": "--check-id", "states": "--states", "transform": "--transform", "schema": "--schema",
-                      "invariants": "--invariants", "already_migrated": "--already-migrated", "sample": "--sample",
-                      "cohorts": "--cohort", "timeout_s": "--timeout", "workers": "--workers"}
-
-
 @app.command("migrate-check")
 @_handled
 def migrate_check(
@@ -552,28 +547,19 @@ def migrate_check(
     db: DbOption = None,
 ) -> None:
     """Check a state migration over every captured state: exit 0 all ok, 3 undecided, 4 broken states, 5 interrupted."""
-    from pydantic import ValidationError
-
-    from harness.config import HarnessConfig, MigrationConfig, load_config
-    from harness.migration import check_migration, migration_gate, migration_summary, new_check_id
+    from harness.config import HarnessConfig, load_config
+    from harness.errors import ConfigError
+    from harness.migration import check_migration, migration_config, migration_gate, migration_summary
 
     cfg = load_config(config, profile=profile) if config else HarnessConfig()
-    data = cfg.migration.model_dump(by_alias=True, exclude_none=True) if cfg.migration else {}
-    if schema and Path(schema).is_file():
-        schema = str(Path(schema).resolve())
-    given = {"states": states, "transform": transform, "schema": schema, "invariants": invariants,
-             "idempotent": idempotent, "already_migrated": already_migrated or None, "sample": sample,
-             "cohorts": _percentages(cohort, "--cohort") if cohort else None, "timeout_s": timeout, "workers": workers}
-    if sample is not None or cohort:
-        data.pop("cohorts" if sample is not None else "sample", None)
-    data |= {k: v for k, v in given.items() if v is not None}
-    data["check"] = check_id or data.get("check") or new_check_id()
     try:
-        migration = MigrationConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        option = _MIGRATION_OPTIONS.get(str(first["loc"][0]) if first["loc"] else "", "options")
-        raise typer.BadParameter(first["msg"].removeprefix("Value error, "), param_hint=option) from None
+        migration = migration_config(
+            cfg.migration, check=check_id, states=states, transform=transform,
+            schema=str(Path(schema).resolve()) if schema and Path(schema).is_file() else schema,
+            invariants=invariants, idempotent=idempotent, already_migrated=already_migrated or None, sample=sample,
+            cohorts=_percentages(cohort, "--cohort") if cohort else None, timeout_s=timeout, workers=workers)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
     store = _store(db, configured=cfg.db)
     outcome = check_migration(store, migration, canary=cfg.canary, base_dir=cfg.base_dir if config else Path.cwd(),
                               replace=replace)

@@ -385,7 +385,8 @@ def load_config(path: str | Path, profile: str | None = None) -> HarnessConfig:
 
 
 def _anchored(config: HarnessConfig, base: Path) -> HarnessConfig:
-    """Resolve the config's relative paths (db, judge templates, command cwd, migration schema file) against `base`."""
+    """Resolve the config's relative paths (db, judge templates, command cwd, a migration's JSON
+    Schema file) against `base`."""
 
     def resolve(value: str | None) -> str | None:
         return value if value is None or Path(value).is_absolute() else str(base / value)
@@ -402,9 +403,10 @@ def _anchored(config: HarnessConfig, base: Path) -> HarnessConfig:
     }
     if agents:
         updates["agents"] = {**config.agents, **agents}
-    schema = config.migration.target_schema if config.migration is not None else None
-    if schema and not re.fullmatch(r"[\w.]+:[\w.]+", schema):  # a JSON Schema file, not module:Model
-        updates["migration"] = config.migration.model_copy(update={"target_schema": resolve(schema)})  # type: ignore[union-attr]
+    migration = config.migration
+    schema = migration.target_schema if migration is not None else None
+    if migration is not None and schema and not re.fullmatch(r"[\w.]+:[\w.]+", schema):  # a file, not module:Model
+        updates["migration"] = migration.model_copy(update={"target_schema": resolve(schema)})
     anchored = config.model_copy(update=updates)
     anchored._base_dir = base
     return anchored

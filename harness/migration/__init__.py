@@ -11,20 +11,21 @@
 from harness.migration.gate import CHECK_NAME, migration_checks, migration_gate
 from harness.migration.ingest import ingest_states
 from harness.migration.migrated import migrated_state, migrated_states
-from harness.migration.runner import MigrationOutcome, check_migration, new_check_id, plan_states
+from harness.migration.runner import MigrationOutcome, check_migration, migration_config, new_check_id, plan_states
 from harness.migration.summary import MigrationSummary, migration_summary
 
 __all__ = [
-           "CHECK_NAME",
-           "MigrationOutcome",
-           "MigrationSummary",
-           "check_migration",
-           "ingest_states",
-           "migrated_state",
-           "migrated_states",
-           "migration_checks",
-           "migration_gate",
-           "migration_summary",
-           "new_check_id",
-           "plan_states",
+    "CHECK_NAME",
+    "MigrationOutcome",
+    "MigrationSummary",
+    "check_migration",
+    "ingest_states",
+    "migrated_state",
+    "migrated_states",
+    "migration_checks",
+    "migration_config",
+    "migration_gate",
+    "migration_summary",
+    "new_check_id",
+    "plan_states",
 ]

@@ -15,7 +15,8 @@ import re
 from collections import defaultdict
 from typing import Any
 
-__all__ = ["LIST_ELEMENTS", "MAX_CHANGES", "child_path", "field_changes", "field_types", "first_difference", "json_type"]
+__all__ = ["LIST_ELEMENTS", "MAX_CHANGES", "child_path", "field_changes", "field_types", "first_difference",
+           "json_type"]
 
 MAX_CHANGES = 50
 """Changes kept per state: states whose objects are maps keyed by ids would otherwise list thousands."""

@@ -1,12 +1,13 @@
 """The release report's state-migration section and checklist line, as plain data.
 
 The report shows it when the config's [migration] section names a check. The gate's status
-is the one stored with the run's verdict when the run was gated with that check, else it is
-evaluated now from the store (and says so).
+is the one stored with the run's verdict when the run was gated with that same check, else it
+is evaluated now from the store (and says so).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +45,8 @@ def migration_section(store: Store, config: HarnessConfig, gate_results: pl.Data
         summary: MigrationSummary | None = migration_summary(store, check_id)
     except NotFoundError:
         summary = None
-    stored = gate_results.filter(pl.col("check_name") == CHECK_NAME).to_dicts()
+    stored = [row for row in gate_results.filter(pl.col("check_name") == CHECK_NAME).to_dicts()
+              if json.loads(row["details"] or "{}").get("check_id") == check_id]
     if stored:
         gate = stored[0] | {"in_verdict": True}
     else:

@@ -27,7 +27,11 @@ from harness.migration.worker import WorkerSettings
 from harness.stats import stable_fraction
 from harness.store import Store
 
-__all__ = ["MigrationOutcome", "check_migration", "new_check_id", "plan_states"]
+_OPTIONS = {"check": "--check-id", "states": "--states", "transform": "--transform", "schema": "--schema",
+            "invariants": "--invariants", "already_migrated": "--already-migrated", "sample": "--sample",
+            "cohorts": "--cohort", "timeout_s": "--timeout", "workers": "--workers"}  # fmt: skip
+
+__all__ = ["MigrationOutcome", "check_migration", "migration_config", "new_check_id", "plan_states"]
 
 @dataclass
 class MigrationOutcome:
@@ -49,6 +53,25 @@ class MigrationOutcome:
 def new_check_id() -> str:
     """A sortable, unique check id: mig-YYYYmmdd-HHMMSS-xxxx."""
     return f"mig-{datetime.now(UTC):%Y%m%d-%H%M%S}-{os.urandom(2).hex()}"
+
+
+def migration_config(section: MigrationConfig | None, **options: Any) -> MigrationConfig:
+    """The config's [migration] section with the options given (None: not given) laid over it; a new
+    check id when neither names one. ConfigError naming the option when the result is not valid."""
+    from pydantic import ValidationError
+
+    data = section.model_dump(by_alias=True, exclude_none=True) if section is not None else {}
+    given = {k: v for k, v in options.items() if v is not None}
+    if "sample" in given or "cohorts" in given:  # the one given replaces the config's other one
+        data.pop("cohorts" if "sample" in given else "sample", None)
+    data |= given
+    data.setdefault("check", new_check_id())
+    try:
+        return MigrationConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        option = _OPTIONS.get(str(first["loc"][0]) if first["loc"] else "", "migrate-check")
+        raise ConfigError(f"{option}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
 def plan_states(store: Store, migration: MigrationConfig, canary: CanaryConfig) -> tuple[pl.DataFrame, str]:

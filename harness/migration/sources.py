@@ -108,7 +108,8 @@ class _Builder:
         self.bytes += size
 
     def full(self) -> bool:
-        return len(self.columns["seq"]) >= _BATCH_ROWS or self.bytes >= _BATCH_BYTES or len(self.malformed) >= _BATCH_ROWS
+        rows = len(self.columns["seq"])
+        return rows >= _BATCH_ROWS or self.bytes >= _BATCH_BYTES or len(self.malformed) >= _BATCH_ROWS
 
     def take(self) -> StateBatch:
         batch = StateBatch(pl.DataFrame(self.columns, schema=STATE_COLUMNS), self.malformed)
