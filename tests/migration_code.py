@@ -4,7 +4,7 @@ chooses with its `kind`, its invariants, a pydantic target model, and a JSON Sch
 kinds: ok (default), raise, not_json, invalid, lose_history, segfault, exit, loop,
 stubborn_loop (ignores SIGTERM), corrupt_pool (writes junk into the pool's pipes), slow (sleeps
 MIG_SLOW_S), email_error (an error quoting an email and markup). A state without `history` makes
-the invariants raise.
+the invariants raise; the pydantic model's validator raises TypeError for the user "boom".
 When MIG_CALLS names a file, every call appends "<MIG_RUN> <user>" to it.
 """
 
@@ -16,7 +16,7 @@ import signal
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 SCHEMA_V2 = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -48,6 +48,13 @@ class StateV2(BaseModel):
     user: str
     language: str
     history: list[Entry]
+
+    @field_validator("user")
+    @classmethod
+    def _not_boom(cls, user: str) -> str:
+        if user == "boom":
+            raise TypeError("a validator that fails the wrong way")  # pydantic lets it through
+        return user
 
 
 def upgrade(state: dict[str, Any]) -> Any:

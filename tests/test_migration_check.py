@@ -137,10 +137,11 @@ def test_the_gate_fails_on_any_broken_state_and_a_complete_rerun_is_a_no_op(chec
 
 
 def test_pydantic_model_idempotence_and_changed_settings(store: Store, tmp_path: Path) -> None:
-    load(store, tmp_path, {"a": "ok", "b": "invalid", "c": "ok"})
+    load(store, tmp_path, {"a": "ok", "b": "invalid", "c": "ok", "boom": "ok"})
     config = migration(schema="tests.migration_code:StateV2", timeout_s=30.0)
     check_migration(store, config, base_dir=REPO, progress=False)
     r = results(store)
+    assert (r["boom"]["outcome"], r["boom"]["error_kind"]) == ("invalid", "validator raised TypeError")
     assert r["b"]["outcome"] == "invalid" and r["b"]["error_kind"] == "string_type"
     assert r["b"]["error_path"] == "$.language" and "Input should be a valid string" in r["b"]["error_message"]
     assert r["a"]["outcome"] == "ok"  # re-applied, it raised the declared AlreadyMigrated

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.migration.code import UserCode, load_code
+from harness.migration.code import Problem, UserCode, load_code
 from harness.migration.fields import field_changes, first_difference
 
 __all__ = ["MESSAGE_CHARS", "WorkerSettings", "check_state", "initialize", "run_state", "short_message"]
@@ -86,7 +86,10 @@ def run_state(code: UserCode, text: str, *, idempotent: bool) -> dict[str, Any]:
     migrated = json.loads(migrated_text)
     base = {"migrated": migrated_text, "n_bytes_out": len(migrated_text.encode()),
             "changes": field_changes(old, migrated)}
-    problem = code.validate(migrated)
+    try:
+        problem = code.validate(migrated)
+    except Exception as exc:  # noqa: BLE001 - a custom validator of the user's model may raise anything
+        problem = Problem(f"validator raised {type(exc).__name__}", "$", _described(exc))
     if problem is not None:
         return base | _failed("invalid", problem.kind, problem.path, short_message(problem.message))
     if code.invariants is not None:
@@ -125,10 +128,10 @@ def _reapplied(code: UserCode, migrated_text: str, migrated: Any) -> tuple[str, 
     except Exception as exc:  # noqa: BLE001
         return f"reapply raised {type(exc).__name__}", None, _described(exc)
     try:
-        again_text = json.dumps(again, allow_nan=False, sort_keys=True)
+        again_text = json.dumps(again, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError, RecursionError) as exc:
         return "reapply not serializable", None, short_message(f"transform(migrated) is not JSON: {exc}")
-    if again_text == json.dumps(migrated, sort_keys=True):  # the common case, compared in C
+    if again_text == migrated_text:  # the common case, compared as text
         return None
     where = first_difference(migrated, json.loads(again_text))
     if where is None:
