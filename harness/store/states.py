@@ -143,12 +143,10 @@ class StateQueries:
             raise NotFoundError(f"no state set named {name!r} (load one with `harness ingest-states`)")
         return rows[0]
 
-    def states(self: _HasConnection, name: str, keys: list[str] | None = None) -> pl.DataFrame:
-        """Snapshots of a state set in ingest order (only `keys`, when given); `state` is JSON text."""
-        where = "" if keys is None else " AND key IN (SELECT unnest($keys::VARCHAR[]))"
-        params: dict[str, Any] = {"name": name} | ({} if keys is None else {"keys": keys})
+    def states(self: _HasConnection, name: str) -> pl.DataFrame:
+        """Snapshots of a state set in ingest order; `state` is JSON text."""
         return self._frame("SELECT key, state, updated_at, n_bytes, source, line FROM state_snapshots"
-                           f" WHERE state_set = $name{where} ORDER BY seq", params)  # type: ignore[arg-type]
+                           " WHERE state_set = ? ORDER BY seq", [name])
 
     def state_quarantine(self: _HasConnection, name: str) -> pl.DataFrame:
         """Malformed rows set aside by ingest-states: file, line, reason, raw text."""
