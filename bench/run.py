@@ -1,6 +1,6 @@
 """`make bench`: the harness against physical bounds, printed as ratios (not timed unit tests).
 
-Sections (all by default, or name some): replay, scale, scoring, report, ingest.
+Sections (all by default, or name some): replay, scale, scoring, report, ingest, migration.
   replay  N requests x 3 arms through a local HTTP agent with fixed latency at concurrency C;
           wall time vs the bound N*arms*latency/C, harness CPU per response, peak RSS.
   scale   a 1,000,000-request dataset replayed through a fast local python agent, in a fresh
@@ -12,6 +12,9 @@ Sections (all by default, or name some): replay, scale, scoring, report, ingest.
   ingest  1,000,000 canonical JSON lines (demo records: metadata, references, captured outputs
           with tool calls) ingested, against DuckDB's own read_json loading the same file
           into a table, in the same process; peak memory of each, in fresh processes.
+  migration 100,000 captured states (20 of ~2 MB) through ingest-states and migrate-check in a fresh
+          process: wall time, peak memory of the process tree (summed PSS), and the check's time
+          against the same per-state work in a plain loop, scaled to the workers (migration_check.py).
 """
 
 from __future__ import annotations
@@ -286,12 +289,13 @@ def show(title: str, figures: dict[str, float], targets: dict[str, tuple[str, fl
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sections", nargs="*", default=["replay", "scale", "scoring", "report", "ingest"])
+    parser.add_argument("sections", nargs="*", default=["replay", "scale", "scoring", "report", "ingest", "migration"])
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--scale-requests", type=int, default=1_000_000)
     parser.add_argument("--ingest-lines", type=int, default=1_000_000)
+    parser.add_argument("--migration-states", type=int, default=100_000)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     ok = True
@@ -315,6 +319,12 @@ def main() -> int:
     if "ingest" in args.sections:
         figures = bench_ingest(args.ingest_lines)
         ok &= show(f"ingest: {args.ingest_lines:,} canonical JSON lines", figures, {"harness_over_duckdb": ("<=", 1.5)})
+    if "migration" in args.sections:
+        from migration_check import BIG_STATES, bench_migration
+
+        figures = bench_migration(args.migration_states)
+        ok &= show(f"migration: {args.migration_states:,} states ({BIG_STATES} of ~2 MB), ingest-states +"
+                   " migrate-check", figures, {"peak_tree_pss_mb": ("<=", 1024)})
     print("\nall targets met" if ok else "\nSOME TARGETS MISSED")
     return 0 if ok else 1
 

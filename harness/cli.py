@@ -336,12 +336,15 @@ def demo(
     out.print(f"\n[bold]demo finished[/]: run [bold]{escape(r.run_id)}[/], {r.n_done:,} responses, "
               f"{r.n_errors:,} errors, ${r.spend_usd:,.4f} simulated spend, {r.elapsed_s:.1f}s replay")
     _print_scores(outcome.scores, console=out)
+    out.print(outcome.migration.message, markup=False, highlight=False)
     _print_verdict(outcome.gates)
     out.print(f"  captured log  {outcome.log}", markup=False)
+    out.print(f"  v1 states     {outcome.states}", markup=False)
     out.print(f"  config        {outcome.config}", markup=False)
     out.print(f"  DuckDB        {outcome.db}", markup=False)
     out.print(f"  report        {outcome.report}", markup=False)
     out.print(f"  next: harness show {r.run_id} --db {outcome.db}", markup=False)
+    out.print(f"        harness show-migration {outcome.migration.check_id} --db {outcome.db}", markup=False)
 
 
 @app.command()
@@ -365,8 +368,10 @@ def gate(
 
 def _gate(store: Any, run_id: str, cfg: Any, *, show_segments: bool = False, allow_incomplete: bool = False) -> Any:
     from harness.gates import gate_run
+    from harness.migration import migration_checks
 
-    report = gate_run(store, run_id, cfg.gates, allow_incomplete=allow_incomplete)
+    report = gate_run(store, run_id, cfg.gates, allow_incomplete=allow_incomplete,
+                      extra_checks=migration_checks(store, cfg))
     _print_gates(report, show_segments)
     return report
 
@@ -510,12 +515,7 @@ def canary_plan(
     cfg = load_config(config) if config else HarnessConfig()
     updates: dict[str, Any] = {}
     if steps:
-        try:
-            updates["steps"] = [float(s) for s in steps.split(",")]
-        except ValueError:
-            raise typer.BadParameter("comma-separated percentages, e.g. 5,20,50,100", param_hint="--steps") from None
-        if any(not 0 < s <= 100 for s in updates["steps"]):
-            raise typer.BadParameter("each step must be above 0 and at most 100", param_hint="--steps")
+        updates["steps"] = _percentages(steps, "--steps")
     if duration:
         updates["duration_h"] = _hours(duration)
     canary = cfg.canary.model_copy(update=updates)
@@ -536,6 +536,17 @@ def canary_plan(
               highlight=False, markup=False)
 
 
+def _percentages(text: str, option: str) -> list[float]:
+    """'5,20,50,100' as percentages of users, each above 0 and at most 100."""
+    try:
+        values = [float(s) for s in text.split(",")]
+    except ValueError:
+        raise typer.BadParameter("comma-separated percentages, e.g. 5,20,50,100", param_hint=option) from None
+    if any(not 0 < v <= 100 for v in values):
+        raise typer.BadParameter("each step must be above 0 and at most 100", param_hint=option)
+    return values
+
+
 def _hours(text: str) -> float:
     import re
 
@@ -544,6 +555,129 @@ def _hours(text: str) -> float:
         raise typer.BadParameter("a duration like 24h, 90m or 2d", param_hint="--duration")
     value, unit = float(match.group(1)), match.group(2) or "h"
     return value * {"h": 1, "m": 1 / 60, "d": 24}[unit]
+
+
+@app.command("ingest-states")
+@_handled
+def ingest_states(
+    paths: Annotated[list[Path], typer.Argument(help="State snapshots: JSON Lines, Parquet, or a DuckDB / SQLite file with --query.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="State set name.")],
+    schema_version: Annotated[str, typer.Option("--schema-version", help="The schema version these states are in, e.g. v1.")],
+    query: Annotated[str | None, typer.Option("--query", "-q", help="For a DuckDB or SQLite file: SQL returning key, state and (optional) updated_at columns.")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="auto, jsonl, parquet, duckdb or sqlite.")] = "auto",
+    strict: Annotated[bool, typer.Option("--strict", help="Any malformed row fails the load; nothing is written.")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace a state set of the same name.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Load state snapshots into an immutable state set; malformed rows are set aside with file, line and reason."""
+    from harness.migration import ingest_states as run_ingest_states
+
+    summary = run_ingest_states(_store(db), paths, name, schema_version=schema_version, query=query, fmt=fmt,
+                                strict=strict, replace=replace)
+    if summary.unchanged:
+        out.print(f"state set [bold]{escape(name)}[/] already holds exactly this content: nothing to do")
+        return
+    out.print(f"{'replaced' if summary.replaced else 'ingested'} state set [bold]{escape(name)}[/]"
+              f" ({escape(schema_version)}): {summary.n_states:,} states, {summary.n_bytes / 1e6:,.1f} MB,"
+              f" {summary.n_quarantined:,} malformed rows set aside")
+    for bad in summary.quarantined[:10]:
+        err.print(f"  [yellow]{escape(bad.source)}:{bad.line}[/]: {escape(bad.reason)}", highlight=False)
+
+
+@app.command("migrate-check")
+@_handled
+def migrate_check(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Config whose migration section gives the defaults (and canary section the user hash).")] = None,
+    states: Annotated[str | None, typer.Option("--states", help="State set to migrate (harness ingest-states --name).")] = None,
+    transform: Annotated[str | None, typer.Option("--transform", help="module:function taking a state dict, returning the migrated one.")] = None,
+    schema: Annotated[str | None, typer.Option("--schema", help="Target schema: a JSON Schema file or module:Model (pydantic).")] = None,
+    invariants: Annotated[str | None, typer.Option("--invariants", help="module:function(old, new) returning {invariant name: holds}.")] = None,
+    idempotent: Annotated[bool | None, typer.Option("--idempotent/--not-idempotent", help="Declare the transform idempotent: re-applying it must change nothing.")] = None,
+    already_migrated: Annotated[list[str] | None, typer.Option("--already-migrated", help="module:ExceptionClass a re-applied transform may raise instead (repeatable).")] = None,
+    sample: Annotated[int | None, typer.Option("--sample", help="Check only the N users the canary reaches first.")] = None,
+    cohort: Annotated[str | None, typer.Option("--cohort", help="Canary steps in percent of users, e.g. 5,20,100; results per step.")] = None,
+    check_id: Annotated[str | None, typer.Option("--check-id", help="Resume this check, or name a new one (default: migration.check of the config, else a new id).")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds per state (default 10).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Worker processes (default: one per CPU).")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Forget an earlier check of this id and redo it.")] = False,
+    profile: ProfileOption = None,
+    db: DbOption = None,
+) -> None:
+    """Check a state migration over every captured state: exit 0 all ok, 3 undecided, 4 broken states, 5 interrupted."""
+    from harness.config import HarnessConfig, load_config
+    from harness.errors import ConfigError
+    from harness.migration import check_migration, migration_config, migration_gate, migration_summary
+
+    cfg = load_config(config, profile=profile) if config else HarnessConfig()
+    try:
+        migration = migration_config(
+            cfg.migration, check=check_id, states=states, transform=transform,
+            schema=str(Path(schema).resolve()) if schema and Path(schema).is_file() else schema,
+            invariants=invariants, idempotent=idempotent, already_migrated=already_migrated or None, sample=sample,
+            cohorts=_percentages(cohort, "--cohort") if cohort else None, timeout_s=timeout, workers=workers)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    store = _store(db, configured=cfg.db)
+    outcome = check_migration(store, migration, canary=cfg.canary, base_dir=cfg.base_dir if config else Path.cwd(),
+                              replace=replace)
+    err.print(outcome.message, markup=False, highlight=False)
+    summary = migration_summary(store, outcome.check_id)
+    result = migration_gate(store, migration, alpha=cfg.gates.alpha, summary=summary)
+    _print_migration(summary, result)
+    if outcome.status != "completed":
+        raise typer.Exit(EXIT_INCOMPLETE)
+    if result.status == "pass":
+        return
+    raise typer.Exit(EXIT_FOR_VERDICT["rollback"] if result.status == "fail" and result.severity == "critical"
+                     else EXIT_FOR_VERDICT["pause_and_investigate"])
+
+
+@app.command("show-migration")
+@_handled
+def show_migration(
+    check_id: Annotated[str | None, typer.Argument(help="Migration check id (without one: list state sets and checks).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Config whose migration section gives the gate settings.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Summarize a migration check: outcomes, per canary step, top errors, field changes, the gate."""
+    from harness.config import HarnessConfig, MigrationConfig, load_config
+    from harness.migration import migration_gate, migration_summary
+
+    cfg = load_config(config) if config else HarnessConfig()
+    store = _store(db, read_only=True, configured=cfg.db)
+    if check_id is None:
+        out.print(_table(store.state_sets().select("name", "schema_version", "n_states", "n_quarantined", "format",
+                                                   pl.col("created_at").dt.strftime("%Y-%m-%d %H:%M")),
+                         title="state sets"))
+        out.print(_table(store.migration_checks().with_columns(pl.col("created_at").dt.strftime("%Y-%m-%d %H:%M"))
+                         .drop("finished_at"), title="migration checks"))
+        return
+    summary = migration_summary(store, check_id)
+    gate = cfg.migration if cfg.migration is not None and cfg.migration.check == check_id else MigrationConfig(check=check_id)
+    _print_migration(summary, migration_gate(store, gate, alpha=cfg.gates.alpha, summary=summary))
+
+
+def _print_migration(summary: Any, result: Any) -> None:
+    """A migration check as tables: outcomes, canary steps, error kinds with an example, field changes."""
+    c = summary.check
+    s = c["settings"]
+    out.print(Text(f"{c['check_id']}  state set {c['state_set']} ({summary.schema_version})  status {c['status']}"
+                   f"  scope {c['scope']}  {summary.n_checked:,} of {c['n_planned']:,} states checked"))
+    out.print(Text(f"transform {s['transform']}  schema {s['schema']}  invariants {s['invariants'] or '-'}"
+                   f"  idempotent {'yes' if s['idempotent'] else 'not declared'}"))
+    out.print(_table(pl.DataFrame({"outcome": list(summary.outcomes), "states": list(summary.outcomes.values())}),
+                     title="outcomes"))
+    if summary.cohorts:
+        out.print(_table(pl.DataFrame(summary.cohorts).rename({"percent": "canary step %", "n": "states",
+                                                               "n_not_ok": "not ok"}), title="per canary step"))
+    if summary.errors:
+        rows = [{"outcome": e["outcome"], "kind": e["error_kind"], "path": e["error_path"], "states": e["n"],
+                 "example": f"{e['examples'][0]['key']}: {(e['examples'][0]['message'] or '')[:100]}"}
+                for e in summary.errors]
+        out.print(_table(pl.DataFrame(rows), title="top error kinds"))
+    if summary.fields:
+        out.print(_table(pl.DataFrame(summary.fields), title="field changes (share of migrated states)"))
+    out.print(result.sentence, markup=False, highlight=False)
 
 
 def main() -> None:

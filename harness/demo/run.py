@@ -1,6 +1,6 @@
 """`harness demo`: the whole pipeline on a generated customer-support log, end to end.
 
-Generate, ingest, replay, score, gate and report.
+Generate, ingest, check the v1 -> v2 state migration, replay, score, gate and report.
 
 Writes into a work directory: the captured log, the config it used (a real example to
 copy), the DuckDB file and the report under reports/.
@@ -14,7 +14,9 @@ from pathlib import Path
 from harness.config import load_config
 from harness.gates import GateReport, gate_run
 from harness.demo.generator import write_log
+from harness.demo.states import write_states
 from harness.ingest import ingest
+from harness.migration import MigrationOutcome, check_migration, ingest_states, migration_checks
 from harness.pricing import PriceTable
 from harness.replay import ReplaySummary, replay
 from harness.report import write_report
@@ -24,6 +26,7 @@ from harness.store import Store
 __all__ = ["DEMO_DATASET", "DemoOutcome", "run_demo", "write_demo_config"]
 
 DEMO_DATASET = "demo-support"
+DEMO_STATES = "demo-states"
 
 DEMO_CONFIG = """\
 # Written by `harness demo`: a customer-support agent, prod v1 against candidate v2.
@@ -50,6 +53,17 @@ model = "gpt-4.1-mini"
 [scoring]
 embedding_model = "all-MiniLM-L6-v2"
 
+# v2 also changes the stored state's schema (blue-green): `harness migrate-check -c harness.toml`
+# runs the transform over every user's captured v1 state, and the verdict includes its
+# migration_error_rate (critical, at most 0 broken states).
+[migration]
+check = "demo-state-v1-to-v2"
+states = "demo-states"
+transform = "harness.demo.migration:migrate_v1_to_v2"
+schema = "harness.demo.migration:StateV2"
+invariants = "harness.demo.migration:invariants"
+idempotent = true
+
 # With an OpenAI-compatible endpoint at hand, an LLM judge adds quality scores:
 # [judge]
 # base_url = "http://localhost:8000/v1"
@@ -68,6 +82,8 @@ class DemoOutcome:
     replay: ReplaySummary
     scores: ScoreSummary
     gates: GateReport
+    states: Path
+    migration: MigrationOutcome
 
 
 def write_demo_config(path: Path) -> Path:
@@ -84,9 +100,14 @@ def run_demo(workdir: str | Path = ".", db: str | Path | None = None, progress: 
     store = Store(Path(db) if db else root / "harness.duckdb")
     ingest(store, [log], DEMO_DATASET, progress=progress)
     config = load_config(config_path)
+    states = write_states(root / "demo_states_v1.jsonl", log)
+    ingest_states(store, [states], DEMO_STATES, schema_version="v1", progress=progress)
+    assert config.migration is not None
+    migration = check_migration(store, config.migration, canary=config.canary, base_dir=config.base_dir,
+                                progress=progress)
     summary = replay(config, store=store, progress=progress)
     scores = score_run(store, summary.run_id, scoring=config.scoring, judge=config.judge, tools=config.tools,
                        prices=PriceTable.with_overrides(config.prices), progress=progress)
-    gates = gate_run(store, summary.run_id, config.gates)
+    gates = gate_run(store, summary.run_id, config.gates, extra_checks=migration_checks(store, config))
     report = write_report(store, summary.run_id, root / "reports" / f"{summary.run_id}.html", config=config)
-    return DemoOutcome(root, log, config_path, store.path, report, summary, scores, gates)
+    return DemoOutcome(root, log, config_path, store.path, report, summary, scores, gates, states, migration)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import polars as pl
@@ -43,17 +44,19 @@ def load_inputs(store: Store, run_id: str, settings: GatesConfig) -> GateInputs:
 
 
 def gate_run(store: Store, run_id: str, settings: GatesConfig | None = None, *,
-             allow_incomplete: bool = False) -> GateReport:
+             allow_incomplete: bool = False, extra_checks: Sequence[CheckResult] = ()) -> GateReport:
     """Evaluate the gates on a scored run and store the results and the verdict.
 
     A run that did not finish (budget, interrupt, failure) is a partial and possibly biased
     sample: it is gated only with `allow_incomplete`, and then its verdict is at most
-    pause_and_investigate, with the coverage in the reasons."""
+    pause_and_investigate, with the coverage in the reasons. `extra_checks` are results decided
+    elsewhere (the migration check) that enter the verdict too."""
     settings = settings or GatesConfig()
     coverage = run_coverage(store, run_id, allow_incomplete)
     findings = action_findings(store.score_details(run_id, "action_match"),
                                store.score_details(run_id, "action_changed"), alpha=settings.alpha)
-    report = evaluate_gates(load_inputs(store, run_id, settings), settings, run_id, findings=findings)
+    report = evaluate_gates(load_inputs(store, run_id, settings), settings, run_id, findings=findings,
+                            extra_checks=extra_checks)
     if coverage is not None:
         _cap_for_incomplete(report, coverage)
     rows = [_row(r, name=f"sanity:{r.check_name}" if r.severity == "sanity" else r.check_name)
@@ -89,11 +92,11 @@ def _cap_for_incomplete(report: GateReport, coverage: str) -> None:
 
 def evaluate_gates(inputs: GateInputs, settings: GatesConfig, run_id: str = "", *,
                    segments: bool = True, only: set[str] | None = None,
-                   findings: list[Finding] | None = None) -> GateReport:
+                   findings: list[Finding] | None = None, extra_checks: Sequence[CheckResult] = ()) -> GateReport:
     """Every check (or `only` those named), prod_repeat's sanity checks and (optionally) the
-    segments, and the verdict."""
+    segments, and the verdict (with `extra_checks` among the checks)."""
     specs = [s for s in resolve_checks(settings.checks) if only is None or s.name in only]
-    checks = [evaluate(spec, inputs, settings) for spec in specs]
+    checks = [evaluate(spec, inputs, settings) for spec in specs] + list(extra_checks)
     sanity = [evaluate(spec, inputs, settings, arm="prod_repeat", sanity=True)
               for spec in specs if spec.kind == "relative"] if inputs.has_repeat else []
     sanity = [s for s in sanity if s.status not in ("skipped", "unreliable")]

@@ -20,6 +20,7 @@ from harness.config import HarnessConfig, ReleaseConfig
 from harness.errors import HarnessError
 from harness.gates.catalogue import default_checks, resolve_checks
 from harness.limits import MAX_TEXT_CHARS_SHOWN
+from harness.migration.report import MigrationSection, migration_section
 from harness.report.charts import Chart, IntervalChart, histogram_chart, interval_chart
 from harness.store import Store
 
@@ -72,6 +73,8 @@ class ReportContext:
     generated_at: str = field(default_factory=lambda: f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}")
     coverage: str | None = None
     """For an incomplete run: how much of it there is (the report says so on top)."""
+    migration: MigrationSection | None = None
+    """The state-migration check the config's [migration] names, if any."""
 
 
 def build_context(store: Store, run_id: str, config: HarnessConfig | None = None, *,
@@ -104,7 +107,10 @@ def build_context(store: Store, run_id: str, config: HarnessConfig | None = None
                               + (["--profile", run["profile"]] if run.get("profile") else []))],
         harness_version=__version__,
     )  # fmt: skip
+    ctx.migration = migration_section(store, cfg, overall)
     ctx.checklist = _checklist(ctx, overall)
+    if ctx.migration is not None:
+        ctx.checklist.append(ChecklistItem(**ctx.migration.checklist))
     return ctx
 
 

@@ -252,6 +252,78 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE responses ADD COLUMN invalid_values JSON;
         """,
     ),
+    (
+        7,
+        "state migrations: state sets, snapshots, quarantine, migration checks and their results",
+        """
+        CREATE TABLE state_sets (
+            name VARCHAR PRIMARY KEY,
+            schema_version VARCHAR NOT NULL,
+            content_hash VARCHAR NOT NULL,
+            format VARCHAR NOT NULL,
+            sources JSON NOT NULL,
+            n_states BIGINT NOT NULL,
+            n_quarantined BIGINT NOT NULL,
+            n_bytes BIGINT NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE state_snapshots (
+            state_set VARCHAR NOT NULL,
+            seq BIGINT NOT NULL,
+            key VARCHAR NOT NULL,
+            state JSON NOT NULL,
+            updated_at TIMESTAMPTZ,
+            n_bytes BIGINT NOT NULL,
+            source VARCHAR,
+            line BIGINT
+        );
+        CREATE TABLE state_quarantine (
+            state_set VARCHAR NOT NULL,
+            source VARCHAR NOT NULL,
+            line BIGINT,
+            reason VARCHAR NOT NULL,
+            raw VARCHAR,
+            raw_bytes BIGINT,
+            ingested_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE migration_checks (
+            check_id VARCHAR PRIMARY KEY,
+            state_set VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            scope VARCHAR NOT NULL,
+            settings JSON NOT NULL,
+            settings_digest VARCHAR NOT NULL,
+            n_planned BIGINT NOT NULL,
+            message VARCHAR,
+            created_at TIMESTAMPTZ NOT NULL,
+            updated_at TIMESTAMPTZ,
+            finished_at TIMESTAMPTZ
+        );
+        CREATE TABLE migration_results (
+            check_id VARCHAR NOT NULL,
+            key VARCHAR NOT NULL,
+            seq BIGINT NOT NULL,
+            cohort DOUBLE,
+            outcome VARCHAR NOT NULL,
+            error_kind VARCHAR,
+            error_path VARCHAR,
+            error_message VARCHAR,
+            migrated JSON,
+            n_bytes_out BIGINT,
+            elapsed_ms DOUBLE,
+            checked_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (check_id, key)
+        );
+        CREATE TABLE migration_field_changes (
+            check_id VARCHAR NOT NULL,
+            key VARCHAR NOT NULL,
+            path VARCHAR NOT NULL,
+            change VARCHAR NOT NULL,
+            from_type VARCHAR,
+            to_type VARCHAR
+        );
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

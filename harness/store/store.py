@@ -21,9 +21,11 @@ from harness.store.connection import connect, frame
 from harness.store.datasets import DatasetWriter
 from harness.store.migrations import SCHEMA_VERSION, current_version, migrate
 from harness.store.gates import GateQueries
+from harness.store.migration import MigrationQueries
 from harness.store.report import ReportQueries
 from harness.store.runs import RunQueries
 from harness.store.scores import ScoreQueries
+from harness.store.states import StateQueries
 
 __all__ = ["Store", "open_store", "DEFAULT_DB", "resolve_db_path"]
 
@@ -38,7 +40,7 @@ def resolve_db_path(explicit: str | os.PathLike[str] | None = None, configured: 
     return Path(DEFAULT_DB)
 
 
-class Store(RunQueries, ScoreQueries, GateQueries, ReportQueries):
+class Store(RunQueries, ScoreQueries, GateQueries, ReportQueries, StateQueries, MigrationQueries):
     """A harness DuckDB file. Read-only stores never write and never migrate."""
 
     def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False, lock_wait_s: float = 600.0) -> None:
