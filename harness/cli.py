@@ -431,7 +431,8 @@ def compare(
     db: DbOption = None,
 ) -> None:
     """Compare captured shadow or canary variants without calling anything: score, gate, report."""
-    from harness.config import CapturedAgentConfig, HarnessConfig, load_config
+    from harness.agents.captured import CapturedAgentConfig
+    from harness.config import HarnessConfig, load_config
 
     cfg = load_config(config) if config else HarnessConfig()
     _check_variants(_store(db, read_only=True, configured=cfg.db), dataset,

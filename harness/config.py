@@ -14,19 +14,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from harness.agents.registry import AGENT_KINDS, AgentConfig
 from harness.errors import ConfigError
 from harness.records import ARMS
+from harness.sections import Section
 
 __all__ = [
     "AgentConfig",
-    "PythonAgentConfig",
-    "HttpAgentConfig",
-    "HttpResponseMap",
-    "OpenAIAgentConfig",
-    "CommandAgentConfig",
-    "CapturedAgentConfig",
     "PriceConfig",
     "ReplayConfig",
     "ScoringConfig",
@@ -45,89 +41,7 @@ __all__ = [
 ]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _AgentBase(_Section):
-    model: str | None = None
-    """Model name used for the price table when the agent does not report one."""
-    timeout_s: float | None = Field(None, gt=0)
-    """Per-call timeout for this agent; defaults to replay.timeout_s."""
-
-
-class PythonAgentConfig(_AgentBase):
-    kind: Literal["python"]
-    callable: str = Field(pattern=r"^[\w.]+:[\w.]+$")
-    """`module:function`, sync or async, called with a Request."""
-
-
-class HttpResponseMap(_Section):
-    """Where each result field sits in the endpoint's JSON answer (dotted paths, list indexes allowed)."""
-
-    output: str = "output"
-    tool_calls: str = "tool_calls"
-    input_tokens: str = "usage.input_tokens"
-    output_tokens: str = "usage.output_tokens"
-    cached_input_tokens: str = "usage.cached_input_tokens"
-    cost_usd: str = "cost_usd"
-    model: str = "model"
-    error: str = "error"
-
-
-class HttpAgentConfig(_AgentBase):
-    kind: Literal["http"]
-    url: str = Field(pattern=r"^https?://")
-    headers: dict[str, str] = {}
-    """Header values may use ${ENV_VAR}; they are expanded at call time and never stored."""
-    body: dict[str, Any] | None = None
-    """Body template; strings like "{{input}}" or "{{metadata.intent}}" are filled from the request."""
-    response: HttpResponseMap = HttpResponseMap()
-    max_response_bytes: int = Field(10_000_000, gt=0)
-
-
-class OpenAIAgentConfig(_AgentBase):
-    kind: Literal["openai"]
-    base_url: str = Field(pattern=r"^https?://")
-    model: str
-    api_key_env: str | None = "OPENAI_API_KEY"
-    """Name of the environment variable holding the API key (never the key itself)."""
-    system_prompt: str | None = None
-    temperature: float | None = Field(None, ge=0, le=2)
-    max_tokens: int | None = Field(None, gt=0)
-    tools: list[dict[str, Any]] = []
-    """Tool definitions offered to the model, in OpenAI's `tools` form."""
-
-
-class CommandAgentConfig(_AgentBase):
-    kind: Literal["command"]
-    command: list[str] = Field(min_length=1)
-    """argv; the request arrives as JSON on stdin, the result is read as JSON from stdout."""
-    env: dict[str, str] = {}
-    cwd: str | None = None
-
-    @field_validator("command", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        import shlex
-
-        return shlex.split(value) if isinstance(value, str) else value
-
-
-class CapturedAgentConfig(_AgentBase):
-    kind: Literal["captured"]
-    variant: str = "prod"
-    """Which captured variant in the dataset answers for this arm."""
-
-
-AgentConfig = Annotated[
-    PythonAgentConfig | HttpAgentConfig | OpenAIAgentConfig | CommandAgentConfig | CapturedAgentConfig,
-    Field(discriminator="kind"),
-]
-AGENT_KINDS = ("python", "http", "openai", "command", "captured")
-
-
-class PriceConfig(_Section):
+class PriceConfig(Section):
     """USD per one million tokens."""
 
     input: float = Field(ge=0)
@@ -135,7 +49,7 @@ class PriceConfig(_Section):
     cached_input: float | None = Field(None, ge=0)
 
 
-class _RetrySettings(_Section):
+class _RetrySettings(Section):
     """Per-call timeout and retry policy, shared by replay and the judge (see harness.retry)."""
 
     timeout_s: float = Field(60.0, gt=0)
@@ -160,7 +74,7 @@ class ReplayConfig(_RetrySettings):
     flush_rows: int = Field(2000, ge=1)
 
 
-class ScoringConfig(_Section):
+class ScoringConfig(Section):
     """How responses are scored; its presence makes `harness replay` score right after."""
 
     embedding_model: str = "all-MiniLM-L6-v2"
@@ -197,7 +111,7 @@ class JudgeConfig(_RetrySettings):
     concurrency: int = Field(8, ge=1, le=1024)
 
 
-class CheckConfig(_Section):
+class CheckConfig(Section):
     """One gate: a metric, a statistic, one threshold (max or min) and a severity.
 
     For a default check every key is optional (only what you change); a new check needs
@@ -219,7 +133,7 @@ class CheckConfig(_Section):
         return self
 
 
-class GatesConfig(_Section):
+class GatesConfig(Section):
     """Settings of the quality gates and the checks that add to, change or remove the defaults."""
 
     alpha: float = Field(0.05, gt=0, lt=0.5)
@@ -253,7 +167,7 @@ class GatesConfig(_Section):
         return self
 
 
-class CanaryConfig(_Section):
+class CanaryConfig(Section):
     """The canary rollout plan: steps in percent of users, and how long each step runs."""
 
     steps: list[Annotated[float, Field(gt=0, le=100)]] = Field([5, 20, 50, 100], min_length=1)
@@ -264,7 +178,7 @@ class CanaryConfig(_Section):
     """The share of production traffic the captured log holds (0.01 for a 1% sample)."""
 
 
-class ReleaseConfig(_Section):
+class ReleaseConfig(Section):
     """What the release report's checklist needs from people, not from data."""
 
     name: str | None = None
@@ -278,7 +192,7 @@ class ReleaseConfig(_Section):
     """Extra post-deploy items, after the standard ones."""
 
 
-class RedactionConfig(_Section):
+class RedactionConfig(Section):
     """What ingest redacts when asked to (`harness ingest --redact`, or this section in --config)."""
 
     kinds: list[Literal["email", "phone", "card", "ip", "api_key"]] = ["email", "phone", "card", "ip", "api_key"]
@@ -298,7 +212,7 @@ class RedactionConfig(_Section):
         return patterns
 
 
-class ToolArgumentsConfig(_Section):
+class ToolArgumentsConfig(Section):
     """How tool-call arguments are compared (action scorers and the tool sandbox alike).
 
     An argument is named `name` (any tool) or `tool.name` (one tool)."""
@@ -312,7 +226,7 @@ class ToolArgumentsConfig(_Section):
     """"3" and 3 are the same value."""
 
 
-class ToolsConfig(_Section):
+class ToolsConfig(Section):
     """Which tools change state (`write`: actions) and which only read; names or glob patterns.
 
     Not listed: a heuristic on the name decides (get_/search_/lookup_/... read), and a tool it
@@ -320,7 +234,7 @@ class ToolsConfig(_Section):
 
     read: list[str] = []
     write: list[str] = []
-    arguments: ToolArgumentsConfig = ToolArgumentsConfig()
+    arguments: ToolArgumentsConfig = Field(default_factory=ToolArgumentsConfig)
 
     def classifier(self) -> Any:
         from harness.tools import ToolClassifier
@@ -335,7 +249,7 @@ class ToolsConfig(_Section):
                                              numbers_from_strings=a.numbers_from_strings)
 
 
-class MigrationConfig(_Section):
+class MigrationConfig(Section):
     """A blue-green state migration: the check `harness migrate-check` runs, and the gate
     `migration_error_rate` that enters the verdict when this section names the check."""
 
@@ -374,18 +288,18 @@ class MigrationConfig(_Section):
         return self
 
 
-class HarnessConfig(_Section):
+class HarnessConfig(Section):
     db: str | None = None
-    replay: ReplayConfig = ReplayConfig()
+    replay: ReplayConfig = Field(default_factory=ReplayConfig)
     agents: dict[str, AgentConfig] = {}
     prices: dict[str, PriceConfig] = {}
     scoring: ScoringConfig | None = None
     judge: JudgeConfig | None = None
-    gates: GatesConfig = GatesConfig()
-    canary: CanaryConfig = CanaryConfig()
-    release: ReleaseConfig = ReleaseConfig()
+    gates: GatesConfig = Field(default_factory=GatesConfig)
+    canary: CanaryConfig = Field(default_factory=CanaryConfig)
+    release: ReleaseConfig = Field(default_factory=ReleaseConfig)
     redaction: RedactionConfig | None = None
-    tools: ToolsConfig = ToolsConfig()
+    tools: ToolsConfig = Field(default_factory=ToolsConfig)
     migration: MigrationConfig | None = None
     profiles: dict[str, dict[str, Any]] = {}
     _base_dir: Path = PrivateAttr(default_factory=lambda: Path("."))
@@ -447,7 +361,7 @@ def _anchored(config: HarnessConfig, base: Path) -> HarnessConfig:
     agents = {
         arm: agent.model_copy(update={"cwd": resolve(agent.cwd)})
         for arm, agent in config.agents.items()
-        if isinstance(agent, CommandAgentConfig) and agent.cwd
+        if agent.kind == "command" and agent.cwd
     }
     if agents:
         updates["agents"] = {**config.agents, **agents}

@@ -25,7 +25,7 @@ from typing import Any
 
 import polars as pl
 
-from harness.agents import Agent, AgentContext, build_agent
+from harness.agents import Agent, AgentContext, CallContext, build_agent
 from harness.config import HarnessConfig, ReplayConfig, load_config
 from harness.errors import (
     AgentCancelled,
@@ -34,13 +34,12 @@ from harness.errors import (
     StoreConflictError,
     StoreDataError,
 )
-from harness.pricing import PriceTable
-from harness.progress import console, progress_bar
-from harness.records import AgentResult, Request
-from harness.retry import Attempted, RetryPolicy, call_with_retries
 from harness.limits import MAX_COST_USD
 from harness.names import check_run_id
-from harness.records import storable
+from harness.pricing import PriceTable
+from harness.progress import console, progress_bar
+from harness.records import AgentResult, Request, storable
+from harness.retry import Attempted, RetryPolicy, call_with_retries
 from harness.secrets import redact, scrub
 from harness.store import Store, open_store
 from harness.store.runs import RESPONSE_COLUMNS
@@ -443,7 +442,7 @@ class _Replayer:
         def attempt(agent: Agent = agent, call: _Call = call) -> Any:
             nonlocal tries
             tries += 1
-            return agent.call(call.request)
+            return agent.call(call.request, CallContext(arm=call.arm, sample=call.sample))
 
         self.in_flight += 1
         try:
@@ -682,6 +681,6 @@ def _owner_alive(owner: str | None, me: str) -> bool:
 
 
 def _version() -> str:
-    from harness import __version__
+    from harness._version import __version__
 
     return __version__

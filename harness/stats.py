@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Any
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats as _st

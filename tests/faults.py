@@ -174,6 +174,8 @@ class FaultServer:
         self.huge_bytes = huge_bytes
         self.arrivals: defaultdict[tuple[str, str], list[float]] = defaultdict(list)
         """time.monotonic() of each attempt, per (request_id, arm)."""
+        self.replied: defaultdict[tuple[str, str], list[float]] = defaultdict(list)
+        """time.monotonic() when each attempt's answer was ready to send (before it was sent)."""
         self._faults: dict[str, Handler] = {
             "ok": self._ok,
             "timeout": self._timeout,
@@ -214,7 +216,9 @@ class FaultServer:
         handler = self._faults.get(metadata.get("fault", "ok"))
         if handler is None:
             return web.json_response({"error": f"unknown fault {metadata.get('fault')!r}"}, status=400)
-        return await handler(request, request_id, arm, len(arrivals), metadata)
+        response = await handler(request, request_id, arm, len(arrivals), metadata)
+        self.replied[(request_id, arm)].append(time.monotonic())
+        return response
 
     # ---- the faults: (request, request_id, arm, attempt number from 1, metadata) ----------
 

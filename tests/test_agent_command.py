@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from harness.agents.base import AgentContext
-from harness.agents.command import MAX_STDOUT_BYTES, CommandAgent
-from harness.config import CommandAgentConfig
+from harness.agents.base import AgentContext, CallContext
+from harness.agents.command import MAX_STDOUT_BYTES, CommandAgent, CommandAgentConfig
 from harness.errors import AgentBadResponse, AgentFailure, ConfigError
 from harness.records import AgentResult, Request, ToolCall, Usage
 
@@ -61,7 +60,7 @@ def make_agent(base_dir: Path, **options: Any) -> CommandAgent:
 async def call_once(agent: CommandAgent, request: Request) -> AgentResult:
     await agent.start()
     try:
-        return await agent.call(request)
+        return await agent.call(request, CallContext())
     finally:
         await agent.close()
 
@@ -150,7 +149,7 @@ def test_cancelled_call_kills_the_process_and_its_children(workdir: Path) -> Non
         agent = make_agent(workdir)
         await agent.start()
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(agent.call(Request(request_id="r-1", input="hang")), timeout=1.0)
+            await asyncio.wait_for(agent.call(Request(request_id="r-1", input="hang"), CallContext()), timeout=1.0)
 
     asyncio.run(scenario())
     agent_pid, child_pid = (int(pid) for pid in (workdir / "pids").read_text().split())

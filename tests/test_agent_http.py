@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from harness.agents.base import AgentContext
-from harness.agents.http import HttpAgent
-from harness.config import HttpAgentConfig, HttpResponseMap
+from harness.agents.base import AgentContext, CallContext
+from harness.agents.http import HttpAgent, HttpAgentConfig, HttpResponseMap
 from harness.errors import (
     AgentBadResponse,
     AgentConnectionError,
@@ -67,7 +66,7 @@ def agent_for(url: str, **options: Any) -> HttpAgent:
 async def call_once(agent: HttpAgent, request: Request = REQUEST) -> AgentResult:
     await agent.start()
     try:
-        return await agent.call(request)
+        return await agent.call(request, CallContext())
     finally:
         await agent.close()
 
@@ -342,8 +341,8 @@ def test_cancelled_call_leaves_the_agent_usable() -> None:
         await agent.start()
         try:
             with pytest.raises(TimeoutError):
-                await asyncio.wait_for(agent.call(REQUEST), timeout=0.2)
-            return await agent.call(REQUEST)
+                await asyncio.wait_for(agent.call(REQUEST, CallContext()), timeout=0.2)
+            return await agent.call(REQUEST, CallContext())
         finally:
             await agent.close()
 

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from harness.agents.base import AgentContext
-from harness.agents.openai_chat import OpenAIAgent
-from harness.config import OpenAIAgentConfig
+from harness.agents.base import AgentContext, CallContext
+from harness.agents.openai_chat import OpenAIAgent, OpenAIAgentConfig
 from harness.errors import (
     AgentBadResponse,
     AgentConnectionError,
@@ -154,7 +153,7 @@ def make_agent(base_url: str, **options: Any) -> OpenAIAgent:
 async def call_once(agent: OpenAIAgent, request: Request) -> AgentResult:
     await agent.start()
     try:
-        return await agent.call(request)
+        return await agent.call(request, CallContext())
     finally:
         await agent.close()
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import HttpAgentConfig, OpenAIAgentConfig, load_config
+from harness.agents.http import HttpAgentConfig
+from harness.agents.openai_chat import OpenAIAgentConfig
+from harness.config import load_config
 from harness.errors import ConfigError
 from harness.secrets import REDACTED, redact
 

@@ -16,7 +16,6 @@ from aiohttp import web
 from harness.config import JudgeConfig, ScoringConfig
 from harness.errors import ConfigError
 from harness.pricing import default_prices
-from harness.secrets import REDACTED
 from harness.scoring.judge import (
     CACHE_COLUMNS,
     JUDGMENT_COLUMNS,
@@ -30,6 +29,7 @@ from harness.scoring.judge import (
     run_judge,
 )
 from harness.scoring.judge_stats import judge_diagnostics, judge_scores
+from harness.secrets import REDACTED
 from tests.servers import serve
 
 KEY = "sk-judge-very-secret-0123456789"

@@ -21,8 +21,8 @@ from harness.errors import HarnessError, StoreFullError
 from harness.ingest import ingest
 from harness.names import InvalidNameError
 from harness.replay import replay
-from harness.scoring import score_run
 from harness.report import write_report
+from harness.scoring import score_run
 from harness.store import Store
 from tests.browser import browser_page
 from tests.conftest import simple_records, write_jsonl

@@ -12,7 +12,7 @@ import pytest
 from harness.config import parse_config
 from harness.errors import ReplayError
 from harness.ingest import ingest
-from harness.replay import replay, repeat_selected
+from harness.replay import repeat_selected, replay
 from harness.store import Store
 from tests.conftest import simple_records, write_jsonl
 

@@ -114,8 +114,8 @@ def test_judge_errors_are_recorded_and_retried_on_rescore(tmp_path: Path, embedd
 
 
 def test_human_labels_give_kappa(tmp_path: Path, embedder: Embedder) -> None:
-    from harness.ingest import ingest
     from harness.config import parse_config
+    from harness.ingest import ingest
     from harness.replay import replay
     from tests.conftest import write_jsonl
 

@@ -9,18 +9,24 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
-from harness.agents.base import Agent, AgentContext
-from harness.config import CapturedAgentConfig
+from harness.agents.base import Agent, AgentContext, AgentSettings, CallContext
 from harness.errors import AgentFailure, ConfigError
 from harness.records import AgentResult, Request, ToolCall, Usage
 
-__all__ = ["CapturedAgent"]
+__all__ = ["AGENT", "CapturedAgent", "CapturedAgentConfig"]
+
+
+class CapturedAgentConfig(AgentSettings):
+    kind: Literal["captured"]
+    variant: str = "prod"
+    """Which captured variant in the dataset answers for this arm."""
 
 
 class CapturedAgent(Agent):
     kind = "captured"
+    config_model = CapturedAgentConfig
     measures_latency = False
 
     def __init__(self, config: CapturedAgentConfig, context: AgentContext) -> None:
@@ -39,7 +45,7 @@ class CapturedAgent(Agent):
         rows = await asyncio.to_thread(self._store.captured_rows, self._dataset, self.variant, list(request_ids))
         self._previous, self._current = self._current, {row["request_id"]: _result(row) for row in rows.to_dicts()}
 
-    async def call(self, request: Request) -> AgentResult:
+    async def call(self, request: Request, context: CallContext) -> AgentResult:
         result = self._current.get(request.request_id) or self._previous.get(request.request_id)
         if result is None:
             raise AgentFailure(f"the log holds no {self.variant!r} output for request {request.request_id!r}")
@@ -58,3 +64,6 @@ def _result(row: dict[str, Any]) -> AgentResult:
         error_message=row.get("error_message"),
         latency_ms=row.get("latency_ms"),
     )
+
+
+AGENT = CapturedAgent

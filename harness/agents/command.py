@@ -11,17 +11,33 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import shutil
 import signal
 from pathlib import Path
+from typing import Any, Literal
 
-from harness.agents.base import Agent, AgentContext
-from harness.config import CommandAgentConfig
+from pydantic import Field, field_validator
+
+from harness.agents.base import Agent, AgentContext, AgentSettings, CallContext
 from harness.errors import AgentBadResponse, AgentFailure, ConfigError
 from harness.records import AgentResult, Request
 from harness.secrets import expand_env
 
-__all__ = ["CommandAgent"]
+__all__ = ["AGENT", "CommandAgent", "CommandAgentConfig"]
+
+
+class CommandAgentConfig(AgentSettings):
+    kind: Literal["command"]
+    command: list[str] = Field(min_length=1)
+    """argv; the request arrives as JSON on stdin, the result is read as JSON from stdout."""
+    env: dict[str, str] = {}
+    cwd: str | None = None
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return shlex.split(value) if isinstance(value, str) else value
 
 MAX_STDOUT_BYTES = 10_000_000
 STDERR_TAIL_BYTES = 2_000
@@ -32,6 +48,7 @@ class CommandAgent(Agent):
     """Runs `config.command` once per request; the canonical result shape is read from stdout."""
 
     kind = "command"
+    config_model = CommandAgentConfig
 
     def __init__(self, config: CommandAgentConfig, context: AgentContext) -> None:
         super().__init__(model=config.model)
@@ -56,7 +73,7 @@ class CommandAgent(Agent):
             raise ConfigError(f"command agent: executable {program!r} not found (cwd {str(self._cwd)!r})")
         self._argv = [str(Path(found).absolute()), *self._config.command[1:]]
 
-    async def call(self, request: Request) -> AgentResult:
+    async def call(self, request: Request, context: CallContext) -> AgentResult:
         """Run the command once; a non-zero exit is an AgentFailure, unusable stdout an AgentBadResponse."""
         if not self._argv:
             raise RuntimeError("CommandAgent.call() before start()")
@@ -175,3 +192,6 @@ def _parse(stdout: bytes) -> object:
     except ValueError as exc:
         start = stdout[:80].decode("utf-8", "replace")
         raise AgentBadResponse(f"command stdout is not JSON ({exc}): {start!r}") from None
+
+
+AGENT = CommandAgent

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-import aiohttp
+from pydantic import Field
 
 from harness.agents._http import CONNECT_TIMEOUT_S, parse_retry_after
-from harness.agents.base import Agent, AgentContext
-from harness.config import HttpAgentConfig, HttpResponseMap
+from harness.agents.base import Agent, AgentContext, AgentSettings, CallContext
 from harness.errors import (
     AgentBadResponse,
     AgentConnectionError,
@@ -26,8 +25,36 @@ from harness.errors import (
 )
 from harness.records import AgentResult, Request
 from harness.secrets import expand_env, is_secret_name, remember_secret, scrub
+from harness.sections import Section
 
-__all__ = ["HttpAgent"]
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["AGENT", "HttpAgent", "HttpAgentConfig", "HttpResponseMap"]
+
+
+class HttpResponseMap(Section):
+    """Where each result field sits in the endpoint's JSON answer (dotted paths, list indexes allowed)."""
+
+    output: str = "output"
+    tool_calls: str = "tool_calls"
+    input_tokens: str = "usage.input_tokens"
+    output_tokens: str = "usage.output_tokens"
+    cached_input_tokens: str = "usage.cached_input_tokens"
+    cost_usd: str = "cost_usd"
+    model: str = "model"
+    error: str = "error"
+
+
+class HttpAgentConfig(AgentSettings):
+    kind: Literal["http"]
+    url: str = Field(pattern=r"^https?://")
+    headers: dict[str, str] = {}
+    """Header values may use ${ENV_VAR}; they are expanded at call time and never stored."""
+    body: dict[str, Any] | None = None
+    """Body template; strings like "{{input}}" or "{{metadata.intent}}" are filled from the request."""
+    response: HttpResponseMap = Field(default_factory=HttpResponseMap)
+    max_response_bytes: int = Field(10_000_000, gt=0)
 
 Render = Callable[[Request], Any]
 Steps = tuple[tuple[str, int | None], ...]
@@ -55,6 +82,7 @@ class HttpAgent(Agent):
     """Answers by POSTing JSON to `config.url`; one aiohttp session per agent, opened in start()."""
 
     kind = "http"
+    config_model = HttpAgentConfig
 
     def __init__(self, config: HttpAgentConfig, context: AgentContext) -> None:
         super().__init__(model=config.model)
@@ -67,6 +95,8 @@ class HttpAgent(Agent):
 
     async def start(self) -> None:
         """Expand `${VAR}` in the headers (kept in memory only) and open the session."""
+        import aiohttp
+
         headers = {
             name: expand_env(value, f"header {name!r} of the http agent for {self._config.url}")
             for name, value in self._config.headers.items()
@@ -85,8 +115,10 @@ class HttpAgent(Agent):
             await self._session.close()
             self._session = None
 
-    async def call(self, request: Request) -> AgentResult:
+    async def call(self, request: Request, context: CallContext) -> AgentResult:
         """POST the rendered body once and translate the answer or the failure."""
+        import aiohttp
+
         if self._session is None:
             raise RuntimeError("HttpAgent.call() before start()")
         payload = json.dumps(self._render(request)).encode()
@@ -280,3 +312,6 @@ def _constant(value: Any) -> Render:
 
 def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
+
+
+AGENT = HttpAgent

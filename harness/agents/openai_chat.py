@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx2
-import openai
-from aiohttp import ClientConnectionError
-from openai.types.chat import ChatCompletion
+from pydantic import Field
 
 from harness.agents._http import CONNECT_TIMEOUT_S, parse_retry_after
-from harness.agents.base import Agent, AgentContext
-from harness.config import OpenAIAgentConfig
+from harness.agents.base import Agent, AgentContext, AgentSettings, CallContext
 from harness.errors import (
     AgentBadResponse,
     AgentConnectionError,
@@ -28,7 +24,24 @@ from harness.errors import (
 from harness.records import AgentResult, Request
 from harness.secrets import remember_secret, scrub
 
-__all__ = ["OpenAIAgent"]
+if TYPE_CHECKING:
+    import httpx2
+    import openai
+
+__all__ = ["AGENT", "OpenAIAgent", "OpenAIAgentConfig"]
+
+
+class OpenAIAgentConfig(AgentSettings):
+    kind: Literal["openai"]
+    base_url: str = Field(pattern=r"^https?://")
+    model: str
+    api_key_env: str | None = "OPENAI_API_KEY"
+    """Name of the environment variable holding the API key (never the key itself)."""
+    system_prompt: str | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, gt=0)
+    tools: list[dict[str, Any]] = []
+    """Tool definitions offered to the model, in OpenAI's `tools` form."""
 
 _NO_KEY = "no-key"
 """Sent when `api_key_env` is unset: local OpenAI-compatible servers often want no key."""
@@ -39,6 +52,7 @@ class OpenAIAgent(Agent):
     """Answers with `chat.completions.create` against any OpenAI-compatible `base_url`."""
 
     kind = "openai"
+    config_model = OpenAIAgentConfig
 
     def __init__(self, config: OpenAIAgentConfig, context: AgentContext) -> None:
         super().__init__(model=config.model)
@@ -54,6 +68,9 @@ class OpenAIAgent(Agent):
 
     async def start(self) -> None:
         """Read the API key from the environment (memory only) and open the client."""
+        import httpx2
+        import openai
+
         name = self._config.api_key_env
         if name is not None:
             key = os.environ.get(name)
@@ -78,8 +95,10 @@ class OpenAIAgent(Agent):
             await self._client.close()
             self._client = None
 
-    async def call(self, request: Request) -> AgentResult:
+    async def call(self, request: Request, context: CallContext) -> AgentResult:
         """One chat completion; SDK errors become AgentErrors without the key in them."""
+        import openai
+
         if self._client is None:
             raise RuntimeError("OpenAIAgent.call() before start()")
         # Translations use `from None`: SDK errors hold the request with its Authorization header.
@@ -109,6 +128,8 @@ class OpenAIAgent(Agent):
 
 def _to_mapping(completion: Any) -> dict[str, Any]:
     """The canonical result mapping of a chat completion; any other shape is a bad response."""
+    from openai.types.chat import ChatCompletion
+
     if not isinstance(completion, ChatCompletion):
         raise AgentBadResponse(f"expected a chat completion, got {type(completion).__name__}")
     try:
@@ -161,6 +182,8 @@ def _is_connection_fault(exc: BaseException) -> bool:
     """
     cause: BaseException | None = exc
     while cause is not None:
+        from aiohttp import ClientConnectionError
+
         if isinstance(cause, ClientConnectionError) and not isinstance(cause, TimeoutError):
             return True
         cause = cause.__cause__
@@ -175,3 +198,6 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+AGENT = OpenAIAgent

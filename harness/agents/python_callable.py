@@ -1,4 +1,5 @@
-"""`python` agents: a `module:callable`, sync or async, called with the Request.
+"""`python` agents: a `module:callable`, sync or async, called with the Request (and the call's
+context when it takes a second argument: the sandbox's `tools`, the migrated `state`, ...).
 
 Sync callables run in a thread pool sized to the replay's concurrency, so a slow one
 does not stall the event loop. An exception becomes an `agent_error` for that request.
@@ -12,14 +13,21 @@ import inspect
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Literal
 
-from harness.agents.base import Agent, AgentContext
-from harness.config import PythonAgentConfig
+from pydantic import Field
+
+from harness.agents.base import Agent, AgentContext, AgentSettings, CallContext
 from harness.errors import AgentError, AgentFailure, ConfigError
 from harness.records import AgentResult, Request
 
-__all__ = ["PythonAgent", "load_callable"]
+__all__ = ["AGENT", "PythonAgent", "PythonAgentConfig", "load_callable"]
+
+
+class PythonAgentConfig(AgentSettings):
+    kind: Literal["python"]
+    callable: str = Field(pattern=r"^[\w.]+:[\w.]+$")
+    """`module:function`, sync or async, called with a Request (and the CallContext, if it takes two)."""
 
 
 def load_callable(spec: str, base_dir: str | None = None) -> Callable[..., Any]:
@@ -42,6 +50,7 @@ def load_callable(spec: str, base_dir: str | None = None) -> Callable[..., Any]:
 
 class PythonAgent(Agent):
     kind = "python"
+    config_model = PythonAgentConfig
 
     def __init__(self, config: PythonAgentConfig, context: AgentContext) -> None:
         super().__init__(config.model)
@@ -49,6 +58,7 @@ class PythonAgent(Agent):
         self._is_async = inspect.iscoroutinefunction(self._fn) or inspect.iscoroutinefunction(
             getattr(self._fn, "__call__", None)
         )
+        self._wants_context = _takes_context(self._fn)
         self._workers = context.concurrency
         self._pool: ThreadPoolExecutor | None = None
 
@@ -60,14 +70,28 @@ class PythonAgent(Agent):
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
-    async def call(self, request: Request) -> AgentResult:
+    async def call(self, request: Request, context: CallContext) -> AgentResult:
+        args = (request, context) if self._wants_context else (request,)
         try:
             if self._is_async:
-                answer = await self._fn(request)
+                answer = await self._fn(*args)
             else:
-                answer = await asyncio.get_running_loop().run_in_executor(self._pool, self._fn, request)
+                answer = await asyncio.get_running_loop().run_in_executor(self._pool, self._fn, *args)
         except (AgentError, asyncio.CancelledError):
             raise
         except Exception as exc:  # noqa: BLE001 - the agent's exception is this request's error
             raise AgentFailure(f"{type(exc).__name__}: {exc}") from None
         return AgentResult.from_mapping(answer)
+
+
+def _takes_context(fn: Callable[..., Any]) -> bool:
+    """True when the callable accepts a second positional argument (or one named `context`)."""
+    try:
+        parameters = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
+
+
+AGENT = PythonAgent

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import load_config
-from harness.gates import GateReport, gate_run
 from harness.demo.generator import write_log
 from harness.demo.states import write_states
+from harness.gates import GateReport, gate_run
 from harness.ingest import ingest
 from harness.migration import MigrationOutcome, check_migration, ingest_states, migration_checks
 from harness.pricing import PriceTable

@@ -16,8 +16,8 @@ from harness.config import HarnessConfig
 from harness.errors import HarnessError
 from harness.gates.run import run_coverage
 from harness.names import check_run_id
-from harness.secrets import scrub
 from harness.report.context import ReportContext, build_context
+from harness.secrets import scrub
 from harness.store import Store
 
 __all__ = ["ReportContext", "build_context", "render", "write_report"]

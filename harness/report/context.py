@@ -80,7 +80,7 @@ class ReportContext:
 def build_context(store: Store, run_id: str, config: HarnessConfig | None = None, *,
                   db_label: str | None = None) -> ReportContext:
     """Collect the whole report from the store; `config` overrides the config stored with the run."""
-    from harness import __version__
+    from harness._version import __version__
 
     run = store.run(run_id)
     stored = run.get("config") or {}

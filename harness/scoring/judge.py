@@ -31,17 +31,17 @@ from typing import Any, Literal, Protocol
 import jinja2
 import polars as pl
 
-from harness.agents.base import AgentContext
-from harness.agents.openai_chat import OpenAIAgent
-from harness.config import JudgeConfig, OpenAIAgentConfig
+from harness.agents.base import AgentContext, CallContext
+from harness.agents.openai_chat import OpenAIAgent, OpenAIAgentConfig
+from harness.config import JudgeConfig
 from harness.errors import ConfigError
 from harness.pricing import PriceTable
 from harness.progress import progress_bar
 from harness.records import AgentResult, Request, Usage
-from harness.store.scores import JUDGE_CACHE_COLUMNS
-from harness.store.scores import JUDGMENT_COLUMNS as _STORED_JUDGMENT_COLUMNS
 from harness.retry import Attempted, RetryPolicy, call_with_retries
 from harness.secrets import remember_secret, scrub
+from harness.store.scores import JUDGE_CACHE_COLUMNS
+from harness.store.scores import JUDGMENT_COLUMNS as _STORED_JUDGMENT_COLUMNS
 
 __all__ = [
     "DEFAULT_RUBRIC",
@@ -512,7 +512,7 @@ class _JudgeRun:
             for group in pending:
                 prompt = group.template.render(group.tasks[0], rubric)
                 request = Request(request_id=group.key, input={"messages": [{"role": "user", "content": prompt}]})
-                outcome = await call_with_retries(partial(agent.call, request), self.policy, rng=self.rng)
+                outcome = await call_with_retries(partial(agent.call, request, CallContext()), self.policy, rng=self.rng)
                 self._add(self._called_rows(group, outcome))
                 self._flush_if_due()
                 update()

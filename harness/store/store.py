@@ -19,9 +19,9 @@ import polars as pl
 from harness.errors import NotFoundError, StoreConflictError, StoreDataError, StoreError, StoreFullError
 from harness.store.connection import connect, frame
 from harness.store.datasets import DatasetWriter
-from harness.store.migrations import SCHEMA_VERSION, current_version, migrate
 from harness.store.gates import GateQueries
 from harness.store.migration import MigrationQueries
+from harness.store.migrations import SCHEMA_VERSION, current_version, migrate
 from harness.store.report import ReportQueries
 from harness.store.runs import RunQueries
 from harness.store.scores import ScoreQueries
