@@ -168,7 +168,7 @@ def bench_report(n: int) -> dict[str, float]:
 
     from harness.gates import gate_run
     from harness.ingest import ingest
-    from harness.replay import _RESPONSE_SCHEMA
+    from harness.records import Response
     from harness.report import write_report
     from harness.store import Store
 
@@ -187,17 +187,14 @@ def bench_report(n: int) -> dict[str, float]:
         store.create_run({"run_id": "big-run", "dataset": "big", "status": "completed", "n_planned": 3 * n,
                           "config": {}, "plan": {}})
         ids = [f"r{i:07d}" for i in range(n)]
-        now = pl.lit(None, dtype=pl.Datetime("us", "UTC"))
         for arm, slow in (("prod", 1.0), ("prod_repeat", 1.0), ("candidate", 1.15)):
-            frame = pl.DataFrame({
-                "run_id": "big-run", "request_id": ids, "arm": arm, "sample": 0,
-                "output": [f"{arm} says answer {i}" for i in range(n)], "tool_calls": '[{"name": "lookup"}]',
-                "n_tool_calls": 1, "input_tokens": 800, "output_tokens": 90, "cached_input_tokens": 0,
-                "cost_usd": rng.lognormal(-6.5, 0.3, n), "latency_ms": rng.lognormal(6.0, 0.5, n) * slow,
-                "model": "gpt-4.1", "error_type": pl.Series(np.where(rng.random(n) < 0.01, "timeout", "")).replace("", None),
-                "error_message": None, "attempts": 1,
-            }).with_columns(now.alias("started_at"), now.alias("finished_at")).cast(_RESPONSE_SCHEMA)  # type: ignore[arg-type]
-            store.write_responses("big-run", frame.select(list(_RESPONSE_SCHEMA)))
+            costs, latencies = rng.lognormal(-6.5, 0.3, n), rng.lognormal(6.0, 0.5, n) * slow
+            failed = rng.random(n) < 0.01
+            store.write_responses("big-run", [
+                Response("big-run", ids[i], arm, 0, f"{arm} says answer {i}", '[{"name": "lookup"}]', 1, 800, 90, 0,
+                         float(costs[i]), float(latencies[i]), "gpt-4.1", "timeout" if failed[i] else None, None, 1,
+                         None, None)
+                for i in range(n)])
         scores = []
         for arm_a, arm_b, scorer, centre in (("candidate", "prod", "similarity", 0.82), ("prod_repeat", "prod", "similarity", 0.86),
                                               ("candidate", "prod", "tool_set_changed", 0.05),

@@ -16,7 +16,7 @@ from typing import Any
 from harness.errors import AgentBadResponse
 from harness.limits import MAX_COST_USD, MAX_LATENCY_MS, MAX_TOKENS
 
-__all__ = ["ARMS", "Request", "ToolCall", "Usage", "AgentResult", "storable"]
+__all__ = ["ARMS", "Request", "ToolCall", "Usage", "AgentResult", "Response", "storable"]
 
 #: Who answered. `captured` is what production returned in the log itself.
 ARMS = ("prod", "prod_repeat", "candidate")
@@ -187,6 +187,35 @@ class AgentResult:
             error_message=error_message,
             invalid=tuple(problems),
         ).validated()
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """One arm's answer to one request in one run, as the store keeps it (a `responses` row).
+
+    `tool_calls` is JSON text; `invalid_values` is JSON text (field -> what was reported and why)
+    or None; `harness_cancelled` marks a call the harness's own stop cancelled (not an answer)."""
+
+    run_id: str
+    request_id: str
+    arm: str
+    sample: int
+    output: str | None
+    tool_calls: str
+    n_tool_calls: int
+    input_tokens: int | None
+    output_tokens: int | None
+    cached_input_tokens: int | None
+    cost_usd: float | None
+    latency_ms: float | None
+    model: str | None
+    error_type: str | None
+    error_message: str | None
+    attempts: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    harness_cancelled: bool = False
+    invalid_values: str | None = None
 
 
 def storable(result: Any) -> AgentResult:

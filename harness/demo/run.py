@@ -14,13 +14,12 @@ from pathlib import Path
 from harness.config import load_config
 from harness.demo.generator import write_log
 from harness.demo.states import write_states
-from harness.gates import GateReport, gate_run
+from harness.gates import GateReport
 from harness.ingest import ingest
-from harness.migration import MigrationOutcome, check_migration, ingest_states, migration_checks
-from harness.pricing import PriceTable
-from harness.replay import ReplaySummary, replay
-from harness.report import write_report
-from harness.scoring import ScoreSummary, score_run
+from harness.migration import MigrationOutcome, check_migration, ingest_states
+from harness.pipeline import release
+from harness.replay import ReplaySummary, new_run_id
+from harness.scoring import ScoreSummary
 from harness.store import Store
 
 __all__ = ["DEMO_DATASET", "DemoOutcome", "run_demo", "write_demo_config"]
@@ -105,9 +104,9 @@ def run_demo(workdir: str | Path = ".", db: str | Path | None = None, progress: 
     assert config.migration is not None
     migration = check_migration(store, config.migration, canary=config.canary, base_dir=config.base_dir,
                                 progress=progress)
-    summary = replay(config, store=store, progress=progress)
-    scores = score_run(store, summary.run_id, scoring=config.scoring, judge=config.judge, tools=config.tools,
-                       prices=PriceTable.with_overrides(config.prices), progress=progress)
-    gates = gate_run(store, summary.run_id, config.gates, extra_checks=migration_checks(store, config))
-    report = write_report(store, summary.run_id, root / "reports" / f"{summary.run_id}.html", config=config)
-    return DemoOutcome(root, log, config_path, store.path, report, summary, scores, gates, states, migration)
+    run_id = new_run_id()
+    outcome = release(config, store=store, run_id=run_id, report_path=root / "reports" / f"{run_id}.html",
+                      progress=progress)
+    assert outcome.scores is not None and outcome.gates is not None and outcome.report is not None
+    return DemoOutcome(root, log, config_path, store.path, outcome.report, outcome.replay, outcome.scores,
+                       outcome.gates, states, migration)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import astuple, fields
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -11,15 +12,16 @@ import duckdb
 import polars as pl
 
 from harness.errors import NotFoundError
+from harness.records import Response
 from harness.store.connection import frame, one, registered
 
 __all__ = ["RunQueries", "RESPONSE_COLUMNS"]
 
-RESPONSE_COLUMNS = (
-    "run_id", "request_id", "arm", "sample", "output", "tool_calls", "n_tool_calls",
-    "input_tokens", "output_tokens", "cached_input_tokens", "cost_usd", "latency_ms", "model",
-    "error_type", "error_message", "attempts", "started_at", "finished_at", "harness_cancelled", "invalid_values",
-)  # fmt: skip
+RESPONSE_COLUMNS = tuple(f.name for f in fields(Response))
+_POLARS_TYPES = {"str": pl.String, "int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean,
+                 "datetime": pl.Datetime("us", "UTC")}
+_RESPONSE_SCHEMA = {f.name: _POLARS_TYPES[str(f.type).split(" |")[0]] for f in fields(Response)}
+"""The responses frame's schema, read off the Response record: one definition, no copy to keep in step."""
 
 _ARM_ORDER = "CASE arm WHEN 'prod' THEN 0 WHEN 'prod_repeat' THEN 1 WHEN 'candidate' THEN 2 ELSE 3 END"
 
@@ -162,8 +164,9 @@ class RunQueries:
             [dataset, variant, request_ids],
         )
 
-    def write_responses(self: _HasConnection, run_id: str, batch: pl.DataFrame) -> None:
+    def write_responses(self: _HasConnection, run_id: str, responses: Sequence[Response]) -> None:
         """Insert a batch of responses and beat the run's heartbeat, in one transaction."""
+        batch = pl.DataFrame([astuple(r) for r in responses], schema=_RESPONSE_SCHEMA, orient="row")
         columns = ", ".join(RESPONSE_COLUMNS)
         with self._connection(write=True) as con:
             with registered(con, "_batch_responses", batch):

@@ -121,6 +121,11 @@ class Store(RunQueries, ScoreQueries, GateQueries, ReportQueries, StateQueries, 
             params.append(variant)
         return self._frame(query + " ORDER BY request_id, variant", params)
 
+    def captured_variants(self, dataset: str) -> list[str]:
+        """The captured variants a dataset's log holds (prod, shadow, canary, ...), sorted."""
+        rows = self._frame("SELECT DISTINCT variant FROM captured WHERE dataset = ? ORDER BY variant", [dataset])
+        return rows["variant"].to_list()
+
     def quarantine(self, dataset: str) -> pl.DataFrame:
         """Malformed lines set aside at ingest: file, line, reason, raw text."""
         return self._frame(

@@ -1,0 +1,133 @@
+"""Commands about runs: replay a dataset, score a run, list runs, show one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from harness.cli.common import (
+    EXIT_INCOMPLETE,
+    ConfigOption,
+    DatasetOption,
+    DbOption,
+    ProfileOption,
+    RunIdOption,
+    app,
+    err,
+    handled,
+    out,
+    store_for,
+    table,
+)
+from harness.cli.printing import print_scores
+
+@app.command()
+@handled
+def replay(
+    config: ConfigOption = Path("harness.toml"),
+    dataset: DatasetOption = None,
+    run_id: RunIdOption = None,
+    profile: ProfileOption = None,
+    db: DbOption = None,
+) -> None:
+    """Replay a dataset through prod, prod_repeat and candidate; prints the run id."""
+    from harness.config import load_config
+    from harness.replay import new_run_id
+
+    cfg = load_config(config, profile=profile)
+    store = store_for(db, configured=cfg.db)
+    run_id = run_id or new_run_id()
+    summary = resumable(run_id, lambda: replay_run(cfg, store, dataset, run_id, profile))
+    if summary.status == "completed" and cfg.scoring is not None:
+        print_scores(score_with(store, summary.run_id, cfg), console=err)
+    out.print(summary.run_id, highlight=False, markup=False)
+    if summary.status != "completed":
+        raise typer.Exit(EXIT_INCOMPLETE)
+
+
+def resumable(run_id: str, work: Any) -> Any:
+    """Run `work`; on a Ctrl-C that reaches us, say which run it was and how to resume it."""
+    try:
+        return work()
+    except KeyboardInterrupt:
+        err.print(f"interrupted: run {run_id} keeps what it saved; resume it with: harness replay --run-id {run_id}"
+                  " (same config)", style="yellow", markup=False, highlight=False)
+        raise typer.Exit(130) from None
+
+
+def score_with(store: Any, run_id: str, cfg: Any) -> Any:
+    from harness.pricing import PriceTable
+    from harness.scoring import score_run
+
+    return score_run(store, run_id, scoring=cfg.scoring, judge=cfg.judge, tools=cfg.tools,
+                     prices=PriceTable.with_overrides(cfg.prices))
+
+
+
+@app.command()
+@handled
+def score(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config with scoring and judge sections.")] = None,
+    profile: ProfileOption = None,
+    db: DbOption = None,
+) -> None:
+    """Score a run: similarity vs the noise floor, tool-call checks, LLM judge if configured. Incremental."""
+    from harness.config import HarnessConfig, ScoringConfig, load_config
+
+    cfg = load_config(config, profile=profile) if config else HarnessConfig()
+    if cfg.scoring is None:
+        cfg = cfg.model_copy(update={"scoring": ScoringConfig()})
+    print_scores(score_with(store_for(db, configured=cfg.db), run_id, cfg), console=out)
+
+
+
+def replay_run(cfg: Any, store: Any, dataset: str | None, run_id: str | None, profile: str | None) -> Any:
+    """Replay and print how the session ended, with how to go on when it stopped early."""
+    from harness.replay import replay as run_replay
+
+    summary = run_replay(cfg, store=store, dataset=dataset, run_id=run_id, profile=profile)
+    err.print(summary.message, markup=False, highlight=False)
+    if summary.status not in ("completed",):
+        err.print(f"resume with: harness replay --run-id {summary.run_id} (same config)", markup=False,
+                  highlight=False)
+    return summary
+
+
+
+@app.command()
+@handled
+def runs(db: DbOption = None) -> None:
+    """List runs, newest first."""
+    import polars as pl
+
+    frame = store_for(db, read_only=True).runs().select(
+        "run_id", "dataset", "status", "n_planned", "n_responses", "n_errors", "cost_usd",
+        pl.col("created_at").dt.strftime("%Y-%m-%d %H:%M"),
+    )
+    out.print(table(frame, title=f"{frame.height} runs"))
+
+
+
+@app.command()
+@handled
+def show(run_id: Annotated[str, typer.Argument(help="Run id.")], db: DbOption = None) -> None:
+    """Summarize one run: per arm count, errors, mean cost, p50/p95/p99 latency."""
+    import polars as pl
+
+    store = store_for(db, read_only=True)
+    run = store.run(run_id)
+    out.print(f"[bold]{escape(run_id)}[/]  dataset {escape(run['dataset'])}  status [bold]{run['status']}[/]"
+              f"  planned {run['n_planned']:,}  created {run['created_at']:%Y-%m-%d %H:%M:%S}")
+    if run.get("message"):
+        out.print(run["message"], highlight=False, markup=False)
+    summary = store.arm_summary(run_id).select(
+        "arm", "n", "errors", "error_rate", "mean_cost_usd", "p50_ms", "p95_ms", "p99_ms", "mean_tool_calls"
+    )
+    out.print(table(summary, title="per arm"))
+    errors = store.error_breakdown(run_id)
+    if errors.height:
+        out.print(table(errors.with_columns(pl.col("example").str.slice(0, 80)), title="errors"))
