@@ -12,6 +12,7 @@ into this tree at the boundary where they happen.
     │   └── StoreLockedError   another process held the file longer than we would wait
     ├── NotFoundError          a dataset or run that is not in the store
     ├── ReplayError            a run cannot start or resume (plan changed, dataset missing)
+    ├── ScoringError           the executor could not encode every text (a Ray cluster gone); rerun resumes
     └── AgentError             one agent call failed; recorded on the response, never raised past replay
         ├── AgentTimeout           no complete answer within the timeout         error_type "timeout"
         ├── AgentConnectionError   refused, reset or dropped connection          error_type "connection_error"
@@ -32,6 +33,7 @@ __all__ = [
     "StoreLockedError",
     "NotFoundError",
     "ReplayError",
+    "ScoringError",
     "AgentError",
     "AgentTimeout",
     "AgentConnectionError",
@@ -72,6 +74,10 @@ class NotFoundError(HarnessError):
 
 class ReplayError(HarnessError):
     """A run cannot start or resume."""
+
+
+class ScoringError(HarnessError):
+    """Scoring could not finish (its executor failed); what was saved stays, and a rerun resumes from it."""
 
 
 class AgentError(HarnessError):

@@ -17,6 +17,7 @@ from harness.config import JudgeConfig, ScoringConfig
 from harness.pricing import PriceTable
 from harness.progress import console
 from harness.scoring.embeddings import Embedder, embed_texts
+from harness.scoring.executors import make_executor
 from harness.scoring.reference import tool_behaviour_scores, tool_reference_scores
 from harness.scoring.similarity import similarity_pairs, similarity_scores
 from harness.store import Store
@@ -60,7 +61,7 @@ def score_run(
     """Compute what is missing among a run's scores, store it, and summarize the run's scores."""
     started = time.monotonic()
     scoring = scoring or ScoringConfig()
-    embedder = embedder or Embedder(scoring.embedding_model, scoring.device, scoring.batch_size)
+    embedder = embedder or Embedder.from_config(scoring)
     store.run(run_id)  # NotFoundError for an unknown run
     responses = store.scoring_responses(run_id)
     requests = store.scoring_requests(run_id, scoring.reference_variant)
@@ -70,11 +71,11 @@ def score_run(
     wanted = _missing(similarity_pairs(responses, requests).with_columns(pl.lit("similarity").alias("scorer")), have)
     if wanted.height:
         needed = _texts_for(wanted, responses, requests)
-        before = embedder.n_encoded
-        index, vectors = embed_texts(store, embedder, needed, progress=progress)
-        summary.texts_encoded = embedder.n_encoded - before
-        summary.texts_cached = len(index) - summary.texts_encoded
-        rows = similarity_scores(wanted.drop("scorer"), responses, requests, index, vectors)
+        embedded = embed_texts(store, embedder, needed, executor=make_executor(scoring, embedder),
+                               max_chars=scoring.max_text_chars, progress=progress)
+        summary.texts_encoded, summary.texts_cached = embedded.encoded, embedded.cached
+        rows = similarity_scores(wanted.drop("scorer"), responses, requests, embedded.index, embedded.vectors,
+                                 max_chars=scoring.max_text_chars)
         store.save_scores(run_id, rows)
         summary.new_scores += rows.height
 
@@ -91,7 +92,8 @@ def score_run(
     summary.elapsed_s = time.monotonic() - started
     store.save_scoring_run(
         run_id,
-        {"embedding_model": embedder.model, "device": scoring.device,
+        {"embedding_model": embedder.model, "backend": embedder.backend, "executor": scoring.executor,
+         "device": scoring.device, "max_text_chars": scoring.max_text_chars,
          "judge_model": judge.model if judge else None, "reference_variant": scoring.reference_variant},
         {"new_scores": summary.new_scores, "texts_encoded": summary.texts_encoded, "judge": summary.judge},
     )  # fmt: skip
