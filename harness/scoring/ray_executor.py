@@ -12,8 +12,9 @@ Why it looks like this:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -22,13 +23,25 @@ from harness.scoring.embeddings import Embedder
 
 __all__ = ["EncodeActor", "RayExecutor"]
 
+_INIT_DEATHS = 3
+
 
 class EncodeActor:
-    """A Ray Data UDF: one embedder per actor, loaded once, encoding one block (text_hash, text) per call."""
+    """A Ray Data UDF: one embedder per actor, loaded once, encoding one block (text_hash, text) per call.
 
-    def __init__(self, settings: dict[str, Any]) -> None:
-        self.embedder = Embedder(**settings)
+    Ray Data builds it without arguments; `bound(settings)` makes the subclass that carries them
+    (pickled with the class), so every restart of an actor rebuilds the same embedder.
+    """
+
+    settings: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self) -> None:
+        self.embedder = Embedder(**self.settings)
         self.embedder.encode(["warm up"])  # load (and, the first time anywhere, export) before taking work
+
+    @classmethod
+    def bound(cls, settings: dict[str, Any]) -> type[EncodeActor]:
+        return type(cls.__name__, (cls,), {"settings": dict(settings)})
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         vectors = self.embedder.encode([str(t) for t in batch["text"]])
@@ -54,18 +67,24 @@ class RayExecutor:
         import pyarrow as pa
 
         started = self._connect(ray)
+        quiet = logging.getLogger("ray.data")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)  # the harness shows its own progress; Ray Data's notes go to its logs
         try:
             context = ray.data.DataContext.get_current()
-            context.enable_progress_bars = False  # the harness shows its own
+            context.enable_progress_bars = False
             context.print_on_execution_start = False
+            # A node lost while its actor loads the model is not a broken UDF; a ConfigError in every
+            # actor still ends the job after a few tries.
+            context.max_consecutive_actor_init_deaths = _INIT_DEATHS
             blocks = [pa.table({"text_hash": list(hashes[i : i + self.block_size]),
                                 "text": list(texts[i : i + self.block_size])})
                       for i in range(0, len(hashes), self.block_size)]  # fmt: skip
             settings = {**self.embedder.settings(), "threads": max(1, int(self.num_cpus))}
+            pool = ray.data.ActorPoolStrategy(min_size=1, max_size=self.concurrency)
             vectors = ray.data.from_arrow(blocks).map_batches(
-                EncodeActor, fn_constructor_kwargs={"settings": settings}, batch_size=self.block_size,
-                batch_format="numpy", concurrency=(1, self.concurrency), num_cpus=self.num_cpus,
-                num_gpus=self.num_gpus or None)  # fmt: skip
+                EncodeActor.bound(settings), batch_size=self.block_size, batch_format="numpy", compute=pool,
+                num_cpus=self.num_cpus, num_gpus=self.num_gpus or None)  # fmt: skip
             del blocks
             for batch in vectors.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1):
                 yield [str(h) for h in batch["text_hash"]], np.asarray(batch["vector"], dtype=np.float32)
@@ -78,6 +97,7 @@ class RayExecutor:
             raise ScoringError(f"the Ray cluster at {self.address!r} failed while encoding: {cause}"
                                " (what was encoded is cached; rerun to resume)") from None
         finally:
+            quiet.setLevel(level)
             if started:
                 ray.shutdown()
 

@@ -122,7 +122,7 @@ def _judge(store: Store, run_id: str, responses: pl.DataFrame, requests: pl.Data
 
     done = store.judgments(run_id).filter(pl.col("error_type").is_null())
     done_keys = set(done.select("request_id", "kind", "arm_a", "arm_b", "sample", "order").iter_rows())
-    tasks = [t for t in build_tasks(responses, requests, judge)
+    tasks = [t for t in build_tasks(responses, requests, judge, scoring.max_text_chars)
              if (t.request_id, t.kind, t.arm_a, t.arm_b, t.sample, t.order) not in done_keys]
     stats = asyncio.run(run_judge(tasks, judge, prices, _StoreJudgeCache(store),
                                   lambda rows: store.save_judgments(run_id, rows), progress=progress))

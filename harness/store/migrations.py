@@ -229,6 +229,11 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         "datasets: how a dataset was redacted",
         "ALTER TABLE datasets ADD COLUMN redaction JSON;",
     ),
+    (
+        5,
+        "judgments: which texts were cut to scoring.max_text_chars before the judge saw them",
+        "ALTER TABLE judgments ADD COLUMN truncated VARCHAR;",
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -17,7 +17,7 @@ SCORE_COLUMNS = ("run_id", "request_id", "scorer", "arm_a", "arm_b", "value", "d
 JUDGMENT_COLUMNS = (
     "run_id", "request_id", "kind", "arm_a", "arm_b", "sample", "order", "verdict", "score", "rationale",
     "judge_model", "template_version", "input_tokens", "output_tokens", "cost_usd", "cached", "error_type",
-    "error_message", "cache_key",
+    "error_message", "cache_key", "truncated",
 )  # fmt: skip
 JUDGE_CACHE_COLUMNS = (
     "cache_key", "kind", "judge_model", "template_version", "verdict", "score", "rationale",
