@@ -197,11 +197,10 @@ class _Cut:
 
 
 def _cut(text: str | None, max_chars: int | None) -> _Cut:
-    """`text`, cut to `max_chars` characters with a note saying how much was left out."""
+    """`text`, cut to `max_chars` characters with a note that says so."""
     if text is None or max_chars is None or len(text) <= max_chars:
         return _Cut(text, False)
-    note = f"\n[... cut by the harness: the first {max_chars:,} of {len(text):,} characters are shown]"
-    return _Cut(text[:max_chars] + note, True)
+    return _Cut(f"{text[:max_chars]}\n[... cut by the harness: only the first {max_chars:,} characters are shown]", True)
 
 
 def _cut_names(**parts: _Cut) -> tuple[str, ...]:

@@ -63,8 +63,9 @@ def score_run(
     scoring = scoring or ScoringConfig()
     embedder = embedder or Embedder.from_config(scoring)
     store.run(run_id)  # NotFoundError for an unknown run
-    responses = store.scoring_responses(run_id)
-    requests = store.scoring_requests(run_id, scoring.reference_variant)
+    # One character more than the cap, so that what was cut is still recognisable as cut downstream.
+    responses = store.scoring_responses(run_id, scoring.max_text_chars + 1)
+    requests = store.scoring_requests(run_id, scoring.reference_variant, scoring.max_text_chars + 1)
     have = store.score_keys(run_id)
     summary = ScoreSummary(run_id, embedder.model)
 
