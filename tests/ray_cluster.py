@@ -1,10 +1,13 @@
-"""A real local Ray cluster for tests and benchmarks: a head and worker nodes on 127.0.0.1, each a `ray start --block`.
+"""A real local Ray cluster for tests and benchmarks: a head and worker nodes on loopback, each a `ray start --block`.
 
-Every node runs on ports picked free for it, under a temp dir of its own, so a leftover cluster of
-an earlier run can neither be joined nor collide. A node is every process that carries its marker
-in the environment: `ray start`, its raylet and agents, and the raylet's worker processes (which
-Ray starts in sessions of their own, and which outlive their parents for a moment). Nodes are
-stopped, or killed mid-job, by those process ids, and `stop()` waits until every one is gone.
+The cluster lives on 127.0.0.2: Ray replaces the addresses "127.0.0.1" and "localhost" with the
+machine's network address, but takes another loopback address as given, so every connection stays
+on the loopback interface. Every node runs on ports picked free for it, under a temp dir of its
+own, so a leftover cluster of an earlier run can neither be joined nor collide. A node is every
+process that carries its marker in the environment: `ray start`, its raylet and agents, and the
+raylet's worker processes (which Ray starts in sessions of their own, and which outlive their
+parents for a moment). Nodes are stopped, or killed mid-job, by those process ids, and `stop()`
+waits until every one is gone.
 """
 
 from __future__ import annotations
@@ -69,7 +72,8 @@ class LocalRayCluster:
         self.object_store_bytes = object_store_mb << 20
         self.n_workers = workers
         self.port = free_port()
-        self.address = f"127.0.0.1:{self.port}"
+        self.host = "127.0.0.2"
+        self.address = f"{self.host}:{self.port}"
         self.head: RayNode | None = None
         self.workers: list[RayNode] = []
 
@@ -88,7 +92,7 @@ class LocalRayCluster:
 
     def _start(self, name: str, args: list[str]) -> RayNode:
         log = self.root / f"{name}.log"
-        command = [_RAY, "start", *args, "--node-ip-address=127.0.0.1", f"--num-cpus={self.cpus}", "--num-gpus=0",
+        command = [_RAY, "start", *args, f"--node-ip-address={self.host}", f"--num-cpus={self.cpus}", "--num-gpus=0",
                    f"--object-store-memory={self.object_store_bytes}", f"--temp-dir={self.root}", "--block",
                    "--disable-usage-stats", f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
                    f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",

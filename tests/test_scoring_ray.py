@@ -1,4 +1,4 @@
-"""The Ray executor on a real local cluster: a head and a worker node on 127.0.0.1, one CPU each.
+"""The Ray executor on a real local cluster: a head and a worker node on loopback (127.0.0.2), one CPU each.
 
 A run is scored through the cluster by the real `harness score` process; the worker node is killed
 (every one of its processes, SIGKILL) once the store shows encoded batches and the node holds a
