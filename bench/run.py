@@ -1,6 +1,6 @@
 """`make bench`: the harness against physical bounds, printed as ratios (not timed unit tests).
 
-Sections (all by default, or name some): replay, scale, scoring, report, ingest.
+Sections (all by default, or name some): replay, scale, scoring, report, ingest, backends, ray, stream.
   replay  N requests x 3 arms through a local HTTP agent with fixed latency at concurrency C;
           wall time vs the bound N*arms*latency/C, harness CPU per response, peak RSS.
   scale   a 1,000,000-request dataset replayed through a fast local python agent, in a fresh
@@ -12,6 +12,8 @@ Sections (all by default, or name some): replay, scale, scoring, report, ingest.
   ingest  1,000,000 canonical JSON lines (demo records: metadata, references, captured outputs
           with tool calls) ingested, against DuckDB's own read_json loading the same file
           into a table, in the same process; peak memory of each, in fresh processes.
+  backends, ray, stream  scoring at scale (ONNX backends, the Ray executor, a 200,000-text
+          stream through one driver): see bench/scoring_scale.py.
 """
 
 from __future__ import annotations
@@ -26,9 +28,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+
+
+SCALE_SECTIONS = ("backends", "ray", "stream")
 
 
 def free_port() -> int:
@@ -119,28 +125,38 @@ with tempfile.TemporaryDirectory() as tmp:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench_scoring() -> dict[str, float]:
-    import polars as pl
-
-    from harness.demo.run import DEMO_DATASET, write_demo_config
-    from harness.demo.generator import write_log
+def demo_run(root: Path) -> tuple[Any, Any, str]:
+    """The demo replayed (agents' latencies scaled down) into root/bench.duckdb, not scored: (store, config, run_id)."""
     from harness.config import load_config
+    from harness.demo.generator import write_log
+    from harness.demo.run import DEMO_DATASET, write_demo_config
     from harness.ingest import ingest
     from harness.replay import replay
-    from harness.scoring import Embedder, score_run
     from harness.store import Store
 
     os.environ["HARNESS_DEMO_LATENCY_SCALE"] = "0.05"
+    store = Store(root / "bench.duckdb")
+    ingest(store, [write_log(root / "log.jsonl")], DEMO_DATASET, progress=False)
+    config = load_config(write_demo_config(root / "harness.toml"))
+    return store, config, replay(config, store=store, progress=False).run_id
+
+
+def demo_texts(store: Any) -> list[str]:
+    """The distinct texts scoring the demo run embeds: successful outputs and reference answers."""
+    import polars as pl
+
+    return pl.concat([
+        store.sql("SELECT output AS t FROM responses WHERE output IS NOT NULL AND error_type IS NULL"),
+        store.sql("SELECT reference_output AS t FROM requests WHERE reference_output IS NOT NULL"),
+    ])["t"].unique().to_list()  # fmt: skip
+
+
+def bench_scoring() -> dict[str, float]:
+    from harness.scoring import Embedder, score_run
+
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        store = Store(root / "bench.duckdb")
-        ingest(store, [write_log(root / "log.jsonl")], DEMO_DATASET, progress=False)
-        config = load_config(write_demo_config(root / "harness.toml"))
-        run_id = replay(config, store=store, progress=False).run_id
-        texts = pl.concat([
-            store.sql("SELECT output AS t FROM responses WHERE output IS NOT NULL AND error_type IS NULL"),
-            store.sql("SELECT reference_output AS t FROM requests WHERE reference_output IS NOT NULL"),
-        ])["t"].unique().to_list()  # fmt: skip
+        store, config, run_id = demo_run(Path(tmp))
+        texts = demo_texts(store)
         embedder = Embedder()
         embedder.encode(texts[:64])  # load and warm the model outside both timings
         t0 = time.perf_counter()
@@ -286,7 +302,7 @@ def show(title: str, figures: dict[str, float], targets: dict[str, tuple[str, fl
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sections", nargs="*", default=["replay", "scale", "scoring", "report", "ingest"])
+    parser.add_argument("sections", nargs="*", default=["replay", "scale", "scoring", "report", "ingest", *SCALE_SECTIONS])
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.05)
@@ -315,6 +331,11 @@ def main() -> int:
     if "ingest" in args.sections:
         figures = bench_ingest(args.ingest_lines)
         ok &= show(f"ingest: {args.ingest_lines:,} canonical JSON lines", figures, {"harness_over_duckdb": ("<=", 1.5)})
+    wanted = [name for name in SCALE_SECTIONS if name in args.sections]
+    if wanted:  # scoring at scale: backends, Ray, streaming (bench/scoring_scale.py)
+        from scoring_scale import run_sections
+
+        ok &= run_sections(wanted, show)
     print("\nall targets met" if ok else "\nSOME TARGETS MISSED")
     return 0 if ok else 1
 

@@ -94,6 +94,11 @@ def load_encoder(location: str, backend: str, device: str, batch_size: int, cach
     model = SentenceTransformer(location, device=device)
     if backend == "torch":
         return TorchEncoder(model, batch_size)
+    try:
+        import onnx  # noqa: F401 - the export and the quantizer need both
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise ConfigError(f'scoring.backend = "{backend}" needs ONNX Runtime: pip install "harness[onnx]"') from None
     from harness.scoring.onnx_export import exported_model
 
     return OnnxEncoder(model, exported_model(model, backend, cache_root), batch_size, threads)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -112,10 +113,12 @@ class Embedded(NamedTuple):
 
 def embed_texts(store: Store, embedder: Embedder, texts: Sequence[str], *, executor: Any = None,
                 max_chars: int | None = None, progress: bool = True) -> Embedded:
-    """Vectors for `texts`: cached ones from the store, the rest encoded by `executor` and cached batch by batch.
+    """Vectors for `texts`: cached ones from the store, the rest encoded by `executor` and cached as they come.
 
     Each text is cut to `max_chars` before hashing and encoding. `executor` defaults to this process
-    (harness.scoring.executors.LocalExecutor); a killed scoring keeps every batch it saved.
+    (harness.scoring.executors.LocalExecutor). Vectors are written to the store at least every
+    _SAVE_ROWS rows or _SAVE_INTERVAL_S seconds, so a killed scoring keeps nearly all it encoded,
+    and the matrix is filled in place, so a job holds its vectors once.
     """
     from harness.scoring.executors import LocalExecutor
 
@@ -129,20 +132,66 @@ def embed_texts(store: Store, embedder: Embedder, texts: Sequence[str], *, execu
     known_hashes, known = store.known_embeddings(embedder.cache_key, hashes) if hashes else ([], np.zeros((0, 0)))
     have = set(known_hashes)
     missing = [h for h in hashes if h not in have]
-    parts, order = ([known], list(known_hashes)) if known_hashes else ([], [])
+    rows = _Rows(len(hashes))
+    rows.add(known_hashes, known)
+    pending = _Pending(store, embedder.cache_key)
     executor = executor or LocalExecutor(embedder)
     with progress_bar(progress and bool(missing)) as bar:
         task = bar.add_task(f"embed ({embedder.cache_key})", total=len(missing), status=f"{len(known_hashes):,} cached")
         # Longest first keeps the padding per batch small.
         missing.sort(key=lambda h: len(by_hash[h]), reverse=True)
-        for batch, vectors in executor.encode(missing, [by_hash[h] for h in missing]):
-            store.save_embeddings(embedder.cache_key, batch, vectors)
-            parts.append(vectors)
-            order.extend(batch)
-            bar.advance(task, len(batch))
-    if len(order) != len(hashes) or set(order) != set(hashes):
-        raise ScoringError(f"the {type(executor).__name__} returned {len(order) - len(known_hashes):,} of"
+        try:
+            for batch, vectors in executor.encode(missing, [by_hash[h] for h in missing]):
+                rows.add(batch, vectors)
+                pending.add(batch, vectors)
+                bar.advance(task, len(batch))
+        finally:
+            pending.save()
+    if set(rows.position) != set(hashes):
+        raise ScoringError(f"the {type(executor).__name__} returned {len(rows.position) - len(known_hashes):,} of"
                            f" {len(missing):,} vectors; rerun to encode the rest")
-    matrix = np.vstack(parts) if parts else np.zeros((0, 0), dtype=np.float32)
-    position = {h: i for i, h in enumerate(order)}
-    return Embedded({text: position[h] for text, h in hash_of.items()}, matrix, len(missing), len(known_hashes))
+    matrix = rows.matrix if rows.matrix is not None else np.zeros((0, 0), dtype=np.float32)
+    return Embedded({text: rows.position[h] for text, h in hash_of.items()}, matrix, len(missing), len(known_hashes))
+
+
+class _Rows:
+    """A float32 matrix of `n` rows filled batch by batch, and the row of each hash."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.matrix: np.ndarray | None = None
+        self.position: dict[str, int] = {}
+
+    def add(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        if not len(hashes):
+            return
+        if self.matrix is None:
+            self.matrix = np.empty((self.n, vectors.shape[1]), dtype=np.float32)
+        start = len(self.position)
+        self.matrix[start : start + len(hashes)] = vectors
+        self.position.update((h, start + i) for i, h in enumerate(hashes))
+
+
+_SAVE_ROWS = 2048
+_SAVE_INTERVAL_S = 2.0
+
+
+class _Pending:
+    """Vectors waiting to be cached: written in one transaction per _SAVE_ROWS rows or _SAVE_INTERVAL_S seconds."""
+
+    def __init__(self, store: Store, key: str) -> None:
+        self.store, self.key = store, key
+        self.hashes: list[str] = []
+        self.parts: list[np.ndarray] = []
+        self.saved_at = time.monotonic()
+
+    def add(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        self.hashes.extend(hashes)
+        self.parts.append(vectors)
+        if len(self.hashes) >= _SAVE_ROWS or time.monotonic() - self.saved_at >= _SAVE_INTERVAL_S:
+            self.save()
+
+    def save(self) -> None:
+        if self.hashes:
+            self.store.save_embeddings(self.key, self.hashes, np.vstack(self.parts))
+        self.hashes, self.parts, self.saved_at = [], [], time.monotonic()
