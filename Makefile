@@ -16,8 +16,8 @@ export TRANSFORMERS_OFFLINE := 1
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -c constraints.txt torch 2>&1 | { grep -v 'is ignored' || true; }
-	$(PIP) install -c constraints.txt -e '.[dev]' --config-settings editable_mode=compat 2>&1 | { grep -v 'is ignored' || true; }
-	$(BIN)/python -c "import harness, torch, sentence_transformers; assert '+cpu' in torch.__version__, torch.__version__"
+	$(PIP) install -c constraints.txt -e '.[dev,onnx,ray]' --config-settings editable_mode=compat 2>&1 | { grep -v 'is ignored' || true; }
+	$(BIN)/python -c "import harness, torch, sentence_transformers, onnxruntime, ray.data; assert '+cpu' in torch.__version__, torch.__version__"
 	@if $(BIN)/python -m pip list 2>/dev/null | grep -qi '^nvidia-'; then echo 'CUDA packages were installed: refusing'; exit 1; fi
 	touch $(STAMP)
 

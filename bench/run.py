@@ -1,6 +1,7 @@
 """`make bench`: the harness against physical bounds, printed as ratios (not timed unit tests).
 
-Sections (all by default, or name some): replay, scale, scoring, report, ingest, migration.
+Sections (all by default, or name some): replay, scale, scoring, report, ingest, migration, backends, ray,
+stream.
   replay  N requests x 3 arms through a local HTTP agent with fixed latency at concurrency C;
           wall time vs the bound N*arms*latency/C, harness CPU per response, peak RSS.
   scale   a 1,000,000-request dataset replayed through a fast local python agent, in a fresh
@@ -15,6 +16,8 @@ Sections (all by default, or name some): replay, scale, scoring, report, ingest,
   migration 100,000 captured states (20 of ~2 MB) through ingest-states and migrate-check in a fresh
           process: wall time, peak memory of the process tree (summed PSS), and the check's time
           against the same per-state work in a plain loop, scaled to the workers (migration_check.py).
+  backends, ray, stream  scoring at scale (ONNX backends, the Ray executor, a 200,000-text
+          stream through one driver): see bench/scoring_scale.py.
 """
 
 from __future__ import annotations
@@ -29,9 +32,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+
+
+SCALE_SECTIONS = ("backends", "ray", "stream")
 
 
 def free_port() -> int:
@@ -122,28 +129,38 @@ with tempfile.TemporaryDirectory() as tmp:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench_scoring() -> dict[str, float]:
-    import polars as pl
-
-    from harness.demo.run import DEMO_DATASET, write_demo_config
-    from harness.demo.generator import write_log
+def demo_run(root: Path) -> tuple[Any, Any, str]:
+    """The demo replayed (agents' latencies scaled down) into root/bench.duckdb, not scored: (store, config, run_id)."""
     from harness.config import load_config
+    from harness.demo.generator import write_log
+    from harness.demo.run import DEMO_DATASET, write_demo_config
     from harness.ingest import ingest
     from harness.replay import replay
-    from harness.scoring import Embedder, score_run
     from harness.store import Store
 
     os.environ["HARNESS_DEMO_LATENCY_SCALE"] = "0.05"
+    store = Store(root / "bench.duckdb")
+    ingest(store, [write_log(root / "log.jsonl")], DEMO_DATASET, progress=False)
+    config = load_config(write_demo_config(root / "harness.toml"))
+    return store, config, replay(config, store=store, progress=False).run_id
+
+
+def demo_texts(store: Any) -> list[str]:
+    """The distinct texts scoring the demo run embeds: successful outputs and reference answers."""
+    import polars as pl
+
+    return pl.concat([
+        store.sql("SELECT output AS t FROM responses WHERE output IS NOT NULL AND error_type IS NULL"),
+        store.sql("SELECT reference_output AS t FROM requests WHERE reference_output IS NOT NULL"),
+    ])["t"].unique().to_list()  # fmt: skip
+
+
+def bench_scoring() -> dict[str, float]:
+    from harness.scoring import Embedder, score_run
+
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        store = Store(root / "bench.duckdb")
-        ingest(store, [write_log(root / "log.jsonl")], DEMO_DATASET, progress=False)
-        config = load_config(write_demo_config(root / "harness.toml"))
-        run_id = replay(config, store=store, progress=False).run_id
-        texts = pl.concat([
-            store.sql("SELECT output AS t FROM responses WHERE output IS NOT NULL AND error_type IS NULL"),
-            store.sql("SELECT reference_output AS t FROM requests WHERE reference_output IS NOT NULL"),
-        ])["t"].unique().to_list()  # fmt: skip
+        store, config, run_id = demo_run(Path(tmp))
+        texts = demo_texts(store)
         embedder = Embedder()
         embedder.encode(texts[:64])  # load and warm the model outside both timings
         t0 = time.perf_counter()
@@ -286,7 +303,8 @@ def show(title: str, figures: dict[str, float], targets: dict[str, tuple[str, fl
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sections", nargs="*", default=["replay", "scale", "scoring", "report", "ingest", "migration"])
+    parser.add_argument("sections", nargs="*",
+                        default=["replay", "scale", "scoring", "report", "ingest", "migration", *SCALE_SECTIONS])
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.05)
@@ -322,6 +340,11 @@ def main() -> int:
         figures = bench_migration(args.migration_states)
         ok &= show(f"migration: {args.migration_states:,} states ({BIG_STATES} of ~2 MB), ingest-states +"
                    " migrate-check", figures, {"peak_tree_pss_mb": ("<=", 1024)})
+    wanted = [name for name in SCALE_SECTIONS if name in args.sections]
+    if wanted:  # scoring at scale: backends, Ray, streaming (bench/scoring_scale.py)
+        from scoring_scale import run_sections
+
+        ok &= run_sections(wanted, show)
     print("\nall targets met" if ok else "\nSOME TARGETS MISSED")
     return 0 if ok else 1
 

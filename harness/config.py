@@ -79,8 +79,25 @@ class ScoringConfig(Section):
 
     embedding_model: str = "all-MiniLM-L6-v2"
     """A sentence-transformers model name or local path; the default ships with the package."""
-    device: str = "cpu"
-    batch_size: int = Field(64, ge=1, le=4096)
+    device: str = Field("cpu", pattern=r"^(cpu|auto|cuda(:\d+)?)$")
+    """"cpu", "cuda" (or "cuda:N"), or "auto" (the GPU when torch sees one, else the CPU)."""
+    batch_size: int | None = Field(None, ge=1, le=4096)
+    """Texts per forward pass; unset: 64 on the CPU, 128-512 on a GPU depending on its free memory."""
+    backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    """How the model runs: torch, or ONNX Runtime on the CPU (exported once from the local weights, cached)."""
+    cache_dir: str | None = None
+    """Where exported ONNX models are kept; unset: $HARNESS_CACHE_DIR, else ~/.cache/harness."""
+    executor: Literal["local", "ray"] = "local"
+    """Who encodes the texts the embedding cache lacks: this process, or a Ray Data actor pool."""
+    ray_address: str = "auto"
+    """The Ray cluster for executor "ray": "auto" (the running local cluster), "HOST:PORT" or "ray://HOST:PORT"."""
+    concurrency: int = Field(2, ge=1, le=4096)
+    """Executor "ray": at most this many model actors (the pool shrinks to what the cluster can run)."""
+    num_gpus: float = Field(0.0, ge=0)
+    """Executor "ray": GPUs per actor (0: actors run on CPUs)."""
+    max_text_chars: int = Field(20_000, ge=100)
+    """Longer outputs, references and questions are cut to this many characters before the embedder and the judge
+    see them (the cut is recorded in the score details and the judgment rows)."""
     reference_variant: str | None = None
     """Opt-in: a captured variant whose tool calls serve as the reference where a request has
     none of its own. Off by default: scoring prod against its own calls would give it a perfect

@@ -16,6 +16,7 @@ into this tree at the boundary where they happen.
     ├── NotFoundError          a dataset or run that is not in the store
     ├── ReplayError            a run cannot start or resume (plan changed, dataset missing, already running)
     ├── IncompleteRunError     a run that did not finish is gated or reported without allow_incomplete
+    ├── ScoringError           the executor could not encode every text (a Ray cluster gone); rerun resumes
     └── AgentError             one agent call failed; recorded on the response, never raised past replay
         ├── AgentTimeout           no complete answer within the timeout         error_type "timeout"
         ├── AgentConnectionError   refused, reset or dropped connection          error_type "connection_error"
@@ -40,6 +41,7 @@ __all__ = [
     "IncompleteRunError",
     "NotFoundError",
     "ReplayError",
+    "ScoringError",
     "AgentError",
     "AgentTimeout",
     "AgentConnectionError",
@@ -96,6 +98,10 @@ class ReplayError(HarnessError):
 
 class IncompleteRunError(HarnessError):
     """A run stopped before the end (budget, interrupt, failure) was asked for a verdict or a report."""
+
+
+class ScoringError(HarnessError):
+    """Scoring could not finish (its executor failed); what was saved stays, and a rerun resumes from it."""
 
 
 class AgentError(HarnessError):

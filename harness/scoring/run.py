@@ -65,12 +65,14 @@ def score_run(
     started = time.monotonic()
     scoring = scoring or ScoringConfig()
     tools = tools or ToolsConfig()
-    embedder = embedder or Embedder(scoring.embedding_model, scoring.device, scoring.batch_size)
+    embedder = embedder or Embedder.from_config(scoring)
     store.run(run_id)  # NotFoundError for an unknown run
+    # One character more than the cap, so that what was cut is still recognisable as cut downstream.
     ctx = ScoringContext(
-        store=store, run_id=run_id, responses=store.scoring_responses(run_id),
-        requests=store.scoring_requests(run_id, scoring.reference_variant), have=store.score_keys(run_id),
-        scoring=scoring, tools=tools, judge=judge, prices=prices, embedder=embedder, progress=progress,
+        store=store, run_id=run_id, responses=store.scoring_responses(run_id, scoring.max_text_chars + 1),
+        requests=store.scoring_requests(run_id, scoring.reference_variant, scoring.max_text_chars + 1),
+        have=store.score_keys(run_id), scoring=scoring, tools=tools, judge=judge, prices=prices, embedder=embedder,
+        progress=progress,
     )  # fmt: skip
     summary = ScoreSummary(run_id, embedder.model, reference_variant=scoring.reference_variant)
     for scorer in all_scorers():
@@ -90,7 +92,8 @@ def score_run(
     summary.elapsed_s = time.monotonic() - started
     store.save_scoring_run(
         run_id,
-        {"embedding_model": embedder.model, "device": scoring.device,
+        {"embedding_model": embedder.model, "backend": embedder.backend, "executor": scoring.executor,
+         "device": scoring.device, "max_text_chars": scoring.max_text_chars,
          "judge_model": judge.model if judge else None, "reference_variant": scoring.reference_variant,
          "tools": tools.model_dump(mode="json")},
         {"new_scores": summary.new_scores, "texts_encoded": summary.texts_encoded, "judge": summary.judge},

@@ -324,6 +324,11 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        8,
+        "judgments: which texts were cut to scoring.max_text_chars before the judge saw them",
+        "ALTER TABLE judgments ADD COLUMN truncated VARCHAR;",
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

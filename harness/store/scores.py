@@ -17,7 +17,7 @@ SCORE_COLUMNS = ("run_id", "request_id", "scorer", "arm_a", "arm_b", "value", "d
 JUDGMENT_COLUMNS = (
     "run_id", "request_id", "kind", "arm_a", "arm_b", "sample", "order", "verdict", "score", "rationale",
     "judge_model", "template_version", "input_tokens", "output_tokens", "cost_usd", "cached", "error_type",
-    "error_message", "cache_key",
+    "error_message", "cache_key", "truncated",
 )  # fmt: skip
 JUDGE_CACHE_COLUMNS = (
     "cache_key", "kind", "judge_model", "template_version", "verdict", "score", "rationale",
@@ -34,21 +34,26 @@ class ScoreQueries:
 
     # ---- inputs ---------------------------------------------------------------------------
 
-    def scoring_responses(self: _HasConnection, run_id: str) -> pl.DataFrame:
-        """request_id, arm, sample, output, tool_calls, error_type, harness_cancelled of every response of a run."""
+    def scoring_responses(self: _HasConnection, run_id: str, max_chars: int | None = None) -> pl.DataFrame:
+        """request_id, arm, sample, output, tool_calls, error_type, harness_cancelled of every response of a run.
+
+        With `max_chars`, each output is read up to that many characters only (a huge answer stays on disk).
+        """
         return self._frame(
-            "SELECT request_id, arm, sample, output, tool_calls, error_type, harness_cancelled FROM responses"
-            " WHERE run_id = ?"
-            " ORDER BY request_id, arm, sample",
-            [run_id],
+            "SELECT request_id, arm, sample, left(output, coalesce(?, length(output))) AS output, tool_calls,"
+            " error_type, harness_cancelled FROM responses WHERE run_id = ? ORDER BY request_id, arm, sample",
+            [max_chars, run_id],
         )
 
-    def scoring_requests(self: _HasConnection, run_id: str, reference_variant: str | None) -> pl.DataFrame:
+    def scoring_requests(self: _HasConnection, run_id: str, reference_variant: str | None,
+                         max_chars: int | None = None) -> pl.DataFrame:
         """The run's requests with their references; the captured variant's tool calls stand in
-        for reference tool calls where the request has none of its own."""
+        for reference tool calls where the request has none of its own. With `max_chars`, the input
+        text and reference output are read up to that many characters only."""
         return self._frame(
             """
-            SELECT q.request_id, q.input_text, q.metadata, q.reference_output,
+            SELECT q.request_id, left(q.input_text, coalesce(?, length(q.input_text))) AS input_text, q.metadata,
+                   left(q.reference_output, coalesce(?, length(q.reference_output))) AS reference_output,
                    coalesce(q.reference_tool_calls, c.tool_calls) AS reference_tool_calls,
                    CASE WHEN q.reference_tool_calls IS NOT NULL THEN 'reference'
                         WHEN c.tool_calls IS NOT NULL THEN 'captured:' || c.variant END AS reference_source
@@ -58,7 +63,7 @@ class ScoreQueries:
             WHERE q.request_id IN (SELECT DISTINCT request_id FROM responses WHERE run_id = ?)
             ORDER BY q.request_id
             """,
-            [run_id, reference_variant, run_id],
+            [max_chars, max_chars, run_id, reference_variant, run_id],
         )
 
     def score_keys(self: _HasConnection, run_id: str) -> pl.DataFrame:

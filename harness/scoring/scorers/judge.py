@@ -45,7 +45,7 @@ class JudgeScorer:
         store, run_id, judge = ctx.store, ctx.run_id, ctx.judge
         done = store.judgments(run_id).filter(pl.col("error_type").is_null())
         done_keys = set(done.select("request_id", "kind", "arm_a", "arm_b", "sample", "order").iter_rows())
-        tasks = [t for t in build_tasks(ctx.successful(), ctx.requests, judge)
+        tasks = [t for t in build_tasks(ctx.successful(), ctx.requests, judge, ctx.scoring.max_text_chars)
                  if (t.request_id, t.kind, t.arm_a, t.arm_b, t.sample, t.order) not in done_keys]
         stats = asyncio.run(run_judge(tasks, judge, ctx.prices or PriceTable.with_overrides({}), _StoreJudgeCache(store),
                                       lambda rows: store.save_judgments(run_id, rows), progress=ctx.progress))

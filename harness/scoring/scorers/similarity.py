@@ -42,9 +42,14 @@ def similarity_pairs(responses: pl.DataFrame, requests: pl.DataFrame) -> pl.Data
 
 
 def similarity_scores(
-    wanted: pl.DataFrame, responses: pl.DataFrame, requests: pl.DataFrame, index: dict[str, int], vectors: np.ndarray
+    wanted: pl.DataFrame, responses: pl.DataFrame, requests: pl.DataFrame, index: dict[str, int], vectors: np.ndarray,
+    *, max_chars: int | None = None,
 ) -> pl.DataFrame:
-    """Score rows (scorer 'similarity') for the wanted (request_id, arm_a, arm_b) triples."""
+    """Score rows (scorer 'similarity') for the wanted (request_id, arm_a, arm_b) triples.
+
+    Details hold the number of sample pairs and, when a text was longer than `max_chars` (and so
+    embedded cut), `"truncated"`: the arms whose text was cut.
+    """
     ok = responses.filter(pl.col("error_type").is_null() & pl.col("output").is_not_null())
     texts = pl.concat([
         ok.select("request_id", "arm", "sample", pl.col("output").alias("text")),
@@ -52,12 +57,13 @@ def similarity_scores(
             "request_id", pl.lit("reference").alias("arm"), pl.lit(0, dtype=ok["sample"].dtype).alias("sample"),
             pl.col("reference_output").alias("text")),
     ])  # fmt: skip
+    cut = pl.col("text").str.len_chars() > max_chars if max_chars is not None else pl.lit(False)
     texts = texts.with_columns(
-        pl.col("text").replace_strict(index, default=None, return_dtype=pl.Int64).alias("row")
+        pl.col("text").replace_strict(index, default=None, return_dtype=pl.Int64).alias("row"), cut.alias("cut")
     ).drop_nulls("row")
-    left = wanted.join(texts.rename({"arm": "arm_a", "sample": "sample_a", "row": "row_a"}).drop("text"),
+    left = wanted.join(texts.rename({"arm": "arm_a", "sample": "sample_a", "row": "row_a", "cut": "cut_a"}).drop("text"),
                        on=["request_id", "arm_a"])
-    pairs = left.join(texts.rename({"arm": "arm_b", "sample": "sample_b", "row": "row_b"}).drop("text"),
+    pairs = left.join(texts.rename({"arm": "arm_b", "sample": "sample_b", "row": "row_b", "cut": "cut_b"}).drop("text"),
                       on=["request_id", "arm_b"])
     # Within one arm only distinct samples pair up, each pair once.
     pairs = pairs.filter((pl.col("arm_a") != pl.col("arm_b")) | (pl.col("sample_a") < pl.col("sample_b")))
@@ -65,11 +71,20 @@ def similarity_scores(
     b = vectors[pairs["row_b"].to_numpy()]
     pairs = pairs.with_columns(pl.Series("cosine", np.einsum("ij,ij->i", a, b), dtype=pl.Float64))
     scored = pairs.group_by("request_id", "arm_a", "arm_b").agg(
-        pl.col("cosine").mean().alias("value"), pl.len().alias("pairs"))
+        pl.col("cosine").mean().alias("value"), pl.len().alias("pairs"), pl.col("cut_a").any(), pl.col("cut_b").any())
     return scored.select(
         "request_id", pl.lit("similarity").alias("scorer"), "arm_a", "arm_b", pl.col("value").clip(-1.0, 1.0),
-        pl.col("pairs").map_elements(lambda n: json.dumps({"pairs": n}), return_dtype=pl.String).alias("details"),
+        pl.struct("pairs", "arm_a", "arm_b", "cut_a", "cut_b").map_elements(_details, return_dtype=pl.String)
+        .alias("details"),
     )
+
+
+def _details(row: dict[str, object]) -> str:
+    details: dict[str, object] = {"pairs": row["pairs"]}
+    cut = [arm for arm, flag in ((row["arm_a"], row["cut_a"]), (row["arm_b"], row["cut_b"])) if flag]
+    if cut:
+        details["truncated"] = sorted(set(cut))
+    return json.dumps(details)
 
 
 def _texts_for(wanted: pl.DataFrame, responses: pl.DataFrame, requests: pl.DataFrame) -> list[str]:
@@ -100,6 +115,7 @@ class SimilarityScorer:
 
     def score(self, ctx: ScoringContext) -> pl.DataFrame | None:
         from harness.scoring.embeddings import embed_texts
+        from harness.scoring.executors import make_executor
 
         pairs = similarity_pairs(ctx.responses, ctx.requests).with_columns(pl.lit("similarity").alias("scorer"))
         wanted = pairs.select("request_id", "scorer", "arm_a", "arm_b").join(
@@ -107,12 +123,13 @@ class SimilarityScorer:
         if not wanted.height or ctx.embedder is None:
             return None
         needed = _texts_for(wanted, ctx.responses, ctx.requests)
-        before = ctx.embedder.n_encoded
-        index, vectors = embed_texts(ctx.store, ctx.embedder, needed, progress=ctx.progress)
-        encoded = ctx.embedder.n_encoded - before
-        ctx.figures["texts_encoded"] = ctx.figures.get("texts_encoded", 0) + encoded
-        ctx.figures["texts_cached"] = ctx.figures.get("texts_cached", 0) + len(index) - encoded
-        return similarity_scores(wanted.drop("scorer"), ctx.responses, ctx.requests, index, vectors)
+        max_chars = ctx.scoring.max_text_chars
+        embedded = embed_texts(ctx.store, ctx.embedder, needed, executor=make_executor(ctx.scoring, ctx.embedder),
+                               max_chars=max_chars, progress=ctx.progress)
+        ctx.figures["texts_encoded"] = ctx.figures.get("texts_encoded", 0) + embedded.encoded
+        ctx.figures["texts_cached"] = ctx.figures.get("texts_cached", 0) + embedded.cached
+        return similarity_scores(wanted.drop("scorer"), ctx.responses, ctx.requests, embedded.index,
+                                 embedded.vectors, max_chars=max_chars)
 
 
 SCORER = SimilarityScorer()
