@@ -1,6 +1,7 @@
 """One batched writer for the event loop: rows are collected as work finishes and written by a
-single task every `interval_s` or `rows` rows, off the loop (in a thread), so a locked or slow
-store never stalls the calls in flight. Replay and the LLM judge both write through it.
+single task every `interval_s` or `rows` rows (never more than `rows` at once), off the loop (in
+a thread), so a locked or slow store never stalls the calls in flight. Replay and the LLM judge
+both write through it.
 
 A write that fails for a passing reason (the file is locked by a reader, a short I/O hiccup)
 is retried with a growing pause, keeping the rows; after `max_failures` in a row the writer
@@ -77,7 +78,9 @@ class BatchWriter(Generic[T]):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._due.wait(), timeout=self._interval_s)
             self._due.clear()
-            rows, self._buffer = self._buffer, []
+            rows, self._buffer = self._buffer[: self._rows], self._buffer[self._rows:]
+            if self._buffer:
+                self._due.set()  # more than one batch waiting: write the next at once
             if rows:
                 try:
                     await asyncio.to_thread(self._write_or_isolate, rows)

@@ -28,7 +28,7 @@ from harness.scoring.judge import (
     parse_answer,
     run_judge,
 )
-from harness.scoring.judge_stats import judge_diagnostics, judge_scores
+from harness.scoring.judge import judge_diagnostics, judge_scores
 from harness.secrets import REDACTED
 from tests.servers import serve
 

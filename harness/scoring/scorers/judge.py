@@ -39,8 +39,7 @@ class JudgeScorer:
         if ctx.judge is None:
             return None
         from harness.pricing import PriceTable
-        from harness.scoring.judge import build_tasks, run_judge
-        from harness.scoring.judge_stats import judge_diagnostics, judge_scores
+        from harness.scoring.judge import build_tasks, judge_diagnostics, judge_scores, run_judge
 
         store, run_id, judge = ctx.store, ctx.run_id, ctx.judge
         done = store.judgments(run_id).filter(pl.col("error_type").is_null())
