@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -26,7 +27,7 @@ from tests.procs import harness_env, run_harness, start_harness
 from tests.servers import serve
 
 STRESS = os.environ.get("HARNESS_STRESS") == "1"
-N_REQUESTS = 3000 if STRESS else 500
+N_REQUESTS = 3000 if STRESS else 200
 REPLAY_KILLS = 20 if STRESS else 5
 SCORING_KILLS = 20 if STRESS else 3
 
@@ -66,21 +67,28 @@ def prepared(root: Path, judge: str) -> tuple[Store, Path]:
     return store, config
 
 
-def kill_at_random_moments(args: list[str], kills: int, seed: int, window: tuple[float, float], **env: str) -> int:
-    """Start the command and SIGKILL it after a seeded random delay, `kills` times; returns how
-    many processes were killed before they finished on their own."""
+def kill_on_progress(args: list[str], kills: int, seed: int, progress: Callable[[], int], steps: tuple[int, int],
+                     **env: str) -> int:
+    """Start the command and SIGKILL it once `progress()` (rows it wrote) has grown by a seeded random
+    number of rows in `steps`, `kills` times; returns how many processes were killed mid-work. Kills
+    follow observed progress, not the clock, so each lands mid-work on a fast or a loaded machine."""
     rng = random.Random(seed)
     killed = 0
     for _ in range(kills):
+        target = progress() + rng.randint(*steps)
         proc = start_harness(*args, **env)
-        deadline = time.monotonic() + rng.uniform(*window)
-        while proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
+        while proc.poll() is None and progress() < target:
+            time.sleep(0.05)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             killed += 1
-        proc.wait(timeout=30)
+        proc.wait(timeout=60)
     return killed
+
+
+def count(store: Store, query: str) -> Callable[[], int]:
+    """A progress probe: the number the query counts, read through a short-lived connection."""
+    return lambda: int(store.sql(query)["n"][0])
 
 
 def table(store: Store, query: str) -> pl.DataFrame:
@@ -90,22 +98,29 @@ def table(store: Store, query: str) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Store, Path]]:
     """The same dataset replayed and scored twice: uninterrupted, and killed again and again."""
-    os.environ["TEST_JUDGE_KEY"] = "sk-judge-key-for-the-test-0001"
     root = tmp_path_factory.mktemp("resume")
-    with serve(deterministic_judge_app()) as judge:
+    with pytest.MonkeyPatch.context() as env, serve(deterministic_judge_app()) as judge:
+        env.setenv("TEST_JUDGE_KEY", "sk-judge-key-for-the-test-0001")
         reference, ref_config = prepared(root / "reference", judge)
         done = run_harness("replay", "-c", str(ref_config), "--run-id", "r", "--db", str(reference.path),
                            SAMPLE_AGENT_DELAY="0.002", timeout=600)
         assert done.returncode == 0, done.stderr
         killed, config = prepared(root / "killed", judge)
-        replay_args = ["replay", "-c", str(config), "--run-id", "r", "--db", str(killed.path)]
-        # the config has [scoring]: each replay process that finishes scores too, so kills land in both
-        n = kill_at_random_moments(replay_args, REPLAY_KILLS, seed=7, window=(0.6, 3.0), SAMPLE_AGENT_DELAY="0.01")
+        replay_only = config.with_name("replay.toml")  # the same run, without scoring after the replay
+        replay_only.write_text(config.read_text(encoding="utf-8").split("[scoring]")[0], encoding="utf-8")
+        replay_args = ["replay", "-c", str(replay_only), "--run-id", "r", "--db", str(killed.path)]
+        # each replay is killed once it has written another 20 to 100 responses (600 in all)
+        responses = count(killed, "SELECT count(*) AS n FROM responses WHERE NOT harness_cancelled")
+        n = kill_on_progress(replay_args, REPLAY_KILLS, seed=7, progress=responses, steps=(20, 100),
+                             SAMPLE_AGENT_DELAY="0.01")
         assert n >= 1
-        score_args = ["score", "r", "-c", str(config), "--db", str(killed.path)]
-        assert kill_at_random_moments(score_args, SCORING_KILLS, seed=11, window=(4.0, 14.0)) >= 1
         finished = run_harness(*replay_args, SAMPLE_AGENT_DELAY="0", timeout=600)
         assert finished.returncode == 0, finished.stderr
+        # each scoring is killed once it has cached, scored or judged another 100 to 500 rows
+        scored = count(killed, "SELECT (SELECT count(*) FROM embeddings) + (SELECT count(*) FROM scores)"
+                               " + (SELECT count(*) FROM judgments) AS n")
+        score_args = ["score", "r", "-c", str(config), "--db", str(killed.path)]
+        assert kill_on_progress(score_args, SCORING_KILLS, seed=11, progress=scored, steps=(100, 500)) >= 1
         rescored = run_harness(*score_args, timeout=600)
         assert rescored.returncode == 0, rescored.stderr
     return {"reference": (reference, ref_config), "killed": (killed, config)}
