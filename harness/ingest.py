@@ -1,7 +1,9 @@
 """Ingest: captured logs -> one immutable dataset in the store.
 
 Malformed lines are set aside in the quarantine with file, line and reason; `strict`
-turns any of them into a failed ingest that writes nothing. All of it is one transaction.
+turns any of them into a failed ingest that writes nothing. Rows are committed block by block
+(bounded memory at any size) and the dataset becomes visible only when complete; a failed or
+killed ingest leaves nothing visible, and rerunning it starts again from a clean slate.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from rich.progress import Progress
+
 from harness.capture import RawBatch, group_by_reader
 from harness.config import RedactionConfig
 from harness.errors import IngestError
 from harness.names import check_dataset_name
 from harness.progress import progress_bar
 from harness.redaction import Redactor
-from harness.store import DatasetSummary, Store
+from harness.store import DatasetSummary, DatasetWriter, Store
 
 __all__ = ["ingest"]
 
@@ -67,20 +71,7 @@ def ingest(
         writer.begin()
         try:
             with progress_bar(progress) as bar:
-                task = bar.add_task(f"ingest {name}", total=len(groups), status="")
-                seq = 0
-                for reader, paths in groups:
-                    for batch in _prefetched(reader.read_group(paths, hashers, seq)):
-                        if redactor is not None:
-                            batch = _redacted(batch, redactor)
-                        if batch.frame.height:
-                            writer.add_batch(batch.frame, batch.source, trusted_json=batch.trusted_json)
-                            seq = max(seq, int(batch.frame["_seq"].max()) + 1)  # type: ignore[arg-type]
-                        writer.add_malformed(batch.malformed)
-                        seq += len(batch.malformed)
-                        s = writer.summary
-                        bar.update(task, status=f"{s.n_requests:,} requests, {s.n_quarantined:,} malformed")
-                    bar.advance(task)
+                _load(writer, groups, hashers, redactor, bar if progress else None)
             digests = {path: hasher.hexdigest() for path, hasher in hashers.items()}
             summary = writer.finish(
                 content_hash=_combined(files, digests, formats),
@@ -92,9 +83,34 @@ def ingest(
             summary.redaction = redactor.describe() if redactor is not None else None
             return summary
         except BaseException:
-            with contextlib.suppress(Exception):  # a failed rollback must not hide why the ingest failed
-                writer.rollback()
+            with contextlib.suppress(Exception):  # a failed clean-up must not hide why the ingest failed
+                writer.abort()
             raise
+
+
+def _load(writer: DatasetWriter, groups: list[tuple[Any, list[Path]]], hashers: dict[Path, Any],
+          redactor: Redactor | None, bar: Progress | None) -> None:
+    """Every group's batches into the writer, committing block by block; a line per committed block
+    and per file read when `bar` is given."""
+    task = bar.add_task(f"ingest {writer.name}", total=len(groups), status="") if bar is not None else None
+    seq = 0
+    for reader, paths in groups:
+        for batch in _prefetched(reader.read_group(paths, hashers, seq)):
+            if redactor is not None:
+                batch = _redacted(batch, redactor)
+            if batch.frame.height:
+                writer.add_batch(batch.frame, batch.source, trusted_json=batch.trusted_json)
+                seq = max(seq, int(batch.frame["_seq"].max()) + 1)  # type: ignore[arg-type]
+            writer.add_malformed(batch.malformed)
+            seq += len(batch.malformed)
+            s = writer.summary
+            if writer.checkpoint() and bar is not None:
+                bar.console.print(f"ingest {writer.name}: committed {s.n_requests:,} requests,"
+                                  f" {s.n_quarantined:,} malformed", markup=False, highlight=False)
+            if bar is not None and task is not None:
+                bar.update(task, status=f"{s.n_requests:,} requests, {s.n_quarantined:,} malformed")
+        if bar is not None and task is not None:
+            bar.advance(task)
 
 
 def _prefetched(batches: Iterator[RawBatch]) -> Iterator[RawBatch]:
