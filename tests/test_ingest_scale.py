@@ -4,6 +4,7 @@ moment leaves nothing visible and a plain rerun ingests every row exactly once."
 from __future__ import annotations
 
 import json
+import re
 import signal
 from pathlib import Path
 
@@ -98,3 +99,36 @@ def test_a_failed_ingest_removes_its_committed_blocks(store: Store, tmp_path: Pa
     assert {t: int(store.sql(f"SELECT count(*) AS n FROM {t}")["n"][0])
             for t in ("datasets", "requests", "captured", "quarantine")} == dict.fromkeys(
         ("datasets", "requests", "captured", "quarantine"), 0)
+
+
+def test_bad_lines_in_several_blocks_are_each_quarantined_once(store: Store, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of 40 lines, DuckDB's reader first: every malformed line of the corpus, and lines only
+    DuckDB's parser accepts (NaN, a trailing comma, deep nesting), spread over several blocks with
+    clean blocks between; each is set aside with its file, line and reason, every valid line kept once."""
+    from tests.test_reliability_inputs import BAD_LINES, valid
+
+    monkeypatch.setenv("HARNESS_INGEST_BLOCK_ROWS", "40")
+    cases = {**BAD_LINES,
+             "trailing_comma": (b'{"request_id": "tc", "input": "x",}', r"^invalid JSON"),
+             "null_line": (b"null", r"^not a JSON object \(null\)$")}
+    lines: list[bytes] = []
+    expected: dict[int, str] = {}
+    for i, (bad, reason) in enumerate(cases.values()):
+        start = len(lines)
+        lines.extend([valid(start + k) for k in range(25 if i % 3 else 90)])  # some blocks stay clean
+        lines.append(bad)
+        expected[len(lines)] = reason
+    lines.append(valid(len(lines)))
+    log = tmp_path / "corpus.jsonl"
+    log.write_bytes(b"\n".join(lines) + b"\n")
+
+    summary = ingest(store, [log], "corpus", progress=False)
+    good = [n for n in range(1, len(lines) + 1) if n not in expected]
+    assert (summary.n_requests, summary.n_quarantined) == (len(good), len(expected))
+    requests = store.requests("corpus")
+    assert requests["line"].to_list() == good and requests["request_id"].n_unique() == len(good)
+    quarantine = store.quarantine("corpus")
+    assert quarantine["line"].to_list() == sorted(expected) and set(quarantine["source"]) == {str(log)}
+    for line, reason in zip(quarantine["line"], quarantine["reason"], strict=True):
+        assert re.search(expected[line], reason), (line, reason)

@@ -82,6 +82,8 @@ class DatasetWriter:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, name: str, *, replace: bool) -> None:
         self._con = con
+        self.connection = con
+        """The open write connection, for the bulk loader (harness.store.bulk_load)."""
         self.name = name
         self.replace = replace
         self.summary = DatasetSummary(name)
@@ -89,11 +91,12 @@ class DatasetWriter:
         """The dataset name the rows carry until finish() publishes them."""
         self.block_rows = block_rows()
         self._pending = 0
+        self._in_block = False
         row = one(con, "SELECT content_hash FROM datasets WHERE name = ? AND status = 'complete'", [name])
         self.existing_hash: str | None = row[0] if row else None
 
     def begin(self) -> None:
-        """Remove what a killed ingest of this name left behind, register the ingest, open a block."""
+        """Remove what a killed ingest of this name left behind and register this one."""
         con = self._con
         con.execute("BEGIN TRANSACTION")
         self._delete(self.target)
@@ -103,23 +106,35 @@ class DatasetWriter:
             [self.target],
         )
         con.execute("COMMIT")
-        con.execute("BEGIN TRANSACTION")
         self.summary.replaced = self.existing_hash is not None and self.replace
+
+    def _open(self) -> None:
+        """Open a block (a transaction) unless one is open."""
+        if not self._in_block:
+            self._con.execute("BEGIN TRANSACTION")
+            self._in_block = True
+
+    def commit(self) -> None:
+        """Commit the open block, if any."""
+        if self._in_block:
+            self._con.execute("COMMIT")
+            self._in_block = False
+            self._pending = 0
 
     def checkpoint(self) -> bool:
         """Commit the open block once it holds `block_rows` rows; True when it did."""
         if self._pending < self.block_rows:
             return False
-        self._con.execute("COMMIT")
-        self._con.execute("BEGIN TRANSACTION")
-        self._pending = 0
+        self.commit()
         return True
 
     def abort(self) -> None:
         """Drop the open block and every staged row: a failed ingest leaves nothing behind."""
         con = self._con
-        with contextlib.suppress(duckdb.TransactionException):  # no block open (it failed to begin)
-            con.execute("ROLLBACK")
+        if self._in_block:
+            self._in_block = False
+            with contextlib.suppress(duckdb.Error):  # a block that failed to open has nothing to undo
+                con.execute("ROLLBACK")
         con.execute("BEGIN TRANSACTION")
         self._delete(self.target)
         con.execute("COMMIT")
@@ -136,15 +151,15 @@ class DatasetWriter:
         trusted = trusted_json and all(schema.get(c) in (None, pl.String, pl.Null) for c in CANONICAL_COLUMNS)
         lines = f"lines {frame['_line'].min()}-{frame['_line'].max()}" if frame.height else "no lines"
         with registered(self._con, "_raw", frame):
-            bad = self.insert_raw(columns, trusted, source, lines)
-        self.summary.n_requests += frame.height - len(bad)
-        self._pending += frame.height - len(bad)
+            bad = self.insert_raw(columns, trusted, source, lines, frame.height)
         if bad:
             self.add_malformed([Malformed(source, line, reason, _row_raw(frame, line)) for line, reason in bad])
 
-    def insert_raw(self, columns: str, trusted: bool, source: str, lines: str) -> list[tuple[int, str]]:
-        """Normalize the relation `_raw` into requests and captured; the (line, reason) of rows refused."""
+    def insert_raw(self, columns: str, trusted: bool, source: str, lines: str, n_rows: int) -> list[tuple[int, str]]:
+        """Normalize the relation `_raw` (of `n_rows` rows) into requests and captured; the (line,
+        reason) of the rows refused, which the caller sets aside."""
         con = self._con
+        self._open()
         try:
             con.execute("CREATE OR REPLACE TEMP VIEW _checked AS " + checked_sql(columns, trusted))
             con.execute(INSERT_REQUESTS, [self.target, source])
@@ -153,6 +168,8 @@ class DatasetWriter:
             con.execute("DROP VIEW _checked")
         except duckdb.Error as exc:
             raise IngestError(f"{source} ({lines}): could not load these records: {exc}") from None
+        self.summary.n_requests += n_rows - len(bad)
+        self._pending += n_rows - len(bad)
         return bad
 
     def add_malformed(self, rows: list[Malformed]) -> None:
@@ -174,6 +191,7 @@ class DatasetWriter:
             schema={"dataset": pl.String, "source": pl.String, "line": pl.Int64, "reason": pl.String,
                     "raw": pl.String, "raw_bytes": pl.Int64},
         )
+        self._open()
         with registered(self._con, "_bad", table):
             self._con.execute("INSERT INTO quarantine SELECT *, now() FROM _bad")
 
@@ -181,6 +199,7 @@ class DatasetWriter:
                redaction: dict[str, Any] | None = None) -> DatasetSummary:
         """Check duplicates and strictness, then publish the staged rows as the dataset in one commit."""
         con = self._con
+        self._open()
         self._check_duplicates()
         if strict and self.summary.n_quarantined:
             shown = "; ".join(f"{m.source}:{m.line}: {m.reason}" for m in self.summary.quarantined[:10])
@@ -204,7 +223,7 @@ class DatasetWriter:
              self.summary.n_captured, self.summary.n_quarantined, redaction is not None,
              None if redaction is None else json.dumps(redaction), self.target],
         )
-        con.execute("COMMIT")
+        self.commit()
         return self.summary
 
     def _check_duplicates(self) -> None:

@@ -89,7 +89,8 @@ INSERT_REQUESTS = f"""
 INSERT INTO requests
 SELECT ?, _seq, request_id, _ts, user_id, session_id,
     CASE WHEN _input_container THEN input::JSON ELSE to_json(input) END,
-    coalesce(list_filter(_messages, lambda m: m.role = 'user')[-1].content->>'$', input),
+    coalesce(list_filter(_messages, lambda m: m.role = 'user')[-1].content->>'$',
+             CASE WHEN _input_container THEN json(input)::VARCHAR ELSE input END),
     metadata::JSON,
     CASE WHEN _ref_container THEN reference::JSON ELSE to_json(reference) END,
     CASE WHEN _ref_parts IS NOT NULL THEN _ref_parts.output ELSE reference END,
