@@ -16,9 +16,10 @@ from typing import Any
 
 from rich.progress import Progress
 
+from harness.canonical import Malformed
 from harness.capture.jsonl import Block, JsonlReader, line_problem, raw_text
 from harness.prefetch import prefetched
-from harness.store import DatasetWriter, Malformed
+from harness.store import DatasetWriter
 from harness.store.bulk_load import load_json_block
 
 __all__ = ["Report", "load_jsonl"]

@@ -14,7 +14,7 @@ from typing import Any, BinaryIO, Protocol
 import polars as pl
 
 from harness.errors import IngestError
-from harness.store import Malformed
+from harness.canonical import Malformed
 
 __all__ = ["RawBatch", "Reader", "SingleFileReader", "open_source", "GZIP_MAGIC", "BOM"]
 

@@ -19,7 +19,7 @@ import polars as pl
 
 from harness.capture.base import BOM, RawBatch, SingleFileReader, open_source
 from harness.errors import IngestError
-from harness.store import CANONICAL_COLUMNS, Malformed
+from harness.canonical import CANONICAL_COLUMNS, Malformed
 
 __all__ = ["CsvReader"]
 

@@ -14,7 +14,7 @@ from typing import Any
 from harness.capture.base import RawBatch
 from harness.capture.documents import iter_documents
 from harness.capture.values import Item, batches, malformed
-from harness.store import Malformed
+from harness.canonical import Malformed
 
 __all__ = ["JsonRecordsReader"]
 

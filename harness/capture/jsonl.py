@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 import polars as pl
 
 from harness.capture.base import BOM, RawBatch, SingleFileReader, open_source
-from harness.store import CANONICAL_COLUMNS, Malformed
+from harness.canonical import CANONICAL_COLUMNS, Malformed
 
 __all__ = ["Block", "JsonlReader", "line_problem", "raw_text"]
 

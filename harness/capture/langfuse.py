@@ -54,7 +54,7 @@ from harness.capture.values import (
     timestamp,
     variant_value,
 )
-from harness.store import Malformed
+from harness.canonical import Malformed
 
 __all__ = ["LangfuseReader"]
 

@@ -44,7 +44,7 @@ from harness.capture.values import (
     variant_value,
 )
 from harness.errors import IngestError
-from harness.store import Malformed
+from harness.canonical import Malformed
 
 __all__ = ["OpenAIBatchInputReader", "OpenAIBatchOutputReader"]
 

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from harness.capture.base import RawBatch, SingleFileReader
 from harness.errors import IngestError
-from harness.store import CANONICAL_COLUMNS
+from harness.canonical import CANONICAL_COLUMNS
 
 __all__ = ["ParquetReader"]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from harness.capture.base import RawBatch
 from harness.capture.convert import batch_from_records
-from harness.store import Malformed
+from harness.canonical import Malformed
 
 __all__ = [
     "BATCH_ROWS",

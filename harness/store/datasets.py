@@ -19,23 +19,12 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from harness.canonical import CANONICAL_COLUMNS, Malformed
 from harness.errors import DatasetExistsError, IngestError
 from harness.store.connection import one, registered
 from harness.store.normalize import INSERT_CAPTURED, INSERT_REQUESTS, as_text, checked_sql
 
-__all__ = ["CANONICAL_COLUMNS", "Malformed", "DatasetWriter", "DatasetSummary", "staging_name"]
-
-#: Columns a reader may provide; only request_id and input are required.
-CANONICAL_COLUMNS = (
-    "request_id",
-    "timestamp",
-    "user_id",
-    "session_id",
-    "input",
-    "metadata",
-    "reference",
-    "captured",
-)
+__all__ = ["CANONICAL_COLUMNS", "DatasetSummary", "DatasetWriter", "Malformed", "staging_name"]
 
 RAW_LIMIT = 1_000_000  # characters of a malformed line kept in quarantine
 _TABLES = ("requests", "captured", "quarantine")
@@ -50,17 +39,6 @@ def staging_name(name: str) -> str:
     """Where a dataset's rows live while it is ingested: a name with a control character, which
     no dataset may have (harness.names), so staged rows never mix with a dataset's."""
     return f"\x1fingesting\x1f{name}"
-
-
-@dataclass(frozen=True, slots=True)
-class Malformed:
-    """A line (or row) that could not become a request, and why."""
-
-    source: str
-    line: int | None
-    reason: str
-    raw: str | None = None
-    raw_bytes: int | None = None
 
 
 @dataclass
