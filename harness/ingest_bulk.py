@@ -35,18 +35,19 @@ class Report:
         self.task = bar.add_task(f"ingest {writer.name}", total=n_files, status="") if bar is not None else None
         self._source: str | None = None
         self._done = 0
-        self._at_start = (0, 0)
+        self._at_start = self._last = (0, 0)
 
     def say(self, text: str) -> None:
         if self.bar is not None:
-            self.bar.console.print(f"ingest {self.writer.name}: {text}", markup=False, highlight=False)
+            self.bar.console.print(f"ingest {self.writer.name}: {text}", markup=False, highlight=False, soft_wrap=True)
 
     def block(self, source: str) -> None:
-        """After each block: commit when the block is full, note a file finished."""
+        """After each block (its rows added): commit when the block is full, note a file finished."""
         s = self.writer.summary
         if source != self._source:
             self._file_done()
             self._source = source
+        self._last = (s.n_requests, s.n_quarantined)
         if self.writer.checkpoint():
             self.say(f"committed {s.n_requests:,} requests, {s.n_quarantined:,} malformed")
         if self.bar is not None and self.task is not None:
@@ -56,15 +57,15 @@ class Report:
         self._file_done()
 
     def _file_done(self) -> None:
-        s = self.writer.summary
+        """A line for the file read until the last block, which holds the counts since its start."""
         if self._source is not None:
             self._done += 1
-            requests, malformed = s.n_requests - self._at_start[0], s.n_quarantined - self._at_start[1]
+            requests, malformed = (now - then for now, then in zip(self._last, self._at_start, strict=True))
             self.say(f"read {self._source} ({self._done}/{self.n_files}): {requests:,} requests,"
                      f" {malformed:,} malformed")
             if self.bar is not None and self.task is not None:
                 self.bar.advance(self.task)
-        self._at_start = (s.n_requests, s.n_quarantined)
+        self._at_start = self._last
 
 
 def load_jsonl(writer: DatasetWriter, reader: JsonlReader, paths: list[Path], hashers: dict[Path, Any],

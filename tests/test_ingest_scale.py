@@ -3,6 +3,7 @@ moment leaves nothing visible and a plain rerun ingests every row exactly once."
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import signal
@@ -13,7 +14,7 @@ import pytest
 from harness.errors import NotFoundError
 from harness.ingest import ingest
 from harness.store import Store
-from tests.procs import start_harness
+from tests.procs import run_harness, start_harness
 
 FILES, LINES = 8, 250
 BLOCK = {"HARNESS_INGEST_BLOCK_ROWS": str(LINES)}
@@ -132,3 +133,25 @@ def test_bad_lines_in_several_blocks_are_each_quarantined_once(store: Store, tmp
     assert quarantine["line"].to_list() == sorted(expected) and set(quarantine["source"]) == {str(log)}
     for line, reason in zip(quarantine["line"], quarantine["reason"], strict=True):
         assert re.search(expected[line], reason), (line, reason)
+
+
+def test_hundreds_of_files_into_one_dataset_with_progress_per_file(tmp_path: Path) -> None:
+    """`harness ingest logs/*`: plain and gzipped files into one dataset, a progress line per file;
+    then a request id repeated in two files fails the ingest naming both places."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for f in range(100):
+        data = "".join(json.dumps({"request_id": f"f{f}-{i}", "input": "q"}) + "\n" for i in range(5)).encode()
+        (logs / f"p{f:03d}.jsonl{'.gz' if f % 2 else ''}").write_bytes(gzip.compress(data) if f % 2 else data)
+    paths = sorted(str(p) for p in logs.iterdir())
+    db = str(tmp_path / "h.duckdb")
+    done = run_harness("ingest", *paths, "--name", "many", "--db", db, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "500 requests" in done.stdout
+    for n, path in enumerate(paths, start=1):
+        assert f"read {path} ({n}/100): 5 requests, 0 malformed" in done.stderr
+
+    (logs / "again.jsonl").write_text(json.dumps({"request_id": "f7-3", "input": "q"}) + "\n", encoding="utf-8")
+    failed = run_harness("ingest", *paths, str(logs / "again.jsonl"), "--name", "more", "--db", db, timeout=300)
+    assert failed.returncode == 1
+    assert f"'f7-3' at {logs / 'p007.jsonl.gz'}:4, {logs / 'again.jsonl'}:1" in failed.stderr
