@@ -22,7 +22,7 @@ import polars as pl
 from harness.canonical import CANONICAL_COLUMNS, Malformed
 from harness.errors import DatasetExistsError, IngestError
 from harness.store.connection import one, registered
-from harness.store.normalize import INSERT_CAPTURED, INSERT_REQUESTS, as_text, checked_sql
+from harness.store.normalize import INSERT_REQUESTS, as_text, checked_sql, insert_captured
 
 __all__ = ["CANONICAL_COLUMNS", "DatasetSummary", "DatasetWriter", "Malformed", "staging_name"]
 
@@ -140,9 +140,10 @@ class DatasetWriter:
         self._open()
         try:
             con.execute("CREATE OR REPLACE TEMP VIEW _checked AS " + checked_sql(columns, trusted))
-            con.execute(INSERT_REQUESTS, [self.target, source])
-            con.execute(INSERT_CAPTURED, [self.target])
-            bad = con.execute("SELECT _line, _reason FROM _checked WHERE _reason IS NOT NULL ORDER BY _line").fetchall()
+            inserted = con.execute(INSERT_REQUESTS, [self.target, source]).fetchall()[0][0]
+            con.execute(insert_captured(inserted == n_rows), [self.target])
+            bad = [] if inserted == n_rows else con.execute(
+                "SELECT _line, _reason FROM _checked WHERE _reason IS NOT NULL ORDER BY _line").fetchall()
             con.execute("DROP VIEW _checked")
         except duckdb.Error as exc:
             raise IngestError(f"{source} ({lines}): could not load these records: {exc}") from None

@@ -10,7 +10,7 @@ import json
 
 import polars as pl
 
-__all__ = ["INSERT_CAPTURED", "INSERT_REQUESTS", "as_text", "checked_sql"]
+__all__ = ["INSERT_REQUESTS", "as_text", "checked_sql", "insert_captured"]
 
 
 def as_text(name: str, dtype: pl.DataType | None) -> str:
@@ -104,7 +104,7 @@ FROM (
 )
 """
 
-INSERT_CAPTURED = f"""
+_INSERT_CAPTURED = f"""
 INSERT INTO captured
 SELECT ?, request_id,
     coalesce(c.variant, 'prod'), c.output, c.model,
@@ -130,5 +130,11 @@ SELECT ?, request_id,
         ELSE c.error::VARCHAR
     END
 FROM (SELECT request_id, unnest(from_json(_cap_list, '{_CAPTURED_SHAPE}')) AS c
-      FROM _checked WHERE _reason IS NULL AND _cap_list IS NOT NULL)
+      FROM _checked WHERE {{valid}} _cap_list IS NOT NULL)
 """
+
+
+def insert_captured(all_valid: bool) -> str:
+    """The captured insert; when every row passed the checks it skips them (only the captured
+    column is then computed)."""
+    return _INSERT_CAPTURED.replace("{valid}", "" if all_valid else "_reason IS NULL AND")
