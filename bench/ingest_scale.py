@@ -60,6 +60,8 @@ def write_langfuse_traces(path: Path, megabytes: float) -> tuple[Path, int]:
     with open(path, "w", encoding="utf-8") as f:
         while written < megabytes * 1e6:
             trace = dict(base[n % len(base)], id=f"lf-{n:08d}")
+            if trace.get("input") is None:  # the fixture's trace without input would be quarantined
+                trace["input"] = {"messages": [{"role": "user", "content": f"Please update my email ({n})"}]}
             line = json.dumps(trace) + "\n"
             f.write(line)
             written += len(line.encode())
@@ -114,7 +116,7 @@ def bench_ingest(n: int, converted_mb: float = 100.0) -> dict[str, float]:
         converted = child(ingest_code(root / "lf.duckdb", traces, "langfuse"))
         lf_size = traces.stat().st_size
     assert ours["rows"] == raw["rows"] == n, (ours, raw)
-    assert converted["rows"] + converted["bad"] == n_traces, (converted, n_traces)
+    assert converted["rows"] == n_traces, (converted, n_traces)
     return {"lines": n, "file_mb": size / 1e6, "duckdb_read_json_s": raw["s"], "harness_ingest_s": ours["s"],
             "harness_over_duckdb": ours["s"] / raw["s"], "duckdb_peak_rss_mb": raw["rss"],
             "harness_peak_rss_mb": ours["rss"], "harness_mb_per_s": size / 1e6 / ours["s"],
