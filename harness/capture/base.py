@@ -73,10 +73,9 @@ class _HashingReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self._inner.read(len(buffer))
-        self._hasher.update(data)
-        buffer[: len(data)] = data
-        return len(data)
+        n = self._inner.readinto(buffer)  # straight into the caller's buffer: no copy
+        self._hasher.update(memoryview(buffer)[:n])
+        return n
 
 
 @contextmanager

@@ -116,11 +116,12 @@ class JsonlReader(SingleFileReader):
         carry = b""
         block = stream.read(self.block_bytes).removeprefix(BOM)
         while block:
-            data = carry + block if carry else block
-            cut = data.rfind(b"\n") + 1
-            if cut:
-                yield data[:cut]
-            carry = data[cut:]
+            cut = block.rfind(b"\n") + 1
+            if cut:  # one copy of the block's whole lines (a 32 MiB block is copied once, not twice)
+                yield b"".join((carry, memoryview(block)[:cut])) if carry or cut < len(block) else block
+                carry = block[cut:]
+            else:
+                carry += block
             if len(carry) > self.max_line_bytes:
                 long_line, carry = self._read_past(stream, carry)
                 yield long_line
