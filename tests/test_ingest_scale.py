@@ -155,3 +155,13 @@ def test_hundreds_of_files_into_one_dataset_with_progress_per_file(tmp_path: Pat
     failed = run_harness("ingest", *paths, str(logs / "again.jsonl"), "--name", "more", "--db", db, timeout=300)
     assert failed.returncode == 1
     assert f"'f7-3' at {logs / 'p007.jsonl.gz'}:4, {logs / 'again.jsonl'}:1" in failed.stderr
+
+
+def test_redaction_takes_the_python_path_and_says_so(tmp_path: Path) -> None:
+    log = tmp_path / "pii.jsonl"
+    log.write_text(json.dumps({"request_id": "p1", "input": "mail me at jane@example.com"}) + "\n", encoding="utf-8")
+    db = tmp_path / "h.duckdb"
+    done = run_harness("ingest", str(log), "--name", "pii", "--redact", "--db", str(db), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "redaction runs in Python" in done.stderr
+    assert Store(db, read_only=True).requests("pii")["input_text"].to_list() == ["mail me at [EMAIL]"]
