@@ -10,6 +10,7 @@ reason. Rows the SQL refuses get Python's own reason when it has one, and their 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,17 +24,37 @@ from harness.prefetch import prefetched
 from harness.store import DatasetWriter
 from harness.store.bulk_load import load_json_block
 
-__all__ = ["Report", "load_jsonl"]
+__all__ = ["Report", "load_jsonl", "scratch_root"]
 
 
-def _scratch_dir() -> str | None:
-    """Block files go to /dev/shm (memory) when it is writable with room to spare: each is written
-    once and read at once; else to the usual temporary directory."""
+def scratch_root() -> str:
+    """Where block files go: /dev/shm (memory) when it is writable with room to spare, since each
+    is written once and read at once; else the usual temporary directory."""
     try:
         room = os.statvfs("/dev/shm")
-        return "/dev/shm" if os.access("/dev/shm", os.W_OK) and room.f_bavail * room.f_frsize > 1 << 30 else None
+        if os.access("/dev/shm", os.W_OK) and room.f_bavail * room.f_frsize > 1 << 30:
+            return "/dev/shm"
     except OSError:
-        return None
+        pass
+    return tempfile.gettempdir()
+
+
+def _sweep(root: str) -> None:
+    """Remove the block files of ingests that were killed (their process is gone)."""
+    for directory in Path(root).glob("harness-ingest-*-*"):
+        pid = directory.name.split("-")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 class Report:
@@ -82,7 +103,9 @@ class Report:
 def load_jsonl(writer: DatasetWriter, reader: JsonlReader, paths: list[Path], hashers: dict[Path, Any],
                seq: int, report: Report) -> int:
     """Every file's blocks into the writer; returns the next free sequence number."""
-    with tempfile.TemporaryDirectory(prefix="harness-ingest-", dir=_scratch_dir()) as scratch:
+    root = scratch_root()
+    _sweep(root)
+    with tempfile.TemporaryDirectory(prefix=f"harness-ingest-{os.getpid()}-", dir=root) as scratch:
         for source, piece, first_line, n_lines, file in prefetched(
                 _blocks(reader, paths, hashers, writer.block_rows, Path(scratch))):
             try:

@@ -13,6 +13,7 @@ import pytest
 
 from harness.errors import NotFoundError
 from harness.ingest import ingest
+from harness.ingest_bulk import scratch_root
 from harness.store import Store
 from tests.procs import run_harness, start_harness
 
@@ -32,7 +33,7 @@ def write_logs(directory: Path, prefix: str = "f") -> list[str]:
     return paths
 
 
-def kill_after_commits(db: Path, paths: list[str], name: str, commits: int, *extra: str) -> None:
+def kill_after_commits(db: Path, paths: list[str], name: str, commits: int, *extra: str) -> int:
     """Start `harness ingest`, SIGKILL it as soon as it reports `commits` committed blocks."""
     proc = start_harness("ingest", *paths, "--name", name, "--db", str(db), *extra, **BLOCK)
     seen = 0
@@ -48,6 +49,7 @@ def kill_after_commits(db: Path, paths: list[str], name: str, commits: int, *ext
         proc.kill()
         proc.wait(timeout=60)
     assert seen == commits and proc.returncode == -signal.SIGKILL, (seen, proc.returncode)
+    return proc.pid
 
 
 def rows(db: Path, table: str, where: str = "true") -> int:
@@ -57,8 +59,9 @@ def rows(db: Path, table: str, where: str = "true") -> int:
 def test_killed_ingest_leaves_nothing_visible_and_a_rerun_ingests_every_row_once(tmp_path: Path) -> None:
     db = tmp_path / "h.duckdb"
     paths = write_logs(tmp_path / "logs")
+    killed = []
     for commits in (1, 3, 6):  # several moments, each rerun cleaning up after the one before
-        kill_after_commits(db, paths, "big", commits)
+        killed.append(kill_after_commits(db, paths, "big", commits))
         store = Store(db, read_only=True)
         assert store.datasets().height == 0
         with pytest.raises(NotFoundError):
@@ -72,6 +75,8 @@ def test_killed_ingest_leaves_nothing_visible_and_a_rerun_ingests_every_row_once
     requests = store.requests("big")
     assert requests.height == FILES * LINES and requests["request_id"].n_unique() == FILES * LINES
     assert rows(db, "requests", "dataset <> 'big'") == 0 and rows(db, "datasets") == 1
+    leftovers = [d for pid in killed for d in Path(scratch_root()).glob(f"harness-ingest-{pid}-*")]
+    assert leftovers == []  # the killed ingests' block files were swept
 
 
 def test_killed_replace_keeps_the_old_dataset_whole(tmp_path: Path) -> None:
