@@ -70,6 +70,7 @@ class Report:
         self._at_start = self._last = (0, 0)
 
     def say(self, text: str) -> None:
+        """A progress line (when progress is shown), kept whole however narrow the terminal."""
         if self.bar is not None:
             self.bar.console.print(f"ingest {self.writer.name}: {text}", markup=False, highlight=False, soft_wrap=True)
 
@@ -86,6 +87,7 @@ class Report:
             self.bar.update(self.task, status=f"{s.n_requests:,} requests, {s.n_quarantined:,} malformed")
 
     def close(self) -> None:
+        """After the last block: the last file's line."""
         self._file_done()
 
     def _file_done(self) -> None:

@@ -36,6 +36,7 @@ def _text(column: str) -> str:
 
 
 def _brackets(column: str) -> str:
+    """True for a long value with many brackets: possibly nested deeper than Python reads."""
     return (f"(length({column}) > {2 * _DEEP} AND length({column}) - length(replace(replace({column}::VARCHAR,"
             f" '[', ''), '{{', '')) > {_DEEP})")
 
