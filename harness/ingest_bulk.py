@@ -108,12 +108,19 @@ def load_jsonl(writer: DatasetWriter, reader: JsonlReader, paths: list[Path], ha
     root = scratch_root()
     _sweep(root)
     with tempfile.TemporaryDirectory(prefix=f"harness-ingest-{os.getpid()}-", dir=root) as scratch:
+        typed, typed_source = True, None
         for source, piece, first_line, n_lines, file in prefetched(
                 _blocks(reader, paths, hashers, writer.block_rows, Path(scratch))):
+            if source != typed_source:  # each file first tries its captured objects typed
+                typed, typed_source = True, source
             try:
-                refused = None if file is None else load_json_block(
-                    writer, file, source=source, first_line=first_line, n_lines=n_lines, seq=seq,
-                    max_line_bytes=reader.max_line_bytes)
+                refused = None
+                for attempt in ((True, False) if typed else (False,)) if file is not None else ():
+                    refused = load_json_block(writer, file, source=source, first_line=first_line, n_lines=n_lines,
+                                              seq=seq, max_line_bytes=reader.max_line_bytes, typed_captured=attempt)
+                    if refused is not None:
+                        break
+                    typed = False  # this file's captured values are not all plain objects
             finally:
                 if file is not None:
                     file.unlink(missing_ok=True)

@@ -170,3 +170,27 @@ def test_redaction_takes_the_python_path_and_says_so(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "redaction runs in Python" in done.stderr
     assert Store(db, read_only=True).requests("pii")["input_text"].to_list() == ["mail me at [EMAIL]"]
+
+
+def test_captured_objects_read_typed_or_as_json_are_stored_alike(store: Store, tmp_path: Path) -> None:
+    """A file whose captured values are all objects is parsed straight into their type; one holding
+    a list (several variants) reads them as JSON: both store the same rows."""
+    import polars as pl
+
+    objects = [{"variant": "canary", "output": "o", "usage": {"prompt_tokens": 5, "completion_tokens": "7"},
+                "error": "boom", "tool_calls": [], "cost_usd": "0.5", "latency_ms": None},
+               {"error": True, "usage": {"input_tokens": 3.0}},
+               {"error": {"type": "timeout", "message": "slow"}, "model": "m",
+                "tool_calls": [{"name": "a", "arguments": {"k": [1, {"z": None}]}}]},
+               {}, None, {"error": False, "extra": {"deep": 1}}]
+    lines = [json.dumps({"request_id": f"x-{i}", "input": "q", "captured": c}) for i, c in enumerate(objects)]
+    typed, mixed = tmp_path / "typed.jsonl", tmp_path / "mixed.jsonl"
+    typed.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    mixed.write_text("\n".join([*lines, json.dumps({"request_id": "list", "input": "q",
+                                                     "captured": [{"variant": "a"}, {"variant": "b"}]})]) + "\n")
+    ingest(store, [typed], "typed", progress=False)
+    ingest(store, [mixed], "mixed", progress=False)
+    assert store.captured("typed").equals(store.captured("mixed").filter(pl.col("request_id") != "list"))
+    assert store.captured("mixed").filter(pl.col("request_id") == "list")["variant"].to_list() == ["a", "b"]
+    row = store.captured("typed").filter(pl.col("request_id") == "x-0").row(0, named=True)
+    assert (row["input_tokens"], row["output_tokens"], row["cost_usd"], row["error_message"]) == (5, 7, 0.5, "boom")

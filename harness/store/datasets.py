@@ -134,15 +134,16 @@ class DatasetWriter:
             raws = _rows_raw(frame, [line for line, _ in bad])
             self.add_malformed([Malformed(source, line, reason, raws.get(line)) for line, reason in bad])
 
-    def insert_raw(self, columns: str, trusted: bool, source: str, lines: str, n_rows: int) -> list[tuple[int, str]]:
+    def insert_raw(self, columns: str, trusted: bool, source: str, lines: str, n_rows: int,
+                   typed_captured: bool = False) -> list[tuple[int, str]]:
         """Normalize the relation `_raw` (of `n_rows` rows) into requests and captured; the (line,
         reason) of the rows refused, which the caller sets aside."""
         con = self._con
         self._open()
         try:
-            con.execute("CREATE OR REPLACE TEMP VIEW _checked AS " + checked_sql(columns, trusted))
+            con.execute("CREATE OR REPLACE TEMP VIEW _checked AS " + checked_sql(columns, trusted, typed_captured))
             inserted = con.execute(INSERT_REQUESTS, [self.target, source]).fetchall()[0][0]
-            con.execute(insert_captured(inserted == n_rows), [self.target])
+            con.execute(insert_captured(inserted == n_rows, typed_captured), [self.target])
             bad = [] if inserted == n_rows else con.execute(
                 "SELECT _line, _reason FROM _checked WHERE _reason IS NOT NULL ORDER BY _line").fetchall()
             con.execute("DROP VIEW _checked")
