@@ -13,8 +13,8 @@ from typing import Any
 
 import polars as pl
 
-from harness.capture.base import RawBatch
 from harness.canonical import CANONICAL_COLUMNS, Malformed
+from harness.capture.base import RawBatch
 
 __all__ = ["Located", "batch_from_records"]
 

@@ -21,8 +21,8 @@ from typing import Any, BinaryIO
 
 import polars as pl
 
-from harness.capture.base import BOM, RawBatch, SingleFileReader, open_source
 from harness.canonical import CANONICAL_COLUMNS, Malformed
+from harness.capture.base import BOM, RawBatch, SingleFileReader, open_source
 
 __all__ = ["Block", "JsonlReader", "line_problem", "raw_text"]
 
@@ -56,11 +56,8 @@ Block = bytes | _LongLine
 """Whole lines of a file, or one line too long to hold."""
 
 
-def _split(piece: bytes, max_lines: int | None) -> Iterator[bytes]:
+def _split(piece: bytes, max_lines: int) -> Iterator[bytes]:
     """`piece` in parts of at most `max_lines` lines."""
-    if max_lines is None or piece.count(b"\n") <= max_lines:
-        yield piece
-        return
     start = 0
     while start < len(piece):
         end = start - 1
@@ -99,8 +96,10 @@ class JsonlReader(SingleFileReader):
                     yield piece, next_line, 1
                     next_line += 1
                     continue
-                for part in _split(piece, max_lines):
-                    n_lines = part.count(b"\n") + (0 if part.endswith(b"\n") else 1)
+                newlines = piece.count(b"\n")
+                parts = [piece] if max_lines is None or newlines <= max_lines else _split(piece, max_lines)
+                for part in parts:
+                    n_lines = (newlines if part is piece else part.count(b"\n")) + (0 if part.endswith(b"\n") else 1)
                     yield part, next_line, n_lines
                     next_line += n_lines
 

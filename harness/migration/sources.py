@@ -19,10 +19,10 @@ from typing import Any, BinaryIO
 
 import polars as pl
 
+from harness.canonical import Malformed
 from harness.capture.base import BOM, open_source
 from harness.capture.jsonl import RAW_PREFIX_BYTES, line_problem
 from harness.errors import IngestError
-from harness.canonical import Malformed
 from harness.store.states import STATE_COLUMNS, read_duckdb_query
 
 __all__ = ["FORMATS", "StateBatch", "read_states", "sniff"]

@@ -17,9 +17,9 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from harness.canonical import Malformed
 from harness.errors import DatasetExistsError, IngestError, NotFoundError
 from harness.store.connection import one, registered
-from harness.canonical import Malformed
 from harness.store.datasets import RAW_LIMIT
 from harness.store.runs import _HasConnection
 
