@@ -36,7 +36,7 @@ from typing import Any
 
 from harness.capture.base import RawBatch
 from harness.capture.documents import MAX_DOCUMENT_BYTES, iter_documents, size_text
-from harness.capture.spans import chat_message, text_of, tool_call_message_entry
+from harness.capture.span_values import chat_message, text_of, tool_call_message_entry
 from harness.capture.values import (
     Item,
     batches,
