@@ -93,7 +93,8 @@ class ToolCall:
         """Accept the canonical `{name, arguments, result}` or OpenAI's `{function: {...}}`."""
         if not isinstance(data, Mapping):
             raise AgentBadResponse(f"a tool call must be an object, got {type(data).__name__}")
-        fn = data.get("function") if isinstance(data.get("function"), Mapping) else data
+        function = data.get("function")
+        fn: Mapping[str, Any] = function if isinstance(function, Mapping) else data
         name = fn.get("name")
         if not isinstance(name, str) or not name:
             raise AgentBadResponse("a tool call has no name")

@@ -58,7 +58,7 @@ class OpenAIAgent(Agent):
         super().__init__(model=config.model)
         self._config = config
         self._concurrency = context.concurrency
-        self._system = [{"role": "system", "content": config.system_prompt}] if config.system_prompt else []
+        self._system: list[Any] = [{"role": "system", "content": config.system_prompt}] if config.system_prompt else []
         options: dict[str, Any] = {"temperature": config.temperature, "max_tokens": config.max_tokens}
         self._options = {name: value for name, value in options.items() if value is not None}
         if config.tools:

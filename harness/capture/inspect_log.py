@@ -77,7 +77,8 @@ class InspectLogReader:
         return batches(merged_variants(items) if self.variant_from else items, seq_start)
 
     def _json(self, path: Path, hasher: Any) -> list[Item]:
-        source, items = str(path), []
+        source = str(path)
+        items: list[tuple[str, int, dict[str, Any]] | Malformed] = []
         for line, document, error in iter_documents(path, hasher):
             if error is not None:
                 items.append(Malformed(source, line, error))

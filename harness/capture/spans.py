@@ -261,6 +261,8 @@ def _root(spans: list[Span]) -> Span | None:
 
 def _timing(spans: list[Span], root: Span | None) -> tuple[str | None, float | None]:
     """(timestamp, latency_ms): the root span's start and duration, else first start to last end."""
+    start: int | None
+    end: int | None
     if root is not None and root.start_ns is not None and root.end_ns is not None:
         start, end = root.start_ns, root.end_ns
     else:

@@ -6,7 +6,7 @@ Commands are grouped by what they act on: data.py (datasets), runs.py (replay an
 release.py (gates, the release job, reports), migration.py (state migrations).
 """
 
-from harness.cli import data, runs, release, migration  # noqa: F401  (registers the commands, in help order)
+from harness.cli import data, migration, release, runs  # noqa: F401  (registers the commands, in help order)
 from harness.cli.common import app
 
 __all__ = ["app", "main"]

@@ -24,6 +24,7 @@ from harness.cli.common import (
 )
 from harness.cli.printing import print_scores
 
+
 @app.command()
 @handled
 def replay(

@@ -164,7 +164,7 @@ def _compute(result: CheckResult, spec: CheckSpec, inputs: GateInputs, settings:
     if not all(math.isfinite(v) for v in (interval.estimate, interval.low, interval.high)):
         result.details["why"] = "the statistic is undefined on these requests"
         return
-    result.status, distance = _status(interval, null, margin, spec.worse == "higher")
+    result.status, distance = _status(interval, null, margin, metric(spec.metric).worse == "higher")
     if result.status == "inconclusive":
         result.n_needed = stats.n_to_settle(result.n, interval.halfwidth, distance)
     from scipy.stats import norm
@@ -194,7 +194,7 @@ def _against_prod(result: CheckResult, spec: CheckSpec, inputs: GateInputs, n_bo
     if ok.sum() < 2:
         return
     prod_interval = _absolute(spec.statistic, prod[ok], inputs.clusters[ok], n_boot, level, seed)
-    prod_status, _ = _status(prod_interval, spec.threshold, 0.0, spec.worse == "higher")
+    prod_status, _ = _status(prod_interval, spec.threshold, 0.0, metric(spec.metric).worse == "higher")
     result.details["prod"] = {"estimate": prod_interval.estimate, "low": prod_interval.low,
                               "high": prod_interval.high, "status": prod_status}
     if prod_status != "fail":
@@ -208,7 +208,7 @@ def _against_prod(result: CheckResult, spec: CheckSpec, inputs: GateInputs, n_bo
         return
     interval, _ = _relative(relative, first[both], second[both], inputs.clusters[both], n_boot, level, seed)
     band = noise_band(relative, inputs, null, {}) or 0.0
-    worse, _ = _status(interval, null, band, spec.worse == "higher")
+    worse, _ = _status(interval, null, band, metric(spec.metric).worse == "higher")
     result.details["vs_prod"] = {"statistic": relative.statistic, "estimate": interval.estimate,
                                  "low": interval.low, "high": interval.high, "noise_band": band}
     if worse != "fail":
@@ -259,7 +259,7 @@ def _paired_columns(spec: CheckSpec, inputs: GateInputs, arm: str) -> tuple[np.n
 def _relative(spec: CheckSpec, a: np.ndarray, b: np.ndarray, clusters: np.ndarray, n_boot: int, level: float,
               seed: int) -> tuple[stats.Interval, float]:
     statistic = STATISTICS[spec.statistic]
-    alternative = "greater" if spec.worse == "higher" else "less"
+    alternative = "greater" if metric(spec.metric).worse == "higher" else "less"
     if spec.statistic in ("diff", "net", "noise_gap"):
         interval = stats.bootstrap_mean(a - b, clusters, n_boot=n_boot, level=level, seed=seed)
     elif statistic.quantile is None:

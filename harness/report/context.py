@@ -263,9 +263,9 @@ def _shown(text: str | None, total: int | None, *, pretty: bool = False) -> str:
     how much more there is; JSON indented when it is whole."""
     if not text:
         return ""
-    cut = total is not None and total > len(text)
-    shown = _pretty(text) if pretty and not cut else text
-    return shown + (f"\n[... {total - len(text):,} more characters not shown]" if cut else "")
+    if total is not None and total > len(text):
+        return text + f"\n[... {total - len(text):,} more characters not shown]"
+    return _pretty(text) if pretty else text
 
 
 def _why(r: dict[str, Any]) -> list[str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import astuple, fields
 from contextlib import AbstractContextManager
+from dataclasses import astuple, fields
 from typing import Any, Protocol
 
 import duckdb
@@ -20,7 +20,7 @@ __all__ = ["RunQueries", "RESPONSE_COLUMNS"]
 RESPONSE_COLUMNS = tuple(f.name for f in fields(Response))
 _POLARS_TYPES = {"str": pl.String, "int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean,
                  "datetime": pl.Datetime("us", "UTC")}
-_RESPONSE_SCHEMA = {f.name: _POLARS_TYPES[str(f.type).split(" |")[0]] for f in fields(Response)}
+_RESPONSE_SCHEMA: dict[str, Any] = {f.name: _POLARS_TYPES[str(f.type).split(" |")[0]] for f in fields(Response)}
 """The responses frame's schema, read off the Response record: one definition, no copy to keep in step."""
 
 _ARM_ORDER = "CASE arm WHEN 'prod' THEN 0 WHEN 'prod_repeat' THEN 1 WHEN 'candidate' THEN 2 ELSE 3 END"
@@ -28,7 +28,7 @@ _ARM_ORDER = "CASE arm WHEN 'prod' THEN 0 WHEN 'prod_repeat' THEN 1 WHEN 'candid
 
 class _HasConnection(Protocol):
     def _connection(self, write: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
-    def _frame(self, query: str, params: list[Any] | None = None) -> pl.DataFrame: ...
+    def _frame(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pl.DataFrame: ...
 
 
 class RunQueries:

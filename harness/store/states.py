@@ -25,7 +25,7 @@ from harness.store.runs import _HasConnection
 __all__ = ["STATE_COLUMNS", "StateQueries", "StateSetSummary", "StateSetWriter", "read_duckdb_query"]
 
 #: What a reader hands the writer for each good row.
-STATE_COLUMNS = {"seq": pl.Int64, "key": pl.String, "state": pl.String, "updated_at": pl.Datetime("us", "UTC"),
+STATE_COLUMNS: dict[str, Any] = {"seq": pl.Int64, "key": pl.String, "state": pl.String, "updated_at": pl.Datetime("us", "UTC"),
                  "n_bytes": pl.Int64, "source": pl.String, "line": pl.Int64}  # fmt: skip
 
 

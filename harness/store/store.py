@@ -92,7 +92,7 @@ class Store(RunQueries, ScoreQueries, GateQueries, ReportQueries, StateQueries, 
             except duckdb.Error as exc:
                 raise StoreError(f"query failed: {exc}") from None
 
-    def _frame(self, query: str, params: list[Any] | None = None) -> pl.DataFrame:
+    def _frame(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
         with self._connection() as con:
             return frame(con, query, params)
 
