@@ -72,7 +72,7 @@ def run_coverage(store: Store, run_id: str, allow_incomplete: bool) -> str | Non
     run = store.run(run_id)  # NotFoundError for an unknown run
     if run["status"] == "completed":
         return None
-    done = int(store.run_counts(run_id)["responses"] or 0)
+    done = store.run_totals(run_id)["n_responses"]
     planned = int(run["n_planned"] or 0)
     share = f" ({done / planned:.0%})" if planned else ""
     coverage = f"run {run_id} is incomplete ({run['status']}): {done:,} of {planned:,} planned responses{share}"

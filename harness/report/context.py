@@ -91,7 +91,7 @@ def build_context(store: Store, run_id: str, config: HarnessConfig | None = None
     scoring = store.scoring_run(run_id)
     verdict = store.verdict(run_id)
     canary = _canary(store, run, cfg)
-    counts = store.run_counts(run_id)
+    counts = store.run_totals(run_id)
     ctx = ReportContext(
         run=run, dataset=store.dataset(run["dataset"]), release=cfg.release, verdict=verdict, arms=arms,
         counts=counts, checklist=[], gates=overall.to_dicts(),
@@ -160,8 +160,8 @@ def _checklist(ctx: ReportContext, overall: pl.DataFrame) -> list[ChecklistItem]
     complete = ctx.run["status"] == "completed"
     items.append(ChecklistItem(
         "Shadow replay results reviewed", "done" if complete and ctx.verdict else "attention" if complete else "missing",
-        [f"{ctx.counts['requests']:,} requests replayed through {', '.join(a['arm'] for a in ctx.arms)}:"
-         f" {ctx.counts['responses']:,} responses, {ctx.counts['errors']:,} errors; run {ctx.run['status']}.",
+        [f"{ctx.counts['n_requests']:,} requests replayed through {', '.join(a['arm'] for a in ctx.arms)}:"
+         f" {ctx.counts['n_responses']:,} responses, {ctx.counts['n_errors']:,} errors; run {ctx.run['status']}.",
          "Verdict: " + (ctx.verdict["verdict"] if ctx.verdict else "not gated yet (run `harness gate`)."),
          f"{len(ctx.regressions)} top regressions are shown side by side below."],
         "regressions"))  # fmt: skip

@@ -61,7 +61,7 @@ class StateSetWriter:
             self.summary.unchanged = True
             return True
         raise DatasetExistsError(f"state set {self.name!r} already exists with different content (or schema"
-                                 " version); state sets are immutable: choose another --name or pass --replace")
+                                 " version); state sets are immutable")
 
     def begin(self) -> None:
         self._con.execute("BEGIN TRANSACTION")
@@ -118,7 +118,7 @@ class StateSetWriter:
         s = self.summary
         if strict and s.n_quarantined:
             shown = "; ".join(f"{m.source}:{m.line}: {m.reason}" for m in s.quarantined[:10])
-            raise IngestError(f"--strict: {s.n_quarantined} malformed row(s), nothing ingested: {shown}")
+            raise IngestError(f"strict: {s.n_quarantined} malformed row(s), nothing ingested: {shown}")
         if s.n_states == 0:
             raise IngestError(f"no valid state in {', '.join(sources)}"
                               + (f" ({s.n_quarantined} malformed)" if s.n_quarantined else " (empty)"))
