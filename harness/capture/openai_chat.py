@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from harness.canonical import Malformed
 from harness.capture.base import RawBatch
 from harness.capture.documents import iter_documents
 from harness.capture.values import (
@@ -41,7 +42,6 @@ from harness.capture.values import (
     timestamp,
     variant_value,
 )
-from harness.store import Malformed
 
 __all__ = [
     "OpenAIChatReader",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from harness.canonical import Malformed
 from harness.capture.base import RawBatch
 from harness.capture.documents import iter_documents
 from harness.capture.span_values import (
@@ -23,7 +24,6 @@ from harness.capture.span_values import (
     output_text,
 )
 from harness.capture.values import Item, batches, decoded, merged_variants, variant_value
-from harness.store import Malformed
 
 __all__ = [
     "Span",

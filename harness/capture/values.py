@@ -9,9 +9,9 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from harness.canonical import Malformed
 from harness.capture.base import RawBatch
 from harness.capture.convert import batch_from_records
-from harness.store import Malformed
 
 __all__ = [
     "BATCH_ROWS",

@@ -329,6 +329,11 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         "judgments: which texts were cut to scoring.max_text_chars before the judge saw them",
         "ALTER TABLE judgments ADD COLUMN truncated VARCHAR;",
     ),
+    (
+        9,
+        "datasets: a completion marker, so an ingest in progress or killed is never visible",
+        "ALTER TABLE datasets ADD COLUMN status VARCHAR DEFAULT 'complete';",
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

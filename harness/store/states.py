@@ -17,9 +17,10 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from harness.canonical import Malformed
 from harness.errors import DatasetExistsError, IngestError, NotFoundError
 from harness.store.connection import one, registered
-from harness.store.datasets import RAW_LIMIT, Malformed
+from harness.store.datasets import RAW_LIMIT
 from harness.store.runs import _HasConnection
 
 __all__ = ["STATE_COLUMNS", "StateQueries", "StateSetSummary", "StateSetWriter", "read_duckdb_query"]

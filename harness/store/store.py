@@ -99,11 +99,12 @@ class Store(RunQueries, ScoreQueries, GateQueries, ReportQueries, StateQueries, 
     # ---- datasets -------------------------------------------------------------------
 
     def datasets(self) -> pl.DataFrame:
-        """Every dataset with its counts, newest first."""
-        return self._frame("SELECT * FROM datasets ORDER BY created_at DESC")
+        """Every complete dataset with its counts, newest first (an ingest in progress is not one yet)."""
+        return self._frame("SELECT * EXCLUDE (status) FROM datasets WHERE status = 'complete' ORDER BY created_at DESC")
 
     def dataset(self, name: str) -> dict[str, Any]:
-        rows = self._frame("SELECT * FROM datasets WHERE name = ?", [name]).to_dicts()
+        rows = self._frame("SELECT * EXCLUDE (status) FROM datasets WHERE name = ? AND status = 'complete'",
+                           [name]).to_dicts()
         if not rows:
             raise NotFoundError(f"no dataset named {name!r} in {self.path}")
         return rows[0]
