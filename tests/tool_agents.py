@@ -1,0 +1,34 @@
+"""Python agents that call their tools through the replay's sandbox (`context.tools`).
+
+The request's metadata says which calls to make: `calls` is a list of [name, arguments]; the
+agent answers with the results it was served, so a test sees what the sandbox gave it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from harness.agents import CallContext
+from harness.errors import ToolCallError
+from harness.records import Request
+
+
+async def tool_user(request: Request, context: CallContext) -> dict[str, Any]:
+    """Makes the request's calls in order; a refused call is answered as an error string."""
+    served = []
+    delay = float(os.environ.get("TOOL_AGENT_DELAY", "0"))
+    for name, arguments in request.metadata.get("calls", []):
+        if delay:
+            await asyncio.sleep(delay)
+        try:
+            served.append(await context.tools.call(name, arguments))
+        except ToolCallError as exc:
+            served.append(f"error: {exc}")
+    return {"output": f"{request.request_id}: {served}", "usage": {"input_tokens": 10, "output_tokens": 5}}
+
+
+def sync_tool_user(request: Request, context: CallContext) -> dict[str, Any]:
+    """The same from a plain function in the agent's thread pool (`tools.call_sync`)."""
+    served = [context.tools.call_sync(name, arguments, 10) for name, arguments in request.metadata.get("calls", [])]
+    return {"output": f"{request.request_id}: {served}"}
