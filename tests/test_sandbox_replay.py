@@ -131,3 +131,42 @@ def test_many_in_flight_are_routed_to_their_own_request(store: Store, tmp_path: 
     assert lookups.height == 400
     for row in lookups.iter_rows(named=True):  # each request was served its own recording
         assert json.loads(row["result"]) == {"status": f"s{row['request_id'][1:]}"}
+
+
+def test_gates_warn_on_candidate_misses_and_fail_on_an_unallowed_live_write(store: Store, tmp_path: Path) -> None:
+    from aiohttp import web
+
+    from harness.config import GatesConfig
+    from harness.gates.run import evaluate_gates, gate_run, load_inputs
+    from harness.gates.side_effects import side_effect_checks
+    from tests.servers import serve
+
+    hits: list[Any] = []
+
+    async def refund(request: web.Request) -> web.Response:
+        hits.append(await request.json())
+        return web.json_response({"refunded": True})
+
+    app = web.Application()
+    app.router.add_post("/refund", refund)
+    rows = records(60)
+    for i, r in enumerate(rows):  # the candidate searches a knowledge base production never used: misses
+        r["metadata"]["candidate_calls"] = [["search_kb", {"q": f"policy {i}"}], *r["metadata"]["calls"]]
+    ingest(store, [write_jsonl(tmp_path / "log.jsonl", rows)], "d", progress=False)
+    with serve(app) as url:
+        live = replay(config(sandbox={"on_miss": "block"},
+                             policies={"issue_refund": {"policy": "live", "url": f"{url}/refund"}}),
+                      store=store, progress=False)
+    assert len(hits) == 120  # both arms' refunds went out: the config said live
+    inputs = load_inputs(store, live.run_id, GatesConfig())
+    (miss,) = evaluate_gates(inputs, GatesConfig(), segments=False, only={"tool_miss_rate"}).checks
+
+    assert miss.status == "fail" and miss.estimate == pytest.approx(1 / 3)
+    (check,) = side_effect_checks(store, live.run_id)
+    assert check.status == "fail" and check.details["live_writes_unallowed"] == 120
+    assert "issue_refund (candidate, 60)" in check.sentence
+    report = gate_run(store, live.run_id)
+    assert report.verdict == "rollback" and any("no_live_writes" in r for r in report.reasons)
+    safe = replay(config(sandbox={"on_miss": "block"}), store=store, progress=False)
+    (check,) = side_effect_checks(store, safe.run_id)
+    assert check.status == "pass" and check.details["writes_blocked"] == 120 and len(hits) == 120

@@ -1,7 +1,8 @@
 """Python agents that call their tools through the replay's sandbox (`context.tools`).
 
 The request's metadata says which calls to make: `calls` is a list of [name, arguments]; the
-agent answers with the results it was served, so a test sees what the sandbox gave it."""
+agent answers with the results it was served, so a test sees what the sandbox gave it.
+`<arm>_calls` (candidate_calls) replaces them for one arm."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ async def tool_user(request: Request, context: CallContext) -> dict[str, Any]:
     """Makes the request's calls in order; a refused call is answered as an error string."""
     served = []
     delay = float(os.environ.get("TOOL_AGENT_DELAY", "0"))
-    for name, arguments in request.metadata.get("calls", []):
+    for name, arguments in _calls(request, context):
         if delay:
             await asyncio.sleep(delay)
         try:
@@ -30,5 +31,9 @@ async def tool_user(request: Request, context: CallContext) -> dict[str, Any]:
 
 def sync_tool_user(request: Request, context: CallContext) -> dict[str, Any]:
     """The same from a plain function in the agent's thread pool (`tools.call_sync`)."""
-    served = [context.tools.call_sync(name, arguments, 10) for name, arguments in request.metadata.get("calls", [])]
+    served = [context.tools.call_sync(name, arguments, 10) for name, arguments in _calls(request, context)]
     return {"output": f"{request.request_id}: {served}"}
+
+
+def _calls(request: Request, context: CallContext) -> list[Any]:
+    return request.metadata.get(f"{context.arm}_calls", request.metadata.get("calls", []))

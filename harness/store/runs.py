@@ -181,7 +181,7 @@ class RunQueries:
                     f"INSERT OR REPLACE INTO responses ({columns}) SELECT {columns} FROM _batch_responses"
                 )
                 if tool_events is not None:
-                    replace_tool_events(con, run_id, batch.select("request_id", "arm", "sample"), tool_events)
+                    replace_tool_events(con, run_id, "_batch_responses", tool_events)
                 con.execute("UPDATE runs SET updated_at = now() WHERE run_id = ?", [run_id])
                 con.execute("COMMIT")
 

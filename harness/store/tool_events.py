@@ -26,13 +26,13 @@ class _HasConnection(Protocol):
     def _frame(self, query: str, params: list[Any] | None = None) -> pl.DataFrame: ...
 
 
-def replace_tool_events(con: duckdb.DuckDBPyConnection, run_id: str, keys: pl.DataFrame,
+def replace_tool_events(con: duckdb.DuckDBPyConnection, run_id: str, responses: str,
                         events: Sequence[ToolEvent]) -> None:
-    """Inside the caller's transaction: the events of these responses (request_id, arm, sample)
-    become exactly `events` (a retried response never keeps an earlier session's events)."""
-    with registered(con, "_batch_keys", keys):
-        con.execute("DELETE FROM tool_events e USING _batch_keys k WHERE e.run_id = ? AND e.request_id = k.request_id"
-                    " AND e.arm = k.arm AND e.sample = k.sample", [run_id])
+    """Inside the caller's transaction: the events of the responses in the registered relation
+    `responses` become exactly `events` (a response written again never keeps an earlier
+    session's events)."""
+    con.execute(f"DELETE FROM tool_events e USING {responses} k WHERE e.run_id = ? AND e.request_id = k.request_id"
+                " AND e.arm = k.arm AND e.sample = k.sample", [run_id])
     if not events:
         return
     batch = pl.DataFrame([astuple(e) for e in events], schema=_SCHEMA, orient="row")
