@@ -37,3 +37,14 @@ def sync_tool_user(request: Request, context: CallContext) -> dict[str, Any]:
 
 def _calls(request: Request, context: CallContext) -> list[Any]:
     return request.metadata.get(f"{context.arm}_calls", request.metadata.get("calls", []))
+
+
+async def mcp_user(request: Request, context: CallContext) -> dict[str, Any]:
+    """An MCP-speaking agent: discovers its tools and calls them at the sandbox's MCP endpoint."""
+    from mcp import Client
+
+    async with Client(f"{context.mcp_url}?request_key={context.request_key}") as client:
+        names = sorted(t.name for t in (await client.list_tools()).tools)
+        served = [(await client.call_tool(name, arguments)).structured_content
+                  for name, arguments in _calls(request, context)]
+    return {"output": f"{names} {served}"}

@@ -109,10 +109,13 @@ class CommandAgent(Agent):
 
 
 def _with_tools(env: dict[str, str], context: CallContext) -> dict[str, str]:
-    """The replay's tool sandbox for this call: HARNESS_TOOLS_URL and HARNESS_REQUEST_KEY."""
+    """The replay's tool sandbox for this call: HARNESS_TOOLS_URL, HARNESS_REQUEST_KEY (and HARNESS_MCP_URL)."""
     if context.tools_url is None or context.request_key is None:
         return env
-    return {**env, "HARNESS_TOOLS_URL": context.tools_url, "HARNESS_REQUEST_KEY": context.request_key}
+    extra = {"HARNESS_TOOLS_URL": context.tools_url, "HARNESS_REQUEST_KEY": context.request_key}
+    if context.mcp_url is not None:
+        extra["HARNESS_MCP_URL"] = context.mcp_url
+    return {**env, **extra}
 
 
 async def _feed(process: asyncio.subprocess.Process, payload: bytes) -> None:

@@ -54,7 +54,7 @@ class HttpAgentConfig(AgentSettings):
     """Header values may use ${ENV_VAR}; they are expanded at call time and never stored."""
     body: dict[str, Any] | None = None
     """Body template; strings like "{{input}}" or "{{metadata.intent}}" are filled from the request, and
-    "{{tools_url}}" / "{{request_key}}" from the replay's tool sandbox."""
+    "{{tools_url}}" / "{{request_key}}" / "{{mcp_url}}" from the replay's tool sandbox."""
     response: HttpResponseMap = Field(default_factory=HttpResponseMap)
     max_response_bytes: int = Field(10_000_000, gt=0)
 
@@ -77,6 +77,7 @@ _ROOTS: dict[str, Render] = {
     "reference": lambda r: r.reference,
     "tools_url": lambda r: _CALL.get().tools_url,
     "request_key": lambda r: _CALL.get().request_key,
+    "mcp_url": lambda r: _CALL.get().mcp_url,
 }
 _ERROR_SNIPPET_CHARS = 200
 _PLAIN_HEADERS = frozenset({"accept", "accept-encoding", "accept-language", "cache-control", "connection",

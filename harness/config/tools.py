@@ -59,6 +59,8 @@ class SandboxConfig(Section):
     max_result_chars: int = Field(4000, ge=0)
     """Results and arguments longer than this are stored as a digest (sha256) in tool_events."""
     live_timeout_s: float = Field(10.0, gt=0)
+    mcp: bool = False
+    """Also serve the tools over MCP (streamable HTTP): `{{mcp_url}}` / HARNESS_MCP_URL for agents."""
 
 
 class ToolsConfig(Section):

@@ -22,8 +22,8 @@ __all__ = ["open_sandbox", "call_with_sandbox", "write_with_events"]
 
 @contextlib.asynccontextmanager
 async def open_sandbox(plan: RunPlan, store: Store) -> AsyncIterator[Sandbox | None]:
-    """The run's sandbox and its HTTP endpoint on 127.0.0.1 (a free port), closed at the end;
-    None when `tools.sandbox.enabled` is false."""
+    """The run's sandbox and its HTTP endpoint (and MCP server, when asked) on 127.0.0.1 (free
+    ports), closed at the end; None when `tools.sandbox.enabled` is false."""
     tools = plan.config.tools
     if not tools.sandbox.enabled:
         yield None
@@ -32,7 +32,12 @@ async def open_sandbox(plan: RunPlan, store: Store) -> AsyncIterator[Sandbox | N
 
     sandbox = Sandbox(tools, store_recordings(store, plan.dataset, tools.sandbox.recordings), run_id=plan.run_id)
     try:
-        async with serve_endpoint(sandbox):
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(serve_endpoint(sandbox))
+            if tools.sandbox.mcp:
+                from harness.tools.mcp_server import serve_mcp
+
+                await stack.enter_async_context(serve_mcp(sandbox))
             yield sandbox
     finally:
         await sandbox.aclose()
@@ -41,7 +46,8 @@ async def open_sandbox(plan: RunPlan, store: Store) -> AsyncIterator[Sandbox | N
 async def call_with_sandbox(sandbox: Sandbox, agent: Agent, call: Call, attempt: int) -> Any:
     """One attempt with its own tool session; the session's calls become the answer's tool calls."""
     session = sandbox.open(call.request.request_id, call.arm, call.sample, attempt)
-    context = CallContext(call.arm, call.sample, tools=session, tools_url=sandbox.tools_url, request_key=session.key)
+    context = CallContext(call.arm, call.sample, tools=session, tools_url=sandbox.tools_url, request_key=session.key,
+                          mcp_url=sandbox.mcp_url)
     try:
         answer = await agent.call(call.request, context)
     finally:

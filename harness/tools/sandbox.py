@@ -52,6 +52,8 @@ class Sandbox:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tools_url: str | None = None
         """The HTTP endpoint's base URL while one is serving this sandbox."""
+        self.mcp_url: str | None = None
+        """The MCP endpoint's URL while one is serving this sandbox."""
 
     # ---- recordings ---------------------------------------------------------------------
 
