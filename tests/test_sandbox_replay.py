@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
 from harness.config import parse_config
@@ -170,3 +171,24 @@ def test_gates_warn_on_candidate_misses_and_fail_on_an_unallowed_live_write(stor
     safe = replay(config(sandbox={"on_miss": "block"}), store=store, progress=False)
     (check,) = side_effect_checks(store, safe.run_id)
     assert check.status == "pass" and check.details["writes_blocked"] == 120 and len(hits) == 120
+
+
+def test_report_side_effects_section_escapes_hostile_arguments(store: Store, tmp_path: Path) -> None:
+    from harness.gates.run import gate_run
+    from harness.report import build_context, render
+
+    rows = records(4)
+    rows[0]["metadata"]["calls"] = [["issue_refund", {"note": "<script>alert('x')</script>"}],
+                                    ["cancel_order", "<img src=x onerror=alert(1)>"], ["get_blob", {"b": "z" * 10_000}]]
+    ingest(store, [write_jsonl(tmp_path / "log.jsonl", rows)], "d", progress=False)
+    run_id = replay(config(), store=store, progress=False).run_id
+    gate_run(store, run_id)
+    context = build_context(store, run_id)
+    line = next(i for i in context.checklist if i.title == "No side effects during replay")
+    assert line.status == "done" and "intended writes blocked" in line.evidence[0]
+    html = render(context)
+    assert "<script>alert" not in html and "&lt;script&gt;" in html
+    assert "<img src=x" not in html and "&lt;img src=x" in html
+    assert 'id="side-effects"' in html and "No write call reached a live endpoint." in html
+    blob = store.tool_events(run_id).filter(pl.col("tool") == "get_blob")
+    assert blob["arguments"].null_count() == 2 and blob["arguments_digest"].str.starts_with("sha256:").all()

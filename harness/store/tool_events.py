@@ -69,3 +69,11 @@ class ToolEventQueries:
             """,
             [run_id],
         )
+
+    def intended_writes(self: _HasConnection, run_id: str, limit: int = 8) -> pl.DataFrame:
+        """Examples of write calls the sandbox blocked (first attempt of each, in request order)."""
+        return self._frame(
+            "SELECT arm, request_id, tool, arguments, arguments_digest FROM tool_events"
+            " WHERE run_id = ? AND blocked AND tool_class = 'write' ORDER BY request_id, arm, step LIMIT ?",
+            [run_id, limit],
+        )
