@@ -18,6 +18,8 @@ stream, startup.
           process: wall time, peak memory of the process tree (summed PSS), and the check's time
           against the same per-state work in a plain loop, scaled to the workers (migration_check.py).
   startup `harness --help` and `harness runs` against 0.3 s; the peer replay workload with start-up (startup.py).
+  sandbox, tool_replay  the tool sandbox: CPU per tool call, and a replay with 3 tool calls per answer
+          through the sandbox's HTTP endpoint (bench/sandbox.py).
   backends, ray, stream  scoring at scale (ONNX backends, the Ray executor, a 200,000-text
           stream through one driver): see bench/scoring_scale.py.
 """
@@ -255,7 +257,8 @@ def show(title: str, figures: dict[str, float], targets: dict[str, tuple[str, fl
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sections", nargs="*",
-                        default=["replay", "scale", "scoring", "report", "ingest", "migration", *SCALE_SECTIONS, "startup"])
+                        default=["replay", "scale", "scoring", "report", "ingest", "migration", "sandbox",
+                                 "tool_replay", *SCALE_SECTIONS, "startup"])
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.05)
@@ -294,6 +297,18 @@ def main() -> int:
         figures = bench_migration(args.migration_states)
         ok &= show(f"migration: {args.migration_states:,} states ({BIG_STATES} of ~2 MB), ingest-states +"
                    " migrate-check", figures, {"peak_tree_pss_mb": ("<=", 1024)})
+    if "sandbox" in args.sections:
+        from sandbox import bench_sandbox_calls
+
+        ok &= show("sandbox: tool calls through the sandbox, 64 in flight, no I/O", bench_sandbox_calls(),
+                   {"cpu_ms_per_call": ("<=", 1.0)})
+    if "tool_replay" in args.sections:
+        from sandbox import bench_tool_replay
+
+        figures = bench_tool_replay(args.requests, args.concurrency, args.latency)
+        ok &= show(f"tool_replay: {args.requests:,} requests x 3 arms x 3 tool calls through the sandbox endpoint,"
+                   f" HTTP agent {args.latency * 1000:g} ms, concurrency {args.concurrency}", figures,
+                   {"wall_over_bound": ("<=", 1.2), "cpu_ms_per_tool_call": ("<=", 1.0)})
     wanted = [name for name in SCALE_SECTIONS if name in args.sections]
     if wanted:  # scoring at scale: backends, Ray, streaming (bench/scoring_scale.py)
         from scoring_scale import run_sections

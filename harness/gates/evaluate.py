@@ -103,6 +103,9 @@ def evaluate(spec: CheckSpec, inputs: GateInputs, settings: GatesConfig, *, arm:
         result.status = "skipped"
         result.details["why"] = (f"no request of this run has a reference to measure {m.label} against"
                                  + (" (a reference with tool_calls)" if m.score != "similarity" else ""))
+    elif m.absent and not any((spec.metric, a) in inputs.series for a in m.arms):
+        result.status = "skipped"
+        result.details["why"] = m.absent
     elif spec.kind == "noise" and not inputs.has_repeat:
         result.details["why"] = "no prod_repeat arm: there is no noise floor to compare with"
     else:

@@ -38,6 +38,10 @@ _RESPONSE_METRICS = (
            ("mean", "p50", "p95", "p99", "ratio", "p50_ratio", "p95_ratio", "p99_ratio"), response="latency_ms"),
     Metric("error", "error rate", "rate", "higher", ("rate", "diff"), response="error", test="mcnemar"),
     Metric("tool_calls", "tool calls per request", "count", "higher", ("mean", "diff", "ratio"), response="tool_calls"),
+    Metric("tool_miss", "share of sandboxed tool calls matching no recording", "rate", "higher", ("rate", "diff"),
+           response="tool_miss", absent="no tool call went through the tool sandbox in this run"),
+    Metric("live_writes", "write calls that reached a live tool without allow_live_write", "count", "higher",
+           ("mean",), response="live_writes", absent="no tool call went through the tool sandbox in this run"),
 )  # fmt: skip
 
 #: Quality is the first kind of evidence that exists, in this order, and every sentence says which.

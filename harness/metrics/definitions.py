@@ -71,6 +71,9 @@ class Metric:
     phrase: str = ""
     evidence_label: str = ""
     """The kind of evidence this metric is when another metric reads it ("LLM judge", "reference actions")."""
+    absent: str = ""
+    """Why a check of this metric is skipped on a run where no arm has any value of it (a metric
+    only some runs produce, like the tool sandbox's); empty: such a check is nodata."""
     stands_in_for: str = ""
     """A proxy: its checks are reported but not gated when the run has stronger evidence of this
     derived metric (similarity to prod stands in for quality until a judge or reference actions exist)."""

@@ -22,6 +22,7 @@ from harness.gates.catalogue import default_checks, resolve_checks
 from harness.limits import MAX_TEXT_CHARS_SHOWN
 from harness.migration.report import MigrationSection, migration_section
 from harness.report.charts import Chart, IntervalChart, histogram_chart, interval_chart
+from harness.report.side_effects import SideEffectsSection, side_effects_section
 from harness.store import Store
 
 __all__ = ["ReportContext", "ChecklistItem", "build_context"]
@@ -75,6 +76,8 @@ class ReportContext:
     """For an incomplete run: how much of it there is (the report says so on top)."""
     migration: MigrationSection | None = None
     """The state-migration check the config's [migration] names, if any."""
+    side_effects: SideEffectsSection | None = None
+    """What the tool sandbox blocked, served and let through (tool_events)."""
 
 
 def build_context(store: Store, run_id: str, config: HarnessConfig | None = None, *,
@@ -111,6 +114,8 @@ def build_context(store: Store, run_id: str, config: HarnessConfig | None = None
     ctx.checklist = _checklist(ctx, overall)
     if ctx.migration is not None:
         ctx.checklist.append(ChecklistItem(**ctx.migration.checklist))
+    ctx.side_effects = side_effects_section(store, run_id, cfg)
+    ctx.checklist.insert(1, ChecklistItem(**ctx.side_effects.checklist))
     return ctx
 
 

@@ -334,6 +334,20 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         "datasets: a completion marker, so an ingest in progress or killed is never visible",
         "ALTER TABLE datasets ADD COLUMN status VARCHAR DEFAULT 'complete';",
     ),
+    (
+        10,
+        "tool_events: every tool call that went through the replay's sandbox",
+        """
+        CREATE TABLE tool_events (
+            run_id VARCHAR NOT NULL, request_id VARCHAR NOT NULL, arm VARCHAR NOT NULL, sample INTEGER NOT NULL,
+            attempt INTEGER NOT NULL, step INTEGER NOT NULL, tool VARCHAR NOT NULL, tool_class VARCHAR NOT NULL,
+            policy VARCHAR NOT NULL, "match" VARCHAR NOT NULL, arguments VARCHAR, arguments_digest VARCHAR,
+            result VARCHAR, result_digest VARCHAR, blocked BOOLEAN NOT NULL, live_allowed BOOLEAN, error VARCHAR,
+            latency_ms DOUBLE, created_at TIMESTAMPTZ,
+            PRIMARY KEY (run_id, request_id, arm, sample, attempt, step)
+        );
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -12,8 +12,9 @@ import duckdb
 import polars as pl
 
 from harness.errors import NotFoundError
-from harness.records import Response
+from harness.records import Response, ToolEvent
 from harness.store.connection import ARM_ORDER, frame, one, registered
+from harness.store.tool_events import replace_tool_events
 
 __all__ = ["RunQueries", "RESPONSE_COLUMNS"]
 
@@ -112,6 +113,9 @@ class RunQueries:
     def clear_cancelled(self: _HasConnection, run_id: str) -> int:
         """Forget responses cancelled by a stop, so a resume redoes them."""
         with self._connection(write=True) as con:
+            con.execute("DELETE FROM tool_events e USING responses r WHERE e.run_id = ? AND r.run_id = e.run_id"
+                        " AND r.request_id = e.request_id AND r.arm = e.arm AND r.sample = e.sample"
+                        " AND r.harness_cancelled", [run_id])
             row = con.execute(
                 "DELETE FROM responses WHERE run_id = ? AND harness_cancelled RETURNING 1", [run_id]
             ).fetchall()
@@ -152,8 +156,10 @@ class RunQueries:
             [dataset, variant, request_ids],
         )
 
-    def write_responses(self: _HasConnection, run_id: str, responses: Sequence[Response]) -> None:
-        """Insert a batch of responses and beat the run's heartbeat, in one transaction."""
+    def write_responses(self: _HasConnection, run_id: str, responses: Sequence[Response],
+                        tool_events: Sequence[ToolEvent] | None = None) -> None:
+        """Insert a batch of responses (and, when given, their sandbox's tool events, replacing any
+        earlier ones of the same responses) and beat the run's heartbeat, in one transaction."""
         batch = pl.DataFrame([astuple(r) for r in responses], schema=_RESPONSE_SCHEMA, orient="row")
         columns = ", ".join(RESPONSE_COLUMNS)
         with self._connection(write=True) as con:
@@ -162,6 +168,8 @@ class RunQueries:
                 con.execute(
                     f"INSERT OR REPLACE INTO responses ({columns}) SELECT {columns} FROM _batch_responses"
                 )
+                if tool_events is not None:
+                    replace_tool_events(con, run_id, "_batch_responses", tool_events)
                 con.execute("UPDATE runs SET updated_at = now() WHERE run_id = ?", [run_id])
                 con.execute("COMMIT")
 

@@ -26,6 +26,7 @@ from harness.store.report import ReportQueries
 from harness.store.runs import RunQueries
 from harness.store.scores import ScoreQueries
 from harness.store.states import StateQueries
+from harness.store.tool_events import ToolEventQueries
 
 __all__ = ["Store", "open_store", "DEFAULT_DB", "resolve_db_path"]
 
@@ -40,7 +41,8 @@ def resolve_db_path(explicit: str | os.PathLike[str] | None = None, configured: 
     return Path(DEFAULT_DB)
 
 
-class Store(RunQueries, ScoreQueries, GateQueries, ReportQueries, StateQueries, MigrationQueries):
+class Store(RunQueries, ScoreQueries, GateQueries, ReportQueries, StateQueries, MigrationQueries,
+            ToolEventQueries):
     """A harness DuckDB file. Read-only stores never write and never migrate."""
 
     def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False, lock_wait_s: float = 600.0) -> None:
