@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from harness.gates import GateReport
     from harness.replay import ReplaySummary
     from harness.scoring import Embedder, ScoreSummary
+    from harness.sequential_run import SequentialSummary
 
 __all__ = ["ReleaseOutcome", "release", "captured_comparison", "UnknownVariantError", "check_variants"]
 
@@ -35,6 +36,8 @@ class ReleaseOutcome:
     scores: ScoreSummary | None = None
     gates: GateReport | None = None
     report: Path | None = None
+    sequential: SequentialSummary | None = None
+    """A sequential replay's looks, stop reason and savings (None for a fixed-sample run)."""
 
     @property
     def run_id(self) -> str:
@@ -69,7 +72,8 @@ def release(
     """Replay a dataset (or resume `run_id`), score it, gate it and write its report.
 
     A run that stops early (budget, interrupt) is scored, gated and reported only with
-    `allow_incomplete`; its verdict is then at most pause_and_investigate."""
+    `allow_incomplete`; its verdict is then at most pause_and_investigate. With `[replay]
+    sequential = true` the replay goes wave by wave and stops once the anytime-valid gates decide."""
     from harness.gates import gate_run
     from harness.migration.gate import migration_checks
     from harness.pricing import PriceTable
@@ -80,6 +84,11 @@ def release(
     if not isinstance(config, HarnessConfig):
         config = load_config(config, profile=profile)
     store = store or open_store(config.db)
+    if config.replay.sequential:
+        from harness.sequential_run import sequential_release
+
+        return sequential_release(config, store=store, dataset=dataset, run_id=run_id, profile=profile, agents=agents,
+                                  embedder=embedder, report_path=report_path, progress=progress)
     summary = replay(config, store=store, dataset=dataset, run_id=run_id, profile=profile, agents=agents,
                      progress=progress)
     outcome = ReleaseOutcome(store, summary)

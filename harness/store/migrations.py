@@ -329,6 +329,35 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         "judgments: which texts were cut to scoring.max_text_chars before the judge saw them",
         "ALTER TABLE judgments ADD COLUMN truncated VARCHAR;",
     ),
+    (
+        9,
+        "looks of sequential replays and live canaries; the byte offsets `watch` has read",
+        """
+        CREATE TABLE looks (
+            scope VARCHAR NOT NULL,
+            look INTEGER NOT NULL,
+            kind VARCHAR NOT NULL,
+            n_requests BIGINT NOT NULL,
+            n_units BIGINT,
+            spend_usd DOUBLE,
+            decision VARCHAR NOT NULL,
+            verdict VARCHAR,
+            reason VARCHAR,
+            checks JSON NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            PRIMARY KEY (scope, look)
+        );
+        CREATE TABLE watch_files (
+            watch VARCHAR NOT NULL,
+            path VARCHAR NOT NULL,
+            file_id VARCHAR,
+            "offset" BIGINT NOT NULL,
+            head VARCHAR,
+            updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            PRIMARY KEY (watch, path)
+        );
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
