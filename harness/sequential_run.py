@@ -61,6 +61,7 @@ def sequential_release(config: HarnessConfig, *, store: Store, dataset: str | No
     from harness.gates.inputs import build_inputs
     from harness.gates.run import evaluate_gates
     from harness.metrics import metrics
+    from harness.migration.gate import migration_checks
     from harness.pipeline import ReleaseOutcome
     from harness.pricing import PriceTable
     from harness.replay import new_run_id, replay
@@ -88,7 +89,8 @@ def sequential_release(config: HarnessConfig, *, store: Store, dataset: str | No
         inputs = reorder(build_inputs(requests, store.gate_responses(run_id), store.gate_scores(run_id, scorers),
                                       store.judge_diagnostics(run_id), settings),
                          requests["request_id"].to_list(), position)
-        report = evaluate_gates(inputs, settings, run_id, segments=False, anytime=True)
+        report = evaluate_gates(inputs, settings, run_id, segments=False, anytime=True,
+                                extra_checks=migration_checks(store, config))
         n_used = requests.height
         reason = stop_reason(report, StopRule(n_used, n_total, settings.min_requests))
         if reason is None and summary.status == "budget_exhausted":

@@ -91,15 +91,16 @@ def test_a_a_comparison_does_not_false_fail(tmp_path: Path, embedder: Embedder) 
 def test_cli_stops_early_shows_why_and_continues_to_the_full_dataset(tmp_path: Path) -> None:
     store, _ = setup(tmp_path, "broken")
     config = str(tmp_path / "harness.toml")
-    result = run_harness("run", "--config", config, "--db", str(store.path), "--sequential")
+    result = run_harness("run", "--config", config, "--db", str(store.path), "--sequential", cwd=tmp_path)
     assert result.returncode == 4, result.stdout + result.stderr
     assert "Sequential replay stopped at look" in result.stdout and "a critical check failed" in result.stdout
     run_id = store.runs()["run_id"][0]
-    report = (tmp_path / "reports" / f"{run_id}.html")
+    report = (tmp_path / "reports" / f"{run_id}.html").read_text(encoding="utf-8")
+    assert "Sequential replay" in report and "anytime interval against requests used" in report
     shown = run_harness("show", run_id, "--db", str(store.path))
     assert "stopped_early" in shown.stdout and "requests used" in shown.stdout, shown.stdout
     used = store.run_counts(run_id)["requests"]
     assert used < 600
-    resumed = run_harness("run", "--config", config, "--db", str(store.path), "--run-id", run_id)
+    resumed = run_harness("run", "--config", config, "--db", str(store.path), "--run-id", run_id, cwd=tmp_path)
     assert resumed.returncode == 4, resumed.stdout + resumed.stderr
     assert store.run(run_id)["status"] == "completed" and store.run_counts(run_id)["requests"] == 600

@@ -22,6 +22,7 @@ from harness.gates.catalogue import default_checks, resolve_checks
 from harness.limits import MAX_TEXT_CHARS_SHOWN
 from harness.migration.report import MigrationSection, migration_section
 from harness.report.charts import Chart, IntervalChart, histogram_chart, interval_chart
+from harness.report.sequential import SequentialSection, sequential_section
 from harness.store import Store
 
 __all__ = ["ReportContext", "ChecklistItem", "build_context"]
@@ -75,6 +76,8 @@ class ReportContext:
     """For an incomplete run: how much of it there is (the report says so on top)."""
     migration: MigrationSection | None = None
     """The state-migration check the config's [migration] names, if any."""
+    sequential: SequentialSection | None = None
+    """A sequential replay's looks and intervals against the requests used, if it was one."""
 
 
 def build_context(store: Store, run_id: str, config: HarnessConfig | None = None, *,
@@ -108,6 +111,7 @@ def build_context(store: Store, run_id: str, config: HarnessConfig | None = None
         harness_version=__version__,
     )  # fmt: skip
     ctx.migration = migration_section(store, cfg, overall)
+    ctx.sequential = sequential_section(store, run_id)
     ctx.checklist = _checklist(ctx, overall)
     if ctx.migration is not None:
         ctx.checklist.append(ChecklistItem(**ctx.migration.checklist))
