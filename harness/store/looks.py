@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 
+from harness.store.connection import one, registered
 from harness.store.runs import _HasConnection
 
 __all__ = ["LookQueries"]
@@ -43,11 +44,24 @@ class LookQueries:
         rows = self._frame('SELECT path, file_id, "offset", head FROM watch_files WHERE watch = ?', [watch])
         return {r["path"]: r for r in rows.to_dicts()}
 
-    def save_watch_files(self: _HasConnection, watch: str, files: list[dict[str, Any]]) -> None:
-        """Record the offsets a watch has read up to, in one transaction."""
+    def watch_records(self: _HasConnection, watch: str) -> pl.DataFrame:
+        """Every record a watch has counted, in the order it read them."""
+        return self._frame("SELECT * EXCLUDE (watch) FROM watch_records WHERE watch = ? ORDER BY seq", [watch])
+
+    def save_watch_read(self: _HasConnection, watch: str, records: pl.DataFrame, files: list[dict[str, Any]]) -> int:
+        """Add what a watch read (a record already counted is ignored: nothing counts twice) and the
+        offsets it read up to, in one transaction; returns the records added."""
         with self._connection(write=True) as con:
             con.execute("BEGIN TRANSACTION")
+            before = one(con, "SELECT count(*) FROM watch_records WHERE watch = ?", [watch])
+            if records.height:
+                with registered(con, "_watch_batch", records):
+                    con.execute("INSERT OR IGNORE INTO watch_records SELECT ? AS watch, request_id, arm, seq, user_id,"
+                                ' "timestamp", error, latency_ms, cost_usd, tool_calls, source FROM _watch_batch',
+                                [watch])
+            after = one(con, "SELECT count(*) FROM watch_records WHERE watch = ?", [watch])
             for f in files:
                 con.execute('INSERT OR REPLACE INTO watch_files (watch, path, file_id, "offset", head, updated_at)'
                             " VALUES (?, ?, ?, ?, ?, now())", [watch, f["path"], f["file_id"], f["offset"], f["head"]])
             con.execute("COMMIT")
+        return int(after[0]) - int(before[0])  # type: ignore[index]

@@ -331,7 +331,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
     (
         9,
-        "looks of sequential replays and live canaries; the byte offsets `watch` has read",
+        "looks of sequential replays and live canaries; what `watch` has read: byte offsets and records",
         """
         CREATE TABLE looks (
             scope VARCHAR NOT NULL,
@@ -355,6 +355,20 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             head VARCHAR,
             updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
             PRIMARY KEY (watch, path)
+        );
+        CREATE TABLE watch_records (
+            watch VARCHAR NOT NULL,
+            request_id VARCHAR NOT NULL,
+            arm VARCHAR NOT NULL,
+            seq BIGINT NOT NULL,
+            user_id VARCHAR,
+            "timestamp" TIMESTAMPTZ,
+            error DOUBLE NOT NULL,
+            latency_ms DOUBLE,
+            cost_usd DOUBLE,
+            tool_calls DOUBLE,
+            source VARCHAR,
+            PRIMARY KEY (watch, request_id, arm)
         );
         """,
     ),
