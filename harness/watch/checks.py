@@ -138,7 +138,7 @@ def _mean(metric_name: str, values: np.ndarray, alpha: float) -> AnytimeInterval
 
 def _decide(checks: list[LiveCheck], n_canary: int, n_prod: int, elapsed_h: float, duration_h: float,
             min_requests: int) -> tuple[str, str]:
-    failing = lambda severity: [c.name for c in checks if c.severity == severity and c.status == "fail"]  # noqa: E731
+    failing = lambda severity: [c.name for c in checks if c.severity == severity and c.status == "fail"]
     if failing("critical"):
         return "rollback", f"critical check failed: {', '.join(failing('critical'))}"
     if failing("warning"):

@@ -57,10 +57,10 @@ class AnalysisServer:
 
 def _handler(latest: Callable[[], dict[str, Any] | None]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        def do_GET(self) -> None:
             self._answer(strict=False)
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             self.rfile.read(min(length, 1 << 20))  # Flagger's payload: read and ignored
             self._answer(strict=True)
@@ -80,7 +80,7 @@ def _handler(latest: Callable[[], dict[str, Any] | None]) -> type[BaseHTTPReques
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet: stdout carries the looks
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     return Handler
