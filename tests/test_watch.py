@@ -145,3 +145,14 @@ def test_serve_answers_argo_and_flagger(tmp_path: Path, store: Store) -> None:
         with pytest.raises(urllib.error.HTTPError) as failed:  # Flagger webhook: non-2xx fails the check
             urllib.request.urlopen(urllib.request.Request(url, data=b"{}", method="POST"), timeout=10)
         assert failed.value.code == 412
+
+
+def test_a_healthy_canary_is_promoted_once_the_step_has_run_its_duration(tmp_path: Path, store: Store) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "prod.jsonl").write_text(lines("p", 800, "prod"))
+    (logs / "canary.jsonl").write_text(lines("c", 800, "canary"))
+    look = watcher(store, logs, duration_h=48).look()
+    assert look["decision"] == "continue" and "every critical check passes" in look["reason"]
+    look = watcher(store, logs, duration_h=2).look()
+    assert look["decision"] == "promote" and look["final"] and look["elapsed_h"] > 2
