@@ -83,12 +83,16 @@ def run_release(
     run_id: RunIdOption = None,
     profile: ProfileOption = None,
     allow_incomplete: AllowIncompleteOption = False,
+    sequential: Annotated[bool, typer.Option("--sequential", help="Replay in waves and stop once the anytime-valid gates decide ([replay] sequential).")] = False,
     db: DbOption = None,
 ) -> None:
     """The release job: replay, score, gate and report in one go; exit code as `harness gate`."""
     from harness.config import load_config
 
-    _release_job(load_config(config, profile=profile), db, dataset, run_id, profile, allow_incomplete)
+    cfg = load_config(config, profile=profile)
+    if sequential:
+        cfg = cfg.model_copy(update={"replay": cfg.replay.model_copy(update={"sequential": True})})
+    _release_job(cfg, db, dataset, run_id, profile, allow_incomplete)
 
 
 @app.command()

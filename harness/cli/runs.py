@@ -125,6 +125,12 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id.")], db: DbOption = 
               f"  planned {run['n_planned']:,}  created {run['created_at']:%Y-%m-%d %H:%M:%S}")
     if run.get("message"):
         out.print(run["message"], highlight=False, markup=False)
+    looks = store.looks(run_id)
+    if looks:
+        out.print(table(pl.DataFrame([{"look": lk["look"], "requests": lk["n_requests"], "spend_usd": lk["spend_usd"],
+                                       "decision": lk["decision"], "verdict": lk["verdict"],
+                                       "undecided": sum(c["status"] not in ("pass", "fail") for c in lk["checks"])}
+                                      for lk in looks]), title="sequential looks"))
     summary = store.arm_summary(run_id).select(
         "arm", "n", "errors", "error_rate", "mean_cost_usd", "p50_ms", "p95_ms", "p99_ms", "mean_tool_calls"
     )

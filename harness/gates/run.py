@@ -20,7 +20,7 @@ from harness.gates.verdict import decide
 from harness.metrics import metrics
 from harness.store import Store
 
-__all__ = ["GateReport", "gate_run", "evaluate_gates", "load_inputs", "run_coverage"]
+__all__ = ["GateReport", "gate_run", "evaluate_gates", "load_inputs", "result_row", "run_coverage"]
 
 
 @dataclass
@@ -60,7 +60,7 @@ def gate_run(store: Store, run_id: str, settings: GatesConfig | None = None, *,
                             extra_checks=[*extra_checks, *side_effect_checks(store, run_id)])
     if coverage is not None:
         _cap_for_incomplete(report, coverage)
-    rows = [_row(r, name=f"sanity:{r.check_name}" if r.severity == "sanity" else r.check_name)
+    rows = [result_row(r, name=f"sanity:{r.check_name}" if r.severity == "sanity" else r.check_name)
             for r in report.checks + report.sanity + report.segments]
     store.save_gate_results(run_id, pl.DataFrame(rows, infer_schema_length=None), report.verdict,
                             report.reasons, settings.model_dump(mode="json"), [f.to_dict() for f in findings])
@@ -71,7 +71,7 @@ def run_coverage(store: Store, run_id: str, allow_incomplete: bool) -> str | Non
     """None for a completed run; for an incomplete one, a sentence on how much of it there is
     (IncompleteRunError unless `allow_incomplete`)."""
     run = store.run(run_id)  # NotFoundError for an unknown run
-    if run["status"] == "completed":
+    if run["status"] in ("completed", "stopped_early"):  # stopped_early: a sequential replay decided
         return None
     done = store.run_totals(run_id)["n_responses"]
     planned = int(run["n_planned"] or 0)
@@ -93,12 +93,14 @@ def _cap_for_incomplete(report: GateReport, coverage: str) -> None:
 
 def evaluate_gates(inputs: GateInputs, settings: GatesConfig, run_id: str = "", *,
                    segments: bool = True, only: set[str] | None = None,
-                   findings: list[Finding] | None = None, extra_checks: Sequence[CheckResult] = ()) -> GateReport:
+                   findings: list[Finding] | None = None, extra_checks: Sequence[CheckResult] = (),
+                   anytime: bool = False) -> GateReport:
     """Every check (or `only` those named), prod_repeat's sanity checks and (optionally) the
-    segments, and the verdict (with `extra_checks` among the checks)."""
+    segments, and the verdict (with `extra_checks` among the checks); `anytime`: confidence
+    sequences instead of the bootstrap (a look of a sequential replay or a live canary)."""
     specs = [s for s in resolve_checks(settings.checks) if only is None or s.name in only]
-    checks = [evaluate(spec, inputs, settings) for spec in specs] + list(extra_checks)
-    sanity = [evaluate(spec, inputs, settings, arm="prod_repeat", sanity=True)
+    checks = [evaluate(spec, inputs, settings, anytime=anytime) for spec in specs] + list(extra_checks)
+    sanity = [evaluate(spec, inputs, settings, arm="prod_repeat", sanity=True, anytime=anytime)
               for spec in specs if spec.kind == "relative"] if inputs.has_repeat else []
     sanity = [s for s in sanity if s.status not in ("skipped", "unreliable")]
     by_segment = evaluate_segments(specs, inputs, settings) if segments else []
@@ -108,7 +110,8 @@ def evaluate_gates(inputs: GateInputs, settings: GatesConfig, run_id: str = "", 
                       inputs.evidence.get("quality"), list(findings or []), inputs.judge)
 
 
-def _row(result: CheckResult, name: str) -> dict[str, object]:
+def result_row(result: CheckResult, name: str) -> dict[str, object]:
+    """A check result as a gate_results row (details as JSON, numbers as floats)."""
     row = asdict(result)
     row["check_name"] = name
     row["details"] = json.dumps(row["details"])

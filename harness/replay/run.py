@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,13 +55,15 @@ def replay(
     profile: str | None = None,
     agents: Mapping[str, Agent] | None = None,
     progress: bool = True,
+    only: Collection[str] | None = None,
 ) -> ReplaySummary:
     """Replay a dataset through the configured arms (or resume `run_id`). Works in notebooks too.
 
     `agents` gives your own Agent instances for some arms (started and closed by the replay);
-    the others are built from the config."""
+    the others are built from the config. `only` limits this session to some requests (a wave
+    of a sequential replay)."""
     coroutine = replay_async(config, store=store, dataset=dataset, run_id=run_id, profile=profile, agents=agents,
-                             progress=progress)
+                             progress=progress, only=only)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -93,6 +95,7 @@ async def replay_async(
     profile: str | None = None,
     agents: Mapping[str, Agent] | None = None,
     progress: bool = True,
+    only: Collection[str] | None = None,
 ) -> ReplaySummary:
     """The coroutine behind replay()."""
     if run_id is not None:
@@ -106,7 +109,7 @@ async def replay_async(
     for arm in ("prod", "candidate"):
         if arm not in config.agents and arm not in (agents or {}):
             raise ReplayError(f"a replay needs an agent for the {arm} arm ([agents.{arm}] in the config)")
-    plan = RunPlan(config, name, run_id or new_run_id(), profile)
+    plan = RunPlan(config, name, run_id or new_run_id(), profile, None if only is None else frozenset(only))
     return await _session(plan, store, dict(agents or {}), progress)
 
 

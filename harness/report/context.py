@@ -22,6 +22,7 @@ from harness.gates.catalogue import default_checks, resolve_checks
 from harness.limits import MAX_TEXT_CHARS_SHOWN
 from harness.migration.report import MigrationSection, migration_section
 from harness.report.charts import Chart, IntervalChart, histogram_chart, interval_chart
+from harness.report.sequential import SequentialSection, sequential_section
 from harness.report.side_effects import SideEffectsSection, side_effects_section
 from harness.store import Store
 
@@ -78,6 +79,8 @@ class ReportContext:
     """The state-migration check the config's [migration] names, if any."""
     side_effects: SideEffectsSection | None = None
     """What the tool sandbox blocked, served and let through (tool_events)."""
+    sequential: SequentialSection | None = None
+    """A sequential replay's looks and intervals against the requests used, if it was one."""
 
 
 def build_context(store: Store, run_id: str, config: HarnessConfig | None = None, *,
@@ -111,6 +114,7 @@ def build_context(store: Store, run_id: str, config: HarnessConfig | None = None
         harness_version=__version__,
     )  # fmt: skip
     ctx.migration = migration_section(store, cfg, overall)
+    ctx.sequential = sequential_section(store, run_id)
     ctx.checklist = _checklist(ctx, overall)
     if ctx.migration is not None:
         ctx.checklist.append(ChecklistItem(**ctx.migration.checklist))

@@ -20,6 +20,7 @@ from harness.errors import NotFoundError, StoreConflictError, StoreDataError, St
 from harness.store.connection import connect, frame
 from harness.store.datasets import DatasetWriter
 from harness.store.gates import GateQueries
+from harness.store.looks import LookQueries
 from harness.store.migration import MigrationQueries
 from harness.store.migrations import SCHEMA_VERSION, current_version, migrate
 from harness.store.report import ReportQueries
@@ -42,7 +43,7 @@ def resolve_db_path(explicit: str | os.PathLike[str] | None = None, configured: 
 
 
 class Store(RunQueries, ScoreQueries, GateQueries, ReportQueries, StateQueries, MigrationQueries,
-            ToolEventQueries):
+            ToolEventQueries, LookQueries):
     """A harness DuckDB file. Read-only stores never write and never migrate."""
 
     def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False, lock_wait_s: float = 600.0) -> None:
