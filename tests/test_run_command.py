@@ -53,6 +53,6 @@ def test_same_agent_proceeds(tmp_path: Path) -> None:
 
 def test_failing_candidate_rolls_back(tmp_path: Path) -> None:
     store, config = setup(tmp_path, "broken")
-    result = run_harness("run", "--config", str(config), "--db", str(store.path))
+    result = run_harness("run", "--config", str(config), "--db", str(store.path), "--fail-on", "rollback")
     assert result.returncode == 4, result.stdout + result.stderr
     assert "verdict: rollback" in result.stdout and "error_rate" in result.stdout

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable
+from enum import Enum
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
     from harness.store import Store
 
 __all__ = ["app", "out", "err", "handled", "given_db", "store_for", "table", "percentages", "hours", "EXIT_ERROR",
-           "EXIT_USAGE", "EXIT_INCOMPLETE", "EXIT_FOR_VERDICT", "DbOption", "ConfigOption", "ProfileOption",
-           "DatasetOption", "RunIdOption", "AllowIncompleteOption"]
+           "EXIT_USAGE", "EXIT_INCOMPLETE", "EXIT_FOR_VERDICT", "FailOn", "FailOnOption", "verdict_exit", "DbOption", "ConfigOption", "ProfileOption",
+           "DatasetOption", "RunIdOption", "AllowIncompleteOption", "NoPreflightOption", "preflight_setting"]
 
 app = typer.Typer(
     name="harness",
@@ -47,6 +48,30 @@ EXIT_USAGE = 2
 EXIT_INCOMPLETE = 5
 EXIT_FOR_VERDICT = {"proceed": 0, "pause_and_investigate": 3, "rollback": 4}
 
+
+
+class FailOn(str, Enum):
+    """The mildest verdict that fails a CI job."""
+
+    pause = "pause"
+    rollback = "rollback"
+
+
+FailOnOption = Annotated[FailOn | None, typer.Option(
+    "--fail-on", help="Exit non-zero from this verdict up: `pause` (3 on pause_and_investigate, 4 on rollback) or"
+    " `rollback` (4 on rollback; a pause exits 0 with a warning). Errors always exit 1, 2 or 5.")]
+
+
+def verdict_exit(verdict: str, fail_on: FailOn | None) -> int:
+    """The exit code for a verdict: its own code, or 0 when it is milder than `--fail-on`."""
+    code = EXIT_FOR_VERDICT[verdict]
+    if fail_on is FailOn.rollback and code < EXIT_FOR_VERDICT["rollback"]:
+        if code:
+            err.print(f"verdict {verdict}: not failing the job (--fail-on rollback)", style="yellow", markup=False)
+        return 0
+    return code
+
+
 DbOption = Annotated[
     Path | None,
     typer.Option("--db", envvar="HARNESS_DB", help="DuckDB file (default: ./harness.duckdb)."),
@@ -58,6 +83,8 @@ RunIdOption = Annotated[str | None, typer.Option("--run-id", help="Resume this r
 AllowIncompleteOption = Annotated[bool, typer.Option(
     "--allow-incomplete", help="Gate or report a run that stopped early on what it has (the verdict is then at most"
     " pause_and_investigate, and says how much of the run there is).")]
+NoPreflightOption = Annotated[bool, typer.Option(
+    "--no-preflight", help="Do not call each http/openai/command agent once before the replay (replay.preflight).")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -120,6 +147,13 @@ def store_for(db: Path | None, read_only: bool = False, configured: str | None =
     from harness.store import Store, resolve_db_path
 
     return Store(resolve_db_path(db or _global_db, configured), read_only=read_only)
+
+
+def preflight_setting(cfg: Any, no_preflight: bool) -> Any:
+    """The config with its preflight switched off when --no-preflight was given."""
+    if not no_preflight:
+        return cfg
+    return cfg.model_copy(update={"replay": cfg.replay.model_copy(update={"preflight": False})})
 
 
 def table(frame: pl.DataFrame, title: str | None = None) -> Table:

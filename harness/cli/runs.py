@@ -13,12 +13,14 @@ from harness.cli.common import (
     ConfigOption,
     DatasetOption,
     DbOption,
+    NoPreflightOption,
     ProfileOption,
     RunIdOption,
     app,
     err,
     handled,
     out,
+    preflight_setting,
     store_for,
     table,
 )
@@ -31,13 +33,14 @@ def replay(
     dataset: DatasetOption = None,
     run_id: RunIdOption = None,
     profile: ProfileOption = None,
+    no_preflight: NoPreflightOption = False,
     db: DbOption = None,
 ) -> None:
     """Replay a dataset through prod, prod_repeat and candidate; prints the run id."""
     from harness.config import load_config
     from harness.replay import new_run_id
 
-    cfg = load_config(config, profile=profile)
+    cfg = preflight_setting(load_config(config, profile=profile), no_preflight)
     store = store_for(db, configured=cfg.db)
     run_id = run_id or new_run_id()
     summary = resumable(run_id, lambda: replay_run(cfg, store, dataset, run_id, profile))

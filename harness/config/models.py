@@ -51,6 +51,10 @@ class ReplayConfig(_RetrySettings):
     seed: int = 0
     flush_interval_s: float = Field(1.0, gt=0)
     flush_rows: int = Field(2000, ge=1)
+    preflight: bool = True
+    """Call each http, openai and command agent once before a replay; stop when one cannot answer."""
+    preflight_request: str | None = None
+    """The request id the preflight sends (default: the dataset's first requests, up to three)."""
 
 
 class ScoringConfig(Section):
