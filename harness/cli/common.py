@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["app", "out", "err", "handled", "given_db", "store_for", "table", "percentages", "hours", "EXIT_ERROR",
            "EXIT_USAGE", "EXIT_INCOMPLETE", "EXIT_FOR_VERDICT", "FailOn", "FailOnOption", "verdict_exit", "DbOption", "ConfigOption", "ProfileOption",
-           "DatasetOption", "RunIdOption", "AllowIncompleteOption", "NoPreflightOption", "preflight_setting"]
+           "DatasetOption", "RunIdOption", "DbConfigOption", "configured_db", "AllowIncompleteOption", "NoPreflightOption", "preflight_setting"]
 
 app = typer.Typer(
     name="harness",
@@ -72,10 +72,11 @@ def verdict_exit(verdict: str, fail_on: FailOn | None) -> int:
     return code
 
 
-DbOption = Annotated[
-    Path | None,
-    typer.Option("--db", envvar="HARNESS_DB", help="DuckDB file (default: ./harness.duckdb)."),
-]
+_DB_HELP = ("DuckDB file. Which one is used: --db after the command, else --db before it, else $HARNESS_DB, else"
+            " the config's `db` key (--config), else ./harness.duckdb; every command prints the one it used.")
+DbOption = Annotated[Path | None, typer.Option("--db", help=_DB_HELP)]
+DbConfigOption = Annotated[Path | None, typer.Option(
+    "--config", "-c", help="Config whose `db` key names the DuckDB file (see --db).")]
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="TOML config file.", exists=False)]
 ProfileOption = Annotated[str | None, typer.Option("--profile", "-p", help="Config profile to apply.")]
 DatasetOption = Annotated[str | None, typer.Option("--dataset", "-d", help="Dataset to replay (default: replay.dataset).")]
@@ -128,7 +129,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    db: DbOption = None,
+    db: Annotated[Path | None, typer.Option("--db", envvar="HARNESS_DB", help=_DB_HELP)] = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
@@ -141,12 +142,28 @@ def given_db(db: Path | None) -> Path | None:
     return db or _global_db
 
 
+_announced: set[Path] = set()
+
+
 def store_for(db: Path | None, read_only: bool = False, configured: str | None = None) -> Store:
-    """The store a command uses: --db (before or after the command), HARNESS_DB, the config's db,
-    then ./harness.duckdb."""
+    """The store a command uses: --db after the command, --db before it or HARNESS_DB, the config's db,
+    then ./harness.duckdb. Says on stderr which file it is (once per file), so no one wonders where data went."""
     from harness.store import Store, resolve_db_path
 
-    return Store(resolve_db_path(db or _global_db, configured), read_only=read_only)
+    path = resolve_db_path(db or _global_db, configured)
+    if path.resolve() not in _announced:
+        _announced.add(path.resolve())
+        err.print(f"database: {path.resolve()}", markup=False, highlight=False)
+    return Store(path, read_only=read_only)
+
+
+def configured_db(config: Path | None) -> str | None:
+    """The `db` key of a config file given with --config, if any."""
+    if config is None:
+        return None
+    from harness.config import load_config
+
+    return load_config(config).db
 
 
 def preflight_setting(cfg: Any, no_preflight: bool) -> Any:
