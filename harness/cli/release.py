@@ -197,10 +197,18 @@ def canary_plan(
         grid.add_column(name, justify="right")
     for st in plan.steps:
         grid.add_row(f"{st.percent:g}%", f"{st.users:,}", f"{st.user_share:.1%}", f"{st.traffic_share:.1%}",
-                     f"{st.requests:,.0f}", f"+{100 * st.mde_error_rate:.1f} pts", f"{st.mde_quality:.3f}")
+                     f"{st.requests:,}", _points(st.mde_error_rate), f"{st.mde_quality:.3f}")
     out.print(grid)
+    for st in plan.steps:
+        if st.too_small:
+            out.print(f"step {st.percent:g}%: {st.too_small}", style="yellow", highlight=False, markup=False)
     out.print(f"baseline error rate {plan.baseline_error_rate:.2%} from {plan.error_rate_source}; quality spread"
               f" (sd) {plan.quality_sd:.3f} from {plan.quality_source}", highlight=False, markup=False)
     out.print(f"users are assigned by sha256('{canary.salt}:' + user_id): stable on any machine, nested across"
               f" steps; {plan.units_without_user:,} of {plan.units:,} units had no user_id and count per request",
               highlight=False, markup=False)
+
+
+def _points(mde: float) -> str:
+    """An error-rate MDE in percentage points; "none" when no rise at all could be detected."""
+    return f"+{100 * mde:.1f} pts" if mde != float("inf") else "none detectable"
