@@ -21,7 +21,10 @@ from harness.errors import HarnessError
 from harness.gates.catalogue import default_checks, resolve_checks
 from harness.limits import MAX_TEXT_CHARS_SHOWN
 from harness.migration.report import MigrationSection, migration_section
+from harness.report.changes import WhatChanged, what_changed
 from harness.report.charts import Chart, IntervalChart, histogram_chart, interval_chart
+from harness.report.headline import Headline, headlines, worse_segments
+from harness.report.tooldiff import tool_diff
 from harness.store import Store
 
 __all__ = ["ReportContext", "ChecklistItem", "build_context"]
@@ -75,6 +78,16 @@ class ReportContext:
     """For an incomplete run: how much of it there is (the report says so on top)."""
     migration: MigrationSection | None = None
     """The state-migration check the config's [migration] names, if any."""
+    headlines: list[Headline] = field(default_factory=list)
+    """At most five findings under the verdict, the most severe and largest first."""
+    changes: WhatChanged | None = None
+    worse: list[dict[str, Any]] = field(default_factory=list)
+    """Segment checks significantly worse than prod (the verdict's rule): banner, table and chart agree."""
+    open_segments: list[dict[str, Any]] = field(default_factory=list)
+    """Segment checks whose status is not pass: the table; the rest go to a collapsed appendix."""
+    passing_segments: list[dict[str, Any]] = field(default_factory=list)
+    worse_names: list[str] = field(default_factory=list)
+    """The significantly worse segments as key=value, sorted."""
 
 
 def build_context(store: Store, run_id: str, config: HarnessConfig | None = None, *,
@@ -98,7 +111,7 @@ def build_context(store: Store, run_id: str, config: HarnessConfig | None = None
         sanity=gates.filter(pl.col("check_name").str.starts_with("sanity:")).to_dicts(),
         segments=gates.filter(pl.col("segment_key") != "").to_dicts(),
         canary=canary, watch=_watch(cfg), post_deploy=_POST_DEPLOY + list(cfg.release.post_deploy),
-        charts=_charts(store, run_id, gates), regressions=_regressions(store, run_id),
+        charts=_charts(store, run_id), regressions=_regressions(store, run_id),
         errors=store.error_examples(run_id).to_dicts(), judge=store.judge_diagnostics(run_id).to_dicts(),
         tool_classes=store.tool_classes(run_id).to_dicts(), scoring=scoring, score_means=store.score_means(run_id).to_dicts(),
         config_digest=hashlib.sha256(json.dumps(stored, sort_keys=True).encode()).hexdigest()[:12],
@@ -107,6 +120,15 @@ def build_context(store: Store, run_id: str, config: HarnessConfig | None = None
                               + (["--profile", run["profile"]] if run.get("profile") else []))],
         harness_version=__version__,
     )  # fmt: skip
+    segment_rows = ctx.segments
+    ctx.worse = worse_segments(segment_rows, cfg.gates.alpha)
+    ctx.worse_names = sorted({f"{g['segment_key']}={g['segment_value']}" for g in ctx.worse})
+    ctx.open_segments = [g for g in segment_rows if g["status"] != "pass" or g in ctx.worse]
+    ctx.passing_segments = [g for g in segment_rows if g not in ctx.open_segments]
+    findings = (verdict or {}).get("findings") or []
+    ctx.headlines = headlines(arms, ctx.gates, findings, ctx.worse)
+    ctx.changes = what_changed(store, run, ctx.dataset, findings)
+    ctx.charts["segments"] = _segment_chart(gates, ctx.worse)
     ctx.migration = migration_section(store, cfg, overall)
     ctx.checklist = _checklist(ctx, overall)
     if ctx.migration is not None:
@@ -199,7 +221,7 @@ def _checklist(ctx: ReportContext, overall: pl.DataFrame) -> list[ChecklistItem]
     return items
 
 
-def _charts(store: Store, run_id: str, gates: pl.DataFrame) -> dict[str, Chart | IntervalChart | None]:
+def _charts(store: Store, run_id: str) -> dict[str, Chart | IntervalChart | None]:
     arms = [(a, ARM_LABELS[a]) for a in ("prod", "prod_repeat", "candidate")]
     charts: dict[str, Chart | IntervalChart | None] = {
         "latency": histogram_chart("Latency per arm", store.latency_histogram(run_id), arms, log_x=True,
@@ -215,19 +237,20 @@ def _charts(store: Store, run_id: str, gates: pl.DataFrame) -> dict[str, Chart |
         "Similarity to prod: candidate against the noise floor", store.similarity_histogram(run_id),
         [("prod_repeat", "prod_repeat (noise)"), ("candidate", "candidate")], log_x=False,
         x_label="cosine similarity to prod's answer", fmt=lambda v: f"{v:.2f}", bin_width=lambda b: 0.025)
-    charts["segments"] = _segment_chart(gates)
     return charts
 
 
-def _segment_chart(gates: pl.DataFrame) -> IntervalChart | None:
-    """Quality difference from prod per segment (or similarity gap when quality is absent)."""
+def _segment_chart(gates: pl.DataFrame, worse: list[dict[str, Any]] | None = None) -> IntervalChart | None:
+    """Quality difference from prod per segment (or similarity gap when quality is absent); the segments
+    marked are the significantly worse ones, the same as in the banner and the table."""
+    flagged = {(r["check_name"], r["segment_key"], r["segment_value"]) for r in worse or []}
     for check in ("quality_delta", "similarity_vs_noise"):
         rows = gates.filter((pl.col("segment_key") != "") & (pl.col("check_name") == check)
                             & pl.col("estimate").is_not_null())
         if rows.height:
             data = [{"label": f"{r['segment_key']}={r['segment_value']}", "estimate": r["estimate"],
                      "low": r["ci_low"], "high": r["ci_high"],
-                     "flagged": r["p_adjusted"] is not None and r["p_adjusted"] < 0.05 and r["status"] == "fail"}
+                     "flagged": (check, r["segment_key"], r["segment_value"]) in flagged}
                     for r in rows.sort("segment_key", "segment_value").to_dicts()]
             margin = rows["margin"].drop_nulls()
             limit = -float(margin.median()) if margin.len() else None  # type: ignore[arg-type]
@@ -245,15 +268,19 @@ def _regressions(store: Store, run_id: str) -> list[dict[str, Any]]:
     answers = store.responses_for(run_id, top["request_id"].to_list(), cap=MAX_TEXT_CHARS_SHOWN)
     by_request: dict[str, dict[str, dict[str, Any]]] = {}
     for row in answers.to_dicts():
+        row["raw_tool_calls"] = row["tool_calls"] if (row["tool_calls_chars"] or 0) <= len(row["tool_calls"] or "") else "cut"
         row["output"] = _shown(row["output"], row["output_chars"])
         row["tool_calls"] = _shown(row["tool_calls"], row["tool_calls_chars"], pretty=True)
         by_request.setdefault(row["request_id"], {})[row["arm"]] = row
     items = []
     for r in top.to_dicts():
+        arms = by_request.get(r["request_id"], {})
+        prod, cand = arms.get("prod"), arms.get("candidate")
         items.append({
+            "tool_diff": tool_diff(prod["raw_tool_calls"], cand["raw_tool_calls"]) if prod and cand else None,
             "request_id": r["request_id"], "input": _shown(r["input_text"], r["input_chars"]),
             "metadata": _shown(r["metadata"], r["metadata_chars"], pretty=True),
-            "why": _why(r), "arms": by_request.get(r["request_id"], {}),
+            "why": _why(r), "arms": arms,
         })  # fmt: skip
     return items
 

@@ -133,3 +133,14 @@ class ReportQueries:
             [run_id],
         ).to_dicts()
         return rows[0]
+
+    def models_by_arm(self: _HasConnection, run_id: str) -> pl.DataFrame:
+        """The models each arm's answers named, with how many answers named each (the report's what-changed)."""
+        return self._frame(
+            f"""
+            SELECT arm, coalesce(model, '(not reported)') AS model, count(*) AS n
+            FROM responses WHERE run_id = ? AND NOT harness_cancelled
+            GROUP BY arm, 2 ORDER BY {_ARM_ORDER}, n DESC
+            """,
+            [run_id],
+        )
