@@ -23,12 +23,14 @@ from harness.limits import MAX_TEXT_CHARS_SHOWN
 from harness.migration.report import MigrationSection, migration_section
 from harness.report.changes import WhatChanged, what_changed
 from harness.report.charts import Chart, IntervalChart, histogram_chart, interval_chart
-from harness.report.headline import Headline, headlines, worse_segments
+from harness.report.headline import Headline, headlines, plain, worse_segments
 from harness.report.tooldiff import tool_diff
 from harness.store import Store
 
 __all__ = ["ReportContext", "ChecklistItem", "build_context"]
 
+TOP_REGRESSIONS = 4
+"""Regression cards shown: enough to see the pattern, few enough that the printed report stays short."""
 ARM_LABELS = {"prod": "prod", "prod_repeat": "prod_repeat", "candidate": "candidate"}
 _POST_DEPLOY = [
     "At each canary step, compare the live error rate and p99 latency with the baseline here; the plan's"
@@ -88,6 +90,8 @@ class ReportContext:
     passing_segments: list[dict[str, Any]] = field(default_factory=list)
     worse_names: list[str] = field(default_factory=list)
     """The significantly worse segments as key=value, sorted."""
+    segment_grid: dict[str, Any] = field(default_factory=dict)
+    """Segments with a check that does not pass, by check: {"checks": [...], "rows": [...]}."""
 
 
 def build_context(store: Store, run_id: str, config: HarnessConfig | None = None, *,
@@ -125,6 +129,7 @@ def build_context(store: Store, run_id: str, config: HarnessConfig | None = None
     ctx.worse_names = sorted({f"{g['segment_key']}={g['segment_value']}" for g in ctx.worse})
     ctx.open_segments = [g for g in segment_rows if g["status"] != "pass" or g in ctx.worse]
     ctx.passing_segments = [g for g in segment_rows if g not in ctx.open_segments]
+    ctx.segment_grid = _segment_grid(ctx.open_segments, segment_rows, ctx.worse)
     findings = (verdict or {}).get("findings") or []
     ctx.headlines = headlines(arms, ctx.gates, findings, ctx.worse)
     ctx.changes = what_changed(store, run, ctx.dataset, findings)
@@ -190,11 +195,12 @@ def _checklist(ctx: ReportContext, overall: pl.DataFrame) -> list[ChecklistItem]
     cost = _gate(overall, "cost")
     items.append(ChecklistItem("Cost comparison", _status(cost), [
         f"Mean cost per request: prod {_usd(prod.get('mean_cost_usd'))}, candidate {_usd(cand.get('mean_cost_usd'))}.",
-        *([cost["sentence"]] if cost else ["No cost check result."])], "gates"))
+        *([plain(cost["sentence"])] if cost else ["No cost check result."])], "gates"))
     latency = [_gate(overall, n) for n in ("latency_p99", "latency_p50_ratio", "latency_p95_ratio", "latency_p99_ratio")]
     items.append(ChecklistItem("Latency comparison (p50 / p95 / p99 per arm)", _status(*latency), [
-        f"{a['arm']}: p50 {_ms(a['p50_ms'])}, p95 {_ms(a['p95_ms'])}, p99 {_ms(a['p99_ms'])}" for a in ctx.arms
-    ] + [r["sentence"] for r in latency if r is not None and r["status"] != "pass"], "latency"))
+        "p50 / p95 / p99 of successful answers: " + "; ".join(
+            f"{a['arm']} {_ms(a['p50_ms'])} / {_ms(a['p95_ms'])} / {_ms(a['p99_ms'])}" for a in ctx.arms)
+    ] + [plain(r["sentence"]) for r in latency if r is not None and r["status"] != "pass"], "latency"))
     actions = [_gate(overall, n) for n in ("task_success_delta", "action_f1_delta", "actions_vs_noise")]
     findings = (ctx.verdict or {}).get("findings") or []
     writes = [t["tool"] for t in ctx.tool_classes if t["class"] == "write"]
@@ -202,13 +208,13 @@ def _checklist(ctx: ReportContext, overall: pl.DataFrame) -> list[ChecklistItem]
                                _status(*actions), [
         f"Write tools (actions): {', '.join(writes) or 'none seen'}; the classes used are listed under Actions.",
         *[f["text"] for f in findings[:5]],
-        *[r["sentence"] for r in actions if r is not None]], "actions"))
+        *[plain(r["sentence"]) for r in actions if r is not None]], "actions"))
     quality = [_gate(overall, n) for n in ("quality", "quality_delta", "judge_win_rate", "similarity_vs_noise",
                                            "tool_behaviour")]
     judge_model = (ctx.scoring or {}).get("settings", {}).get("judge_model")
     evidence = [f"LLM judge: {judge_model}." if judge_model else
                 "LLM judge: not configured; quality is similarity to the reference answers."]
-    evidence += [r["sentence"] for r in quality if r is not None]
+    evidence += [plain(r["sentence"]) for r in quality if r is not None and r["status"] != "skipped"]
     items.append(ChecklistItem("Quality comparison (judge, similarity vs noise floor, reference checks)",
                                _status(*quality), evidence, "quality"))
     release = ctx.release
@@ -261,8 +267,29 @@ def _segment_chart(gates: pl.DataFrame, worse: list[dict[str, Any]] | None = Non
     return None
 
 
+def _segment_grid(open_rows: list[dict[str, Any]], rows: list[dict[str, Any]],
+                  worse: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row per segment that has a check not passing, one column per such check; cells keep the status and
+    the numbers (as a tooltip), the significantly worse ones marked."""
+    checks = sorted({g["check_name"] for g in open_rows})
+    segments = sorted({(g["segment_key"], g["segment_value"]) for g in open_rows})
+    cell = {(g["segment_key"], g["segment_value"], g["check_name"]): g for g in rows}
+    marked = {(g["segment_key"], g["segment_value"], g["check_name"]) for g in worse}
+    grid_rows = []
+    for key, value in segments:
+        cells = []
+        for check in checks:
+            g = cell.get((key, value, check))
+            cells.append({"status": g["status"] if g else "-", "worse": (key, value, check) in marked,
+                          "title": g["sentence"] if g else "not evaluated in this segment"})
+        n = max((g["n"] or 0 for g in rows if (g["segment_key"], g["segment_value"]) == (key, value)), default=0)
+        grid_rows.append({"segment": f"{key}={value}", "n": n, "cells": cells,
+                          "worse": any(c["worse"] for c in cells)})
+    return {"checks": checks, "rows": grid_rows}
+
+
 def _regressions(store: Store, run_id: str) -> list[dict[str, Any]]:
-    top = store.top_regressions(run_id, cap=MAX_TEXT_CHARS_SHOWN)
+    top = store.top_regressions(run_id, limit=TOP_REGRESSIONS, cap=MAX_TEXT_CHARS_SHOWN)
     if top.is_empty():
         return []
     answers = store.responses_for(run_id, top["request_id"].to_list(), cap=MAX_TEXT_CHARS_SHOWN)

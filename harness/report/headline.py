@@ -16,7 +16,7 @@ from typing import Any
 from harness.gates.evaluate import CheckResult
 from harness.gates.segments import significantly_worse
 
-__all__ = ["Headline", "headlines", "worse_segments"]
+__all__ = ["Headline", "headlines", "worse_segments", "plain"]
 
 _TONE_ORDER = {"bad": 0, "warn": 1, "good": 2}
 _ACTION_CHECKS = ("task_success_delta", "action_f1_delta", "actions_vs_noise")
@@ -121,19 +121,24 @@ def _cost(arms: dict[str, dict[str, Any]], checks: dict[str, dict[str, Any]]) ->
     return []
 
 
+def plain(sentence: str) -> str:
+    """A check's sentence without its interval, margin and p-value (those stay one level down)."""
+    return _STATISTICS.sub("", sentence.split(". ")[0]).rstrip(".") + "."
+
+
 def _failed(check: dict[str, Any]) -> Headline:
     """A failed check in words; its interval and margin stay in the detail."""
     tone = "bad" if check["severity"] == "critical" else "warn"
-    plain = _STATISTICS.sub("", check["sentence"].split(". ")[0]).rstrip(".") + "."
-    return Headline(plain, tone, 0.5, check["sentence"])
+    return Headline(plain(check["sentence"]), tone, 0.5, check["sentence"])
 
 
 def _segments(worse: list[dict[str, Any]]) -> Headline:
     names = sorted({f"{r['segment_key']}={r['segment_value']}" for r in worse})
     shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
     tone = "bad" if any(r["severity"] == "critical" for r in worse) else "warn"
+    strongest = sorted(worse, key=lambda r: r["p_adjusted"])[:3]
     detail = "; ".join(f"{r['segment_key']}={r['segment_value']}: {r['check_name']} (adjusted p={r['p_adjusted']:.2g})"
-                       for r in worse[:8])
+                       for r in strongest) + (f"; {len(worse) - 3} more segment checks under Segments" if len(worse) > 3 else "")
     return Headline(f"{len(names)} segment{'s' if len(names) != 1 else ''} significantly worse than prod after"
                     f" correction: {shown}.", tone, 0.4 + 0.1 * len(names), detail)
 
