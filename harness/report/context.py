@@ -281,11 +281,20 @@ def _segment_grid(open_rows: list[dict[str, Any]], rows: list[dict[str, Any]],
         for check in checks:
             g = cell.get((key, value, check))
             cells.append({"status": g["status"] if g else "-", "worse": (key, value, check) in marked,
-                          "title": g["sentence"] if g else "not evaluated in this segment"})
+                          "title": _cell_numbers(g) if g else "not evaluated in this segment"})
         n = max((g["n"] or 0 for g in rows if (g["segment_key"], g["segment_value"]) == (key, value)), default=0)
         grid_rows.append({"segment": f"{key}={value}", "n": n, "cells": cells,
                           "worse": any(c["worse"] for c in cells)})
     return {"checks": checks, "rows": grid_rows}
+
+
+def _cell_numbers(g: dict[str, Any]) -> str:
+    """A segment cell's numbers for its tooltip (numbers only: untrusted names stay out of attributes)."""
+    if g["estimate"] is None:
+        return f"{g['status']}, n={g['n'] or 0:,}"
+    interval = f" (95% CI {g['ci_low']:.3g} .. {g['ci_high']:.3g})" if g["ci_low"] is not None else ""
+    adjusted = f", adjusted p={g['p_adjusted']:.2g}" if g["p_adjusted"] is not None else ""
+    return f"{g['estimate']:.3g}{interval}, n={g['n'] or 0:,}{adjusted}"
 
 
 def _regressions(store: Store, run_id: str) -> list[dict[str, Any]]:
