@@ -89,8 +89,9 @@ def plan_canary(store: Store, dataset: str, canary: CanaryConfig, gates: GatesCo
         n_canary, n_rest = round(expected * share), round(expected * (1 - share))
         # At 100% there is no control group left in the same window: compare with the baseline instead.
         n_control = n_rest if n_rest >= 1 else round(expected)
-        mde_error = max(stats.detectable_increase(error_rate, n_canary, alpha=gates.alpha, power=gates.power),
-                        stats.mde_two_proportions(error_rate, n_canary, n_control, alpha=gates.alpha, power=gates.power))
+        test = {"alpha": gates.alpha, "power": gates.power}
+        mde_error = max(stats.detectable_increase(error_rate, n_canary, **test),
+                        stats.mde_two_proportions(error_rate, n_canary, n_control, **test))
         steps.append(CanaryStep(
             percent=percent, users=int(chosen.sum()), user_share=float(chosen.mean()), traffic_share=share,
             requests=n_canary, mde_error_rate=mde_error,
@@ -106,8 +107,8 @@ def _too_small(n: int, mde_error: float) -> str | None:
     if n < MIN_USEFUL_REQUESTS:
         return f"only {n:,} canary requests: too few to detect anything"
     if mde_error > USEFUL_ERROR_INCREASE:
-        return (f"only an error-rate rise of more than {100 * USEFUL_ERROR_INCREASE:g} points is detectable: too small to"
-                " catch a useful regression (run it longer or larger)")
+        return (f"only an error-rate rise of more than {100 * USEFUL_ERROR_INCREASE:g} points is detectable: too"
+                " small to catch a useful regression (run it longer or larger)")
     return None
 
 

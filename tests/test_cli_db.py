@@ -41,7 +41,8 @@ def test_ingest_without_options_says_where_it_wrote_and_config_db_is_honoured_ev
 def test_db_precedence_is_what_the_help_says(tmp_path: Path) -> None:
     log = write_jsonl(tmp_path / "log.jsonl", simple_records(5))
     for name in ("a", "b", "c"):
-        assert run_harness("ingest", str(log), "--name", f"in-{name}", "--db", str(tmp_path / f"{name}.duckdb")).returncode == 0
+        db = str(tmp_path / f"{name}.duckdb")
+        assert run_harness("ingest", str(log), "--name", f"in-{name}", "--db", db).returncode == 0
     env = {"HARNESS_DB": str(tmp_path / "c.duckdb")}
     after = run_harness("--db", str(tmp_path / "a.duckdb"), "datasets", "--db", str(tmp_path / "b.duckdb"), **env)
     assert "in-b" in after.stdout, after.stderr

@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from harness.store import Store
 
 __all__ = ["app", "out", "err", "handled", "given_db", "store_for", "table", "percentages", "hours", "EXIT_ERROR",
-           "EXIT_USAGE", "EXIT_INCOMPLETE", "EXIT_FOR_VERDICT", "FailOn", "FailOnOption", "verdict_exit", "DbOption", "ConfigOption", "ProfileOption",
-           "DatasetOption", "RunIdOption", "DbConfigOption", "configured_db", "AllowIncompleteOption", "NoPreflightOption", "preflight_setting"]
+           "EXIT_USAGE", "EXIT_INCOMPLETE", "EXIT_FOR_VERDICT", "FailOn", "FailOnOption", "verdict_exit", "DbOption",
+           "ConfigOption", "ProfileOption", "DatasetOption", "RunIdOption", "DbConfigOption", "configured_db",
+           "AllowIncompleteOption", "NoPreflightOption", "preflight_setting"]
 
 app = typer.Typer(
     name="harness",

@@ -304,7 +304,8 @@ def _regressions(store: Store, run_id: str) -> list[dict[str, Any]]:
     answers = store.responses_for(run_id, top["request_id"].to_list(), cap=MAX_TEXT_CHARS_SHOWN)
     by_request: dict[str, dict[str, dict[str, Any]]] = {}
     for row in answers.to_dicts():
-        row["raw_tool_calls"] = row["tool_calls"] if (row["tool_calls_chars"] or 0) <= len(row["tool_calls"] or "") else "cut"
+        whole = (row["tool_calls_chars"] or 0) <= len(row["tool_calls"] or "")
+        row["raw_tool_calls"] = row["tool_calls"] if whole else "cut"
         row["output"] = _shown(row["output"], row["output_chars"])
         row["tool_calls"] = _shown(row["tool_calls"], row["tool_calls_chars"], pretty=True)
         by_request.setdefault(row["request_id"], {})[row["arm"]] = row

@@ -138,7 +138,9 @@ def _segments(worse: list[dict[str, Any]]) -> Headline:
     tone = "bad" if any(r["severity"] == "critical" for r in worse) else "warn"
     strongest = sorted(worse, key=lambda r: r["p_adjusted"])[:3]
     detail = "; ".join(f"{r['segment_key']}={r['segment_value']}: {r['check_name']} (adjusted p={r['p_adjusted']:.2g})"
-                       for r in strongest) + (f"; {len(worse) - 3} more segment checks under Segments" if len(worse) > 3 else "")
+                       for r in strongest)
+    if len(worse) > 3:
+        detail += f"; {len(worse) - 3} more segment checks under Segments"
     return Headline(f"{len(names)} segment{'s' if len(names) != 1 else ''} significantly worse than prod after"
                     f" correction: {shown}.", tone, 0.4 + 0.1 * len(names), detail)
 
