@@ -23,6 +23,7 @@ into this tree at the boundary where they happen.
         ├── AgentHTTPError         non-2xx status (429 and 5xx are retried)      error_type "rate_limited" / "http_error"
         ├── AgentBadResponse       an answer that is not what was promised       error_type "bad_response"
         ├── AgentFailure           the agent itself reported or raised an error  error_type "agent_error"
+        │   └── AgentUnavailable   the agent could not be started at all (a missing command)
         ├── AgentCancelled         stopped by the user or the budget             error_type "cancelled"
         └── ToolCallError          the tool sandbox refused a call (a miss under `error`, a live failure)
                                                                                   error_type "tool_error"
@@ -51,6 +52,7 @@ __all__ = [
     "AgentBadResponse",
     "AgentFailure",
     "ToolCallError",
+    "AgentUnavailable",
     "AgentCancelled",
 ]
 
@@ -144,6 +146,10 @@ class AgentBadResponse(AgentError):
 
 class AgentFailure(AgentError):
     error_type = "agent_error"
+
+
+class AgentUnavailable(AgentFailure):
+    """The agent could not be started at all: every call would fail the same way (the preflight stops on it)."""
 
 
 class AgentCancelled(AgentError):

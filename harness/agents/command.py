@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from harness.agents.base import Agent, AgentContext, AgentSettings, CallContext
-from harness.errors import AgentBadResponse, AgentFailure, ConfigError
+from harness.errors import AgentBadResponse, AgentFailure, AgentUnavailable, ConfigError
 from harness.records import AgentResult, Request
 from harness.secrets import expand_env
 
@@ -89,7 +89,7 @@ class CommandAgent(Agent):
                 start_new_session=True,
             )
         except OSError as exc:
-            raise AgentFailure(f"cannot start {self._config.command[0]!r}: {exc}") from exc
+            raise AgentUnavailable(f"cannot start {self._config.command[0]!r}: {exc}") from exc
         feeder = asyncio.create_task(_feed(process, payload))
         tail = _Tail(STDERR_TAIL_BYTES)
         stderr = asyncio.create_task(tail.drain(process.stderr))

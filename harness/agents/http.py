@@ -35,7 +35,10 @@ __all__ = ["AGENT", "HttpAgent", "HttpAgentConfig", "HttpResponseMap"]
 
 
 class HttpResponseMap(Section):
-    """Where each result field sits in the endpoint's JSON answer (dotted paths, list indexes allowed)."""
+    """Where each result field sits in the endpoint's JSON answer (dotted paths, list indexes allowed).
+
+    An answer with nothing at the output, tool-call and error paths is a `bad_response`, not a success.
+    """
 
     output: str = "output"
     tool_calls: str = "tool_calls"
@@ -168,6 +171,11 @@ class HttpAgent(Agent):
         if not isinstance(document, self._roots):
             raise AgentBadResponse(f"expected a JSON object, got {type(document).__name__}")
         get = {name: _dig(document, steps) for name, steps in self._fields.items()}
+        if get["output"] is None and not get["tool_calls"] and get["error"] is None:
+            paths = self._config.response
+            raise AgentBadResponse(self._scrub(
+                f"answer has no output at '{paths.output}' and no tool calls at '{paths.tool_calls}' (the"
+                f" response mapping); it has {_top_level(document)}"))
         return {
             "output": get["output"],
             "tool_calls": get["tool_calls"],
@@ -184,6 +192,15 @@ class HttpAgent(Agent):
     def _scrub(self, text: str) -> str:
         """Header values (tokens, keys) never reach an error message, even when a server echoes them."""
         return scrub(text) or ""
+
+
+def _top_level(document: Any) -> str:
+    """What an answer holds at its top level, for an error: its first keys, or the list's length."""
+    if isinstance(document, dict):
+        keys = list(document)
+        shown = ", ".join(repr(str(k)[:40]) for k in keys[:12]) + (f" and {len(keys) - 12} more" if len(keys) > 12 else "")
+        return f"top-level keys {shown}" if keys else "no keys (an empty object)"
+    return f"a list of {len(document)} items at the top level" if isinstance(document, list) else type(document).__name__
 
 
 def _remember_credentials(url: str, headers: dict[str, str]) -> None:

@@ -12,13 +12,17 @@ from harness.cli.common import (
     EXIT_INCOMPLETE,
     ConfigOption,
     DatasetOption,
+    DbConfigOption,
     DbOption,
+    NoPreflightOption,
     ProfileOption,
     RunIdOption,
     app,
+    configured_db,
     err,
     handled,
     out,
+    preflight_setting,
     store_for,
     table,
 )
@@ -32,13 +36,14 @@ def replay(
     dataset: DatasetOption = None,
     run_id: RunIdOption = None,
     profile: ProfileOption = None,
+    no_preflight: NoPreflightOption = False,
     db: DbOption = None,
 ) -> None:
     """Replay a dataset through prod, prod_repeat and candidate; prints the run id."""
     from harness.config import load_config
     from harness.replay import new_run_id
 
-    cfg = load_config(config, profile=profile)
+    cfg = preflight_setting(load_config(config, profile=profile), no_preflight)
     store = store_for(db, configured=cfg.db)
     run_id = run_id or new_run_id()
     summary = resumable(run_id, lambda: replay_run(cfg, store, dataset, run_id, profile))
@@ -101,11 +106,11 @@ def replay_run(cfg: Any, store: Any, dataset: str | None, run_id: str | None, pr
 
 @app.command()
 @handled
-def runs(db: DbOption = None) -> None:
+def runs(config: DbConfigOption = None, db: DbOption = None) -> None:
     """List runs, newest first."""
     import polars as pl
 
-    frame = store_for(db, read_only=True).runs().select(
+    frame = store_for(db, read_only=True, configured=configured_db(config)).runs().select(
         "run_id", "dataset", "status", "n_planned", "n_responses", "n_errors", "cost_usd",
         pl.col("created_at").dt.strftime("%Y-%m-%d %H:%M"),
     )
@@ -115,11 +120,12 @@ def runs(db: DbOption = None) -> None:
 
 @app.command()
 @handled
-def show(run_id: Annotated[str, typer.Argument(help="Run id.")], db: DbOption = None) -> None:
+def show(run_id: Annotated[str, typer.Argument(help="Run id.")], config: DbConfigOption = None,
+         db: DbOption = None) -> None:
     """Summarize one run: per arm count, errors, mean cost, p50/p95/p99 latency."""
     import polars as pl
 
-    store = store_for(db, read_only=True)
+    store = store_for(db, read_only=True, configured=configured_db(config))
     run = store.run(run_id)
     out.print(f"[bold]{escape(run_id)}[/]  dataset {escape(run['dataset'])}  status [bold]{run['status']}[/]"
               f"  planned {run['n_planned']:,}  created {run['created_at']:%Y-%m-%d %H:%M:%S}")

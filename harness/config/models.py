@@ -55,6 +55,10 @@ class ReplayConfig(_RetrySettings):
     """Replay in waves, in a random order fixed by the seed, and stop once the anytime-valid gates decide."""
     wave_size: int = Field(100, ge=1)
     """Sequential replay: requests per wave (whole users or sessions, so a wave may hold a few more)."""
+    preflight: bool = True
+    """Call each http, openai and command agent once before a replay; stop when one cannot answer."""
+    preflight_request: str | None = None
+    """The request id the preflight sends (default: the dataset's first requests, up to three)."""
 
 
 class ScoringConfig(Section):

@@ -79,6 +79,14 @@ schema = "harness.demo.migration:StateV2"
 invariants = "harness.demo.migration:invariants"
 idempotent = true
 
+# What the report's checklist needs from people: who rolls back how, where to watch, who answers.
+[release]
+name = "shop support agent v2 (gpt-4.1-mini)"
+rollback_plan = "Flip the support-agent-version flag back to v1 (one toggle, no deploy); v1 keeps reading v2 state."
+dashboards = ["Grafana: Support agent / overview", "Grafana: Support agent / refunds and cancellations"]
+alert_thresholds = "Page on error rate > 2% for 10 min, p99 latency > 8 s, or refunds issued per hour < 70% of last week's"
+on_call = "support-agents on-call rotation (PagerDuty: support-agent-primary)"
+
 # With an OpenAI-compatible endpoint at hand, an LLM judge adds quality scores:
 # [judge]
 # base_url = "http://localhost:8000/v1"

@@ -21,7 +21,7 @@ from harness.records import Request
 from harness.secrets import redact
 from harness.store import Store
 
-__all__ = ["RunPlan", "Call", "new_run_id", "repeat_selected"]
+__all__ = ["preflight_requests", "RunPlan", "Call", "new_run_id", "repeat_selected"]
 
 
 def new_run_id() -> str:
@@ -141,6 +141,17 @@ class RunPlan:
         if "prod_repeat" in self.arms and not repeat_selected(s.seed, request_id, s.prod_repeat_fraction):
             return ["prod", "candidate"]
         return self.arms
+
+
+def preflight_requests(plan: RunPlan, store: Store, n: int = 3) -> list[Request]:
+    """What the preflight sends: `replay.preflight_request`, else the dataset's first `n` requests."""
+    chosen = plan.config.replay.preflight_request
+    rows = store.requests(plan.dataset)
+    if chosen is not None:
+        rows = rows.filter(rows["request_id"] == chosen)
+        if rows.is_empty():
+            raise ReplayError(f"replay.preflight_request: no request {chosen!r} in dataset {plan.dataset!r}")
+    return [_request(row, plan.dataset) for row in rows.head(n).iter_rows(named=True)]
 
 
 def _request(row: dict[str, Any], dataset: str) -> Request:

@@ -19,7 +19,8 @@ from harness.config import HarnessConfig, load_config
 from harness.errors import ReplayError
 from harness.names import check_run_id
 from harness.replay.budget import Budget
-from harness.replay.plan import RunPlan, new_run_id
+from harness.replay.plan import RunPlan, new_run_id, preflight_requests
+from harness.replay.preflight import needs_preflight, preflight
 from harness.replay.runner import Runner
 from harness.replay.tooling import open_sandbox
 from harness.secrets import redact, scrub
@@ -135,6 +136,9 @@ async def _session(plan: RunPlan, store: Store, given: dict[str, Agent], progres
             if budget.exhausted and n_before < n_planned:
                 runner.stop("budget_exhausted")
             await _started(agents)
+            if (plan.config.replay.preflight and n_before < n_planned and not budget.exhausted
+                    and needs_preflight(agents)):
+                await preflight(plan.config, agents, await asyncio.to_thread(preflight_requests, plan, store))
             await runner.run(n_before, n_planned)
     except BaseException as exc:
         reason = "interrupted" if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError) else "failed"

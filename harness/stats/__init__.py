@@ -12,7 +12,7 @@ Pure functions on numpy arrays; every random draw comes from ``numpy.random.defa
 from harness.stats.assignment import stable_fraction
 from harness.stats.interval import Interval
 from harness.stats.multiplicity import benjamini_hochberg, holm
-from harness.stats.power import mde_mean, mde_two_proportions, n_to_settle, power_mean
+from harness.stats.power import detectable_increase, mde_mean, mde_two_proportions, n_to_settle, power_mean
 from harness.stats.resample import (
     bootstrap,
     bootstrap_mean,
@@ -34,6 +34,7 @@ __all__ = [
     "mcnemar_p",
     "mde_mean",
     "mde_two_proportions",
+    "detectable_increase",
     "n_to_settle",
     "power_mean",
     "sign_test_p",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from scipy import special as _special
 from scipy import stats as _st
 
 
@@ -37,6 +38,33 @@ def mde_two_proportions(
         return math.inf
     q = min(max(float(p), 0.001), 0.999)
     return z * math.sqrt(q * (1 - q) * (1 / n1 + 1 / n2))
+
+
+def detectable_increase(p0: float, n: int, *, alpha: float = 0.05, power: float = 0.8, two_sided: bool = True) -> float:
+    """Smallest rise of a rate above its baseline ``p0`` that ``n`` observations detect with ``power``.
+
+    Exact binomial test against ``p0`` (one-sided at alpha/2 when two_sided): the critical count c is
+    the least with P(X >= c | p0) <= alpha, and the answer is the p1 with P(X >= c | p1) = power, minus
+    p0. Honest at 0 events and small n (no normal approximation, no clipping); inf for n < 1 or when
+    no rate could be told apart.
+    """
+    if not 0.0 < power < 1.0:
+        raise ValueError(f"power must be in (0, 1), got {power!r}")
+    _z_alpha(alpha, two_sided)  # validates alpha
+    a = alpha / 2 if two_sided else alpha
+    if n < 1:
+        return math.inf
+    p0 = min(max(float(p0), 0.0), 1.0)
+    k = int(min(max(_st.binom.isf(a, n, p0), 0), n))
+    while k > 0 and _st.binom.sf(k - 1, n, p0) <= a:
+        k -= 1
+    while k <= n and _st.binom.sf(k, n, p0) > a:
+        k += 1
+    critical = k + 1  # reject when X >= critical
+    if critical > n:
+        return math.inf
+    p1 = float(_special.betaincinv(critical, n - critical + 1, power))  # P(X >= c | p) = I_p(c, n - c + 1)
+    return max(p1 - p0, 0.0)
 
 
 def power_mean(effect: float, sd: float, n: int, *, alpha: float = 0.05, two_sided: bool = True) -> float:

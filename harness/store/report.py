@@ -14,25 +14,26 @@ class ReportQueries:
     """Mixin of Store: histograms, top regressions and examples for the release report."""
 
     def latency_histogram(self: _HasConnection, run_id: str, bins_per_decade: int = 10) -> pl.DataFrame:
-        """Responses per arm and log10-spaced latency bin (bin = lower edge in ms)."""
+        """Successful responses per arm and log10-spaced latency bin (bin = lower edge in ms); errors are
+        what the error figures count, and a fast failure is not a fast answer."""
         return self._frame(
             f"""
             SELECT arm, pow(10, floor(log10(greatest(latency_ms, 1)) * $b) / $b) AS bin, count(*) AS n
-            FROM responses WHERE run_id = $run AND latency_ms IS NOT NULL
+            FROM responses WHERE run_id = $run AND latency_ms IS NOT NULL AND error_type IS NULL
             GROUP BY 1, 2 ORDER BY {ARM_ORDER}, bin
             """,
             {"run": run_id, "b": bins_per_decade},
         )
 
     def cost_histogram(self: _HasConnection, run_id: str, bins: int = 24) -> pl.DataFrame:
-        """Responses per arm and linear cost bin between the run's smallest and largest cost."""
+        """Successful responses per arm and linear cost bin between the run's smallest and largest cost."""
         return self._frame(
             f"""
             WITH bounds AS (SELECT min(cost_usd) AS lo, max(cost_usd) AS hi FROM responses
-                            WHERE run_id = $run AND cost_usd IS NOT NULL)
+                            WHERE run_id = $run AND cost_usd IS NOT NULL AND error_type IS NULL)
             SELECT arm, lo + least(floor((cost_usd - lo) / nullif((hi - lo) / $bins, 0)), $bins - 1)
                         * ((hi - lo) / $bins) AS bin, count(*) AS n, any_value((hi - lo) / $bins) AS width
-            FROM responses, bounds WHERE run_id = $run AND cost_usd IS NOT NULL
+            FROM responses, bounds WHERE run_id = $run AND cost_usd IS NOT NULL AND error_type IS NULL
             GROUP BY 1, 2 ORDER BY {ARM_ORDER}, bin
             """,
             {"run": run_id, "bins": bins},
@@ -119,4 +120,15 @@ class ReportQueries:
             GROUP BY 1, 2 ORDER BY {ARM_ORDER}, n DESC
             """,
             {"run": run_id, "k": per_type},
+        )
+
+    def models_by_arm(self: _HasConnection, run_id: str) -> pl.DataFrame:
+        """The models each arm's answers named, with how many answers named each (the report's what-changed)."""
+        return self._frame(
+            f"""
+            SELECT arm, coalesce(model, '(not reported)') AS model, count(*) AS n
+            FROM responses WHERE run_id = ? AND NOT harness_cancelled
+            GROUP BY arm, 2 ORDER BY {ARM_ORDER}, n DESC
+            """,
+            [run_id],
         )

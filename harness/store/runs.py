@@ -12,6 +12,7 @@ import duckdb
 import polars as pl
 
 from harness.errors import NotFoundError
+from harness.names import what_exists
 from harness.records import Response, ToolEvent
 from harness.store.connection import ARM_ORDER, frame, one, registered
 from harness.store.tool_events import replace_tool_events
@@ -52,7 +53,9 @@ class RunQueries:
         """One run's row; `config` and `plan` come back as dicts."""
         rows = self._frame("SELECT * FROM runs WHERE run_id = ?", [run_id]).to_dicts()
         if not rows:
-            raise NotFoundError(f"no run {run_id!r}")
+            ids = self._frame("SELECT run_id FROM runs ORDER BY created_at DESC")["run_id"].to_list()
+            raise NotFoundError(f"no run {run_id!r} in {getattr(self, 'path', 'the store')};"
+                                f" {what_exists(run_id, ids, 'runs')}")
         row = rows[0]
         for key in ("config", "plan"):
             if row.get(key):

@@ -19,6 +19,7 @@ import polars as pl
 
 from harness.canonical import Malformed
 from harness.errors import DatasetExistsError, IngestError, NotFoundError
+from harness.names import what_exists
 from harness.store.connection import one, registered
 from harness.store.datasets import RAW_LIMIT
 from harness.store.runs import _HasConnection
@@ -141,7 +142,9 @@ class StateQueries:
     def state_set(self: _HasConnection, name: str) -> dict[str, Any]:
         rows = self._frame("SELECT * FROM state_sets WHERE name = ?", [name]).to_dicts()
         if not rows:
-            raise NotFoundError(f"no state set named {name!r} (load one with `harness ingest-states`)")
+            names = self._frame("SELECT name FROM state_sets ORDER BY created_at DESC")["name"].to_list()
+            raise NotFoundError(f"no state set named {name!r} in {getattr(self, 'path', 'the store')}"
+                                f" (load one with `harness ingest-states`); {what_exists(name, names, 'state sets')}")
         return rows[0]
 
     def states(self: _HasConnection, name: str) -> pl.DataFrame:

@@ -17,6 +17,7 @@ import duckdb
 import polars as pl
 
 from harness.errors import NotFoundError, StoreConflictError, StoreDataError, StoreError, StoreFullError
+from harness.names import what_exists
 from harness.store.connection import connect, frame
 from harness.store.datasets import DatasetWriter
 from harness.store.gates import GateQueries
@@ -109,7 +110,8 @@ class Store(RunQueries, ScoreQueries, GateQueries, ReportQueries, StateQueries, 
         rows = self._frame("SELECT * EXCLUDE (status) FROM datasets WHERE name = ? AND status = 'complete'",
                            [name]).to_dicts()
         if not rows:
-            raise NotFoundError(f"no dataset named {name!r} in {self.path}")
+            names = self._frame("SELECT name FROM datasets ORDER BY created_at DESC")["name"].to_list()
+            raise NotFoundError(f"no dataset named {name!r} in {self.path}; {what_exists(name, names, 'datasets')}")
         return rows[0]
 
     def requests(self, dataset: str) -> pl.DataFrame:
