@@ -14,16 +14,13 @@ import polars as pl
 from harness.errors import NotFoundError
 from harness.names import what_exists
 from harness.records import Response, ToolEvent
-from harness.store.connection import ARM_ORDER, frame, one, registered
+from harness.store.connection import ARM_ORDER, frame, one, record_schema, registered
 from harness.store.tool_events import replace_tool_events
 
 __all__ = ["RunQueries", "RESPONSE_COLUMNS"]
 
 RESPONSE_COLUMNS = tuple(f.name for f in fields(Response))
-_POLARS_TYPES = {"str": pl.String, "int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean,
-                 "datetime": pl.Datetime("us", "UTC")}
-_RESPONSE_SCHEMA: dict[str, Any] = {f.name: _POLARS_TYPES[str(f.type).split(" |")[0]] for f in fields(Response)}
-"""The responses frame's schema, read off the Response record: one definition, no copy to keep in step."""
+_RESPONSE_SCHEMA = record_schema(Response)
 
 
 

@@ -11,14 +11,12 @@ import duckdb
 import polars as pl
 
 from harness.records import ToolEvent
-from harness.store.connection import registered
+from harness.store.connection import record_schema, registered
 
 __all__ = ["ToolEventQueries", "replace_tool_events", "TOOL_EVENT_COLUMNS"]
 
 TOOL_EVENT_COLUMNS = tuple(f.name for f in fields(ToolEvent))
-_TYPES = {"str": pl.String, "int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean,
-          "datetime": pl.Datetime("us", "UTC")}
-_SCHEMA: dict[str, Any] = {f.name: _TYPES[str(f.type).split(" |")[0]] for f in fields(ToolEvent)}
+_SCHEMA = record_schema(ToolEvent)
 
 
 class _HasConnection(Protocol):
