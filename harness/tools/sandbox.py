@@ -49,6 +49,7 @@ class Sandbox:
         self._sessions: dict[str, ToolSession] = {}
         self._events: dict[Key, list[ToolEvent]] = {}
         self._http: Any = None
+        self._emulator: Any = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tools_url: str | None = None
         """The HTTP endpoint's base URL while one is serving this sandbox."""
@@ -77,10 +78,12 @@ class Sandbox:
 
     # ---- sessions -----------------------------------------------------------------------
 
-    def open(self, request_id: str, arm: str, sample: int, attempt: int = 1) -> ToolSession:
-        """A session for one attempt, reachable by its request key until released."""
+    def open(self, request_id: str, arm: str, sample: int, attempt: int = 1,
+             messages: list[dict[str, Any]] | None = None) -> ToolSession:
+        """A session for one attempt, reachable by its request key until released; `messages`
+        (the request's conversation) is what the emulator sees."""
         key = secrets.token_urlsafe(12)
-        session = ToolSession(self, request_id, arm, sample, attempt, key)
+        session = ToolSession(self, request_id, arm, sample, attempt, key, messages or [])
         self._sessions[key] = session
         return session
 
@@ -124,7 +127,24 @@ class Sandbox:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ToolCallError(f"live tool {policy.tool!r}: {type(exc).__name__}: {exc}") from None
 
+    async def emulate(self, policy: ResolvedPolicy, arguments: Any, session: ToolSession) -> Any:
+        """An invented result from the emulator model ([tools.sandbox.emulator])."""
+        from harness.tools.definitions import tool_definitions
+        from harness.tools.emulator import Emulator
+
+        if self.settings.emulator is None:
+            raise ToolCallError(f"tool {policy.tool!r} is emulated but [tools.sandbox.emulator] is not configured")
+        if self._emulator is None:
+            self._emulator = Emulator(self.settings.emulator)
+        recordings = await self.recordings_for(session.request_id)
+        definition = next((d for d in tool_definitions(self.tools, recordings) if d["name"] == policy.tool),
+                          {"name": policy.tool, "description": None, "input_schema": {"type": "object"}})
+        return await self._emulator.result(definition, arguments, session.messages)
+
     async def aclose(self) -> None:
+        if self._emulator is not None:
+            await self._emulator.aclose()
+            self._emulator = None
         if self._http is not None:
             await self._http.close()
             self._http = None
