@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["demo_db", "build_demo_db", "DEMO_RUNS", "DEMO_LATENCY_SCALE"]
+__all__ = ["demo_db", "build_demo_db", "DEMO_RUNS", "DEMO_LATENCY_SCALE", "DEMO_REFUNDS_RECEIVED"]
 
 DEMO_RUNS = 2
 DEMO_LATENCY_SCALE = "0.1"
@@ -35,6 +35,8 @@ DEMO_LATENCY_SCALE = "0.1"
 # The fixture function is imported into several test modules, and pytest makes one fixture
 # definition per module that holds it; this cache keeps it to one build per session anyway.
 _built: dict[str, Path] = {}
+#: Refund requests the demo's payments service received in each demo run of the build (all 0: blocked).
+DEMO_REFUNDS_RECEIVED: list[int] = []
 
 
 def build_demo_db(workdir: Path, runs: int = DEMO_RUNS) -> Path:
@@ -50,6 +52,7 @@ def build_demo_db(workdir: Path, runs: int = DEMO_RUNS) -> Path:
         outcome = None
         for _ in range(runs):
             outcome = run_demo(workdir, progress=False)
+            DEMO_REFUNDS_RECEIVED.append(outcome.refunds_received)
     finally:
         if saved is None:
             os.environ.pop("HARNESS_DEMO_LATENCY_SCALE", None)

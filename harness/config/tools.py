@@ -99,12 +99,12 @@ class ToolsConfig(Section):
         return self
 
     def classifier(self) -> Any:
-        from harness.tools import ToolClassifier
+        from harness.tools.classes import ToolClassifier
 
         return ToolClassifier(tuple(self.read), tuple(self.write))
 
     def normalizer(self) -> Any:
-        from harness.tools import ArgumentNormalizer
+        from harness.tools.arguments import ArgumentNormalizer
 
         a = self.arguments
         return ArgumentNormalizer.from_lists(a.ignore, a.unordered, case_sensitive=a.case_sensitive,

@@ -18,7 +18,7 @@ __all__ = ["ToolEventQueries", "replace_tool_events", "TOOL_EVENT_COLUMNS"]
 TOOL_EVENT_COLUMNS = tuple(f.name for f in fields(ToolEvent))
 _TYPES = {"str": pl.String, "int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean,
           "datetime": pl.Datetime("us", "UTC")}
-_SCHEMA = {f.name: _TYPES[str(f.type).split(" |")[0]] for f in fields(ToolEvent)}
+_SCHEMA: dict[str, Any] = {f.name: _TYPES[str(f.type).split(" |")[0]] for f in fields(ToolEvent)}
 
 
 class _HasConnection(Protocol):
