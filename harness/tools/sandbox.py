@@ -10,6 +10,7 @@ keeps neither or both, and a resume redoes the call without duplicating its even
 from __future__ import annotations
 
 import asyncio
+import itertools
 import secrets
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -47,6 +48,8 @@ class Sandbox:
         self._recordings: dict[str, Recordings] = {}
         self._chunks: deque[list[str]] = deque()
         self._sessions: dict[str, ToolSession] = {}
+        self._key_prefix = secrets.token_urlsafe(12)
+        self._keys = itertools.count()
         self._events: dict[Key, list[ToolEvent]] = {}
         self._http: Any = None
         self._emulator: Any = None
@@ -82,7 +85,7 @@ class Sandbox:
              messages: list[dict[str, Any]] | None = None) -> ToolSession:
         """A session for one attempt, reachable by its request key until released; `messages`
         (the request's conversation) is what the emulator sees."""
-        key = secrets.token_urlsafe(12)
+        key = f"{self._key_prefix}.{next(self._keys)}"  # unguessable per run, unique per session, cheap
         session = ToolSession(self, request_id, arm, sample, attempt, key, messages or [])
         self._sessions[key] = session
         return session
