@@ -189,3 +189,22 @@ def test_emulate_asks_a_model_for_a_plausible_result(monkeypatch: pytest.MonkeyP
     assert "sk-emulator" not in json.dumps(event, default=str)
     with pytest.raises(ConfigError, match="emulator"):
         parse_config({"tools": {"policies": {"x": {"policy": "emulate"}}}})
+
+
+def test_recordings_are_read_once_per_chunk_and_only_when_a_tool_is_called() -> None:
+    reads: list[list[str]] = []
+
+    def source(ids: list[str]) -> dict[str, Any]:
+        reads.append(list(ids))
+        return {rid: RECORDED["r1"] for rid in ids}
+
+    async def go() -> list[Any]:
+        sandbox = Sandbox(tools(), source)
+        await sandbox.prepare(["r0", "r1", "r2"])
+        await sandbox.prepare(["r3"])
+        assert reads == []  # nothing read before a tool is called
+        sessions = [sandbox.open(f"r{i % 3}", "prod", i) for i in range(30)]
+        return await asyncio.gather(*(s.call("lookup_order", {"order_id": "1234"}) for s in sessions))
+
+    served = asyncio.run(go())
+    assert served == [{"status": "shipped"}] * 30 and reads == [["r0", "r1", "r2"]]
