@@ -32,6 +32,9 @@ callable = "tests.sample_agents:agent"
 kind = "python"
 callable = "tests.sample_agents:{candidate}"
 
+[gates]
+n_bootstrap = 200
+
 [gates.checks.quality]
 enabled = false
 
@@ -89,7 +92,7 @@ def test_a_a_comparison_does_not_false_fail(tmp_path: Path, embedder: Embedder) 
 
 
 def test_cli_stops_early_shows_why_and_continues_to_the_full_dataset(tmp_path: Path) -> None:
-    store, _ = setup(tmp_path, "broken")
+    store, _ = setup(tmp_path, "broken", n=240)
     config = str(tmp_path / "harness.toml")
     result = run_harness("run", "--config", config, "--db", str(store.path), "--sequential", cwd=tmp_path)
     assert result.returncode == 4, result.stdout + result.stderr
@@ -100,10 +103,10 @@ def test_cli_stops_early_shows_why_and_continues_to_the_full_dataset(tmp_path: P
     shown = run_harness("show", run_id, "--db", str(store.path))
     assert "stopped_early" in shown.stdout and "requests used" in shown.stdout, shown.stdout
     used = store.run_counts(run_id)["requests"]
-    assert used < 600
+    assert used < 240
     resumed = run_harness("run", "--config", config, "--db", str(store.path), "--run-id", run_id, cwd=tmp_path)
     assert resumed.returncode == 4, resumed.stdout + resumed.stderr
-    assert store.run(run_id)["status"] == "completed" and store.run_counts(run_id)["requests"] == 600
+    assert store.run(run_id)["status"] == "completed" and store.run_counts(run_id)["requests"] == 240
 
 
 def test_a_stopped_run_continued_sequentially_looks_again_without_replaying_what_it_has(tmp_path: Path,
