@@ -31,11 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from harness.config import HarnessConfig, load_config
 from harness.demo.agents import prod_v1
 from harness.demo.run import DEMO_DATASET, run_demo
-from harness.records import Request
-from harness.stats import stable_fraction
 from harness.gates import gate_run
 from harness.pipeline import release
+from harness.records import Request
 from harness.replay import new_run_id
+from harness.stats import stable_fraction
 from harness.store import Store
 
 MAX_SHARE = 0.5

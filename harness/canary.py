@@ -11,6 +11,7 @@ at the configured confidence and power.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import polars as pl
@@ -68,7 +69,8 @@ def plan_canary(store: Store, dataset: str, canary: CanaryConfig, gates: GatesCo
     fractions = np.array([stats.stable_fraction(u, canary.salt) for u in ids])
     total = float(requests.sum())
     first, last = units["first_seen"].min(), units["last_seen"].max()
-    hours = (last - first).total_seconds() / 3600 if first is not None and last is not None else 0.0  # type: ignore[operator]
+    span = last - first if isinstance(first, datetime) and isinstance(last, datetime) else None
+    hours = span.total_seconds() / 3600 if span is not None else 0.0
     rate = (total / hours if hours > 0 else total / 24.0) / canary.log_sample_rate
     error_rate, error_source = _baseline_error(store, dataset, run_id)
     quality_sd, quality_source = _quality_sd(store, run_id)

@@ -8,44 +8,19 @@ the log already holds) is the same job with captured agents: `captured_compariso
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.config import HarnessConfig, ScoringConfig, load_config
 from harness.errors import NotFoundError
+from harness.outcome import ReleaseOutcome
 from harness.store import Store, open_store
 
 if TYPE_CHECKING:
     from harness.agents import Agent
-    from harness.gates import GateReport
-    from harness.replay import ReplaySummary
-    from harness.scoring import Embedder, ScoreSummary
-    from harness.sequential_run import SequentialSummary
+    from harness.scoring import Embedder
 
 __all__ = ["ReleaseOutcome", "release", "captured_comparison", "UnknownVariantError", "check_variants"]
-
-
-@dataclass
-class ReleaseOutcome:
-    """What a release job did. When the replay stopped early and incomplete runs are not allowed,
-    nothing after the replay ran (scores, gates and report are None)."""
-
-    store: Store
-    replay: ReplaySummary
-    scores: ScoreSummary | None = None
-    gates: GateReport | None = None
-    report: Path | None = None
-    sequential: SequentialSummary | None = None
-    """A sequential replay's looks, stop reason and savings (None for a fixed-sample run)."""
-
-    @property
-    def run_id(self) -> str:
-        return self.replay.run_id
-
-    @property
-    def verdict(self) -> str | None:
-        return self.gates.verdict if self.gates is not None else None
 
 
 class UnknownVariantError(NotFoundError):

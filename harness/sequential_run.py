@@ -24,7 +24,7 @@ from harness.store import Store
 if TYPE_CHECKING:
     from harness.agents import Agent
     from harness.gates import GateReport
-    from harness.pipeline import ReleaseOutcome
+    from harness.outcome import ReleaseOutcome
     from harness.scoring import Embedder
 
 __all__ = ["SequentialSummary", "sequential_release"]
@@ -62,7 +62,7 @@ def sequential_release(config: HarnessConfig, *, store: Store, dataset: str | No
     from harness.gates.run import evaluate_gates
     from harness.metrics import metrics
     from harness.migration.gate import migration_checks
-    from harness.pipeline import ReleaseOutcome
+    from harness.outcome import ReleaseOutcome
     from harness.pricing import PriceTable
     from harness.replay import new_run_id, replay
     from harness.report import write_report

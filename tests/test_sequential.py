@@ -102,18 +102,18 @@ def test_cli_stops_early_shows_why_and_continues_to_the_full_dataset(tmp_path: P
     assert "Sequential replay" in report and "anytime interval against requests used" in report
     shown = run_harness("show", run_id, "--db", str(store.path))
     assert "stopped_early" in shown.stdout and "requests used" in shown.stdout, shown.stdout
-    used = store.run_counts(run_id)["requests"]
+    used = store.run_totals(run_id)["n_requests"]
     assert used < 240
     resumed = run_harness("run", "--config", config, "--db", str(store.path), "--run-id", run_id, cwd=tmp_path)
     assert resumed.returncode == 4, resumed.stdout + resumed.stderr
-    assert store.run(run_id)["status"] == "completed" and store.run_counts(run_id)["requests"] == 240
+    assert store.run(run_id)["status"] == "completed" and store.run_totals(run_id)["n_requests"] == 240
 
 
 def test_a_stopped_run_continued_sequentially_looks_again_without_replaying_what_it_has(tmp_path: Path,
                                                                                        embedder: Embedder) -> None:
     store, config = setup(tmp_path, "broken", n=300)
     first = release(config, store=store, report_path=tmp_path / "r.html", embedder=embedder, progress=False)
-    used = store.run_counts(first.run_id)["requests"]
+    used = store.run_totals(first.run_id)["n_requests"]
     again = release(config, store=store, run_id=first.run_id, report_path=tmp_path / "r.html", embedder=embedder,
                     progress=False)
     assert again.verdict == first.verdict == "rollback" and again.replay.n_new <= 2 * 60 + 10

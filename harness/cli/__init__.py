@@ -7,7 +7,7 @@ release.py (gates, the release job, reports), migration.py (state migrations), w
 canary's gates).
 """
 
-from harness.cli import data, runs, release, migration, watch  # noqa: F401  (registers the commands, in help order)
+from harness.cli import data, migration, release, runs, watch  # noqa: F401  (registers the commands, in help order)
 from harness.cli.common import app
 
 __all__ = ["app", "main"]

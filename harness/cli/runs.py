@@ -24,6 +24,7 @@ from harness.cli.common import (
 )
 from harness.cli.printing import print_scores
 
+
 @app.command()
 @handled
 def replay(
@@ -134,6 +135,7 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id.")], db: DbOption = 
         "arm", "n", "errors", "error_rate", "mean_cost_usd", "p50_ms", "p95_ms", "p99_ms", "mean_tool_calls"
     )
     out.print(table(summary, title="per arm"))
-    errors = store.error_breakdown(run_id)
+    errors = store.error_examples(run_id, per_type=1)
     if errors.height:
-        out.print(table(errors.with_columns(pl.col("example").str.slice(0, 80)), title="errors"))
+        example = pl.col("examples").list.first().str.slice(0, 80).alias("example")
+        out.print(table(errors.select("arm", "error_type", "n", example), title="errors"))

@@ -35,7 +35,7 @@ def score_bounds(metric_name: str) -> tuple[float, float] | None:
     return None
 
 
-def absolute_sequence(spec: CheckSpec, values: np.ndarray, clusters: np.ndarray, alpha: float) -> AnytimeInterval:
+def absolute_sequence(spec: CheckSpec, values: np.ndarray, clusters: np.ndarray | None, alpha: float) -> AnytimeInterval:
     """The candidate's (or one arm's) statistic: a bounded mean, an unbounded mean, or a quantile."""
     q = STATISTICS[spec.statistic].quantile
     if q is not None:

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from harness import stats
-from harness.config import GatesConfig
 from harness.anytime import AnytimeInterval
+from harness.config import GatesConfig
 from harness.gates.anytime_intervals import NoSequence, absolute_sequence, relative_sequence
 from harness.gates.describe import measured, sentence
 from harness.gates.inputs import GateInputs
@@ -108,6 +108,9 @@ def evaluate(spec: CheckSpec, inputs: GateInputs, settings: GatesConfig, *, arm:
         result.status = "skipped"
         result.details["why"] = (f"no request of this run has a reference to measure {m.label} against"
                                  + (" (a reference with tool_calls)" if m.score != "similarity" else ""))
+    elif m.absent and not any((spec.metric, a) in inputs.series for a in m.arms):
+        result.status = "skipped"
+        result.details["why"] = m.absent
     elif spec.kind == "noise" and not inputs.has_repeat:
         result.details["why"] = "no prod_repeat arm: there is no noise floor to compare with"
     else:
@@ -177,7 +180,7 @@ def _compute(result: CheckResult, spec: CheckSpec, inputs: GateInputs, settings:
     if not all(math.isfinite(v) for v in (interval.estimate, interval.low, interval.high)):
         result.details["why"] = "the statistic is undefined on these requests"
         return
-    result.status, distance = _status(interval, null, margin, spec.worse == "higher")
+    result.status, distance = _status(interval, null, margin, metric(spec.metric).worse == "higher")
     if result.status == "inconclusive":
         result.n_needed = stats.n_to_settle(result.n, interval.halfwidth, distance)
     from scipy.stats import norm
@@ -207,7 +210,7 @@ def _against_prod(result: CheckResult, spec: CheckSpec, inputs: GateInputs, n_bo
     if ok.sum() < 2:
         return
     prod_interval = _absolute(spec, prod[ok], inputs.clusters[ok], n_boot, level, seed)
-    prod_status, _ = _status(prod_interval, spec.threshold, 0.0, spec.worse == "higher")
+    prod_status, _ = _status(prod_interval, spec.threshold, 0.0, metric(spec.metric).worse == "higher")
     result.details["prod"] = {"estimate": prod_interval.estimate, "low": prod_interval.low,
                               "high": prod_interval.high, "status": prod_status}
     if prod_status != "fail":
@@ -221,7 +224,7 @@ def _against_prod(result: CheckResult, spec: CheckSpec, inputs: GateInputs, n_bo
         return
     interval, _ = _relative(relative, first[both], second[both], inputs.clusters[both], n_boot, level, seed)
     band = noise_band(relative, inputs, null, {}) or 0.0
-    worse, _ = _status(interval, null, band, spec.worse == "higher")
+    worse, _ = _status(interval, null, band, metric(spec.metric).worse == "higher")
     result.details["vs_prod"] = {"statistic": relative.statistic, "estimate": interval.estimate,
                                  "low": interval.low, "high": interval.high, "noise_band": band}
     if worse != "fail":
@@ -276,7 +279,7 @@ def _relative(spec: CheckSpec, a: np.ndarray, b: np.ndarray, clusters: np.ndarra
     if not n_boot:  # a fixed-sample p-value means nothing under continuous monitoring
         return relative_sequence(spec, a, b, clusters, 1 - level), None
     statistic = STATISTICS[spec.statistic]
-    alternative = "greater" if spec.worse == "higher" else "less"
+    alternative = "greater" if metric(spec.metric).worse == "higher" else "less"
     if spec.statistic in ("diff", "net", "noise_gap"):
         interval = stats.bootstrap_mean(a - b, clusters, n_boot=n_boot, level=level, seed=seed)
     elif statistic.quantile is None:

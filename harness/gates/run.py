@@ -15,6 +15,7 @@ from harness.gates.evaluate import CheckResult, evaluate
 from harness.gates.findings import Finding, action_findings
 from harness.gates.inputs import GateInputs, JudgeHealth, build_inputs
 from harness.gates.segments import evaluate_segments, significantly_worse
+from harness.gates.side_effects import side_effect_checks
 from harness.gates.verdict import decide
 from harness.metrics import metrics
 from harness.store import Store
@@ -56,7 +57,7 @@ def gate_run(store: Store, run_id: str, settings: GatesConfig | None = None, *,
     findings = action_findings(store.score_details(run_id, "action_match"),
                                store.score_details(run_id, "action_changed"), alpha=settings.alpha)
     report = evaluate_gates(load_inputs(store, run_id, settings), settings, run_id, findings=findings,
-                            extra_checks=extra_checks)
+                            extra_checks=[*extra_checks, *side_effect_checks(store, run_id)])
     if coverage is not None:
         _cap_for_incomplete(report, coverage)
     rows = [result_row(r, name=f"sanity:{r.check_name}" if r.severity == "sanity" else r.check_name)
@@ -72,7 +73,7 @@ def run_coverage(store: Store, run_id: str, allow_incomplete: bool) -> str | Non
     run = store.run(run_id)  # NotFoundError for an unknown run
     if run["status"] in ("completed", "stopped_early"):  # stopped_early: a sequential replay decided
         return None
-    done = int(store.run_counts(run_id)["responses"] or 0)
+    done = store.run_totals(run_id)["n_responses"]
     planned = int(run["n_planned"] or 0)
     share = f" ({done / planned:.0%})" if planned else ""
     coverage = f"run {run_id} is incomplete ({run['status']}): {done:,} of {planned:,} planned responses{share}"

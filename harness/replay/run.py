@@ -21,6 +21,7 @@ from harness.names import check_run_id
 from harness.replay.budget import Budget
 from harness.replay.plan import RunPlan, new_run_id
 from harness.replay.runner import Runner
+from harness.replay.tooling import open_sandbox
 from harness.secrets import redact, scrub
 from harness.store import Store, open_store
 
@@ -127,13 +128,14 @@ async def _session(plan: RunPlan, store: Store, given: dict[str, Agent], progres
     totals = await asyncio.to_thread(store.run_totals, run_id)
     budget = Budget(plan.config.replay.budget_usd, spent=totals["spend_usd"], max_cost=totals["max_cost_usd"])
     agents = _agents(plan, store, given)
-    runner = Runner(plan, store, agents, budget, progress=progress)
     n_before = totals["n_responses"]
-    if budget.exhausted and n_before < n_planned:
-        runner.stop("budget_exhausted")
     try:
-        await _started(agents)
-        await runner.run(n_before, n_planned)
+        async with open_sandbox(plan, store) as sandbox:
+            runner = Runner(plan, store, agents, budget, progress=progress, sandbox=sandbox)
+            if budget.exhausted and n_before < n_planned:
+                runner.stop("budget_exhausted")
+            await _started(agents)
+            await runner.run(n_before, n_planned)
     except BaseException as exc:
         reason = "interrupted" if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError) else "failed"
         await asyncio.to_thread(store.update_run, run_id, status=reason, message=scrub(f"{type(exc).__name__}: {exc}"[:500]))

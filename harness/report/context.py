@@ -23,6 +23,7 @@ from harness.limits import MAX_TEXT_CHARS_SHOWN
 from harness.migration.report import MigrationSection, migration_section
 from harness.report.charts import Chart, IntervalChart, histogram_chart, interval_chart
 from harness.report.sequential import SequentialSection, sequential_section
+from harness.report.side_effects import SideEffectsSection, side_effects_section
 from harness.store import Store
 
 __all__ = ["ReportContext", "ChecklistItem", "build_context"]
@@ -76,6 +77,8 @@ class ReportContext:
     """For an incomplete run: how much of it there is (the report says so on top)."""
     migration: MigrationSection | None = None
     """The state-migration check the config's [migration] names, if any."""
+    side_effects: SideEffectsSection | None = None
+    """What the tool sandbox blocked, served and let through (tool_events)."""
     sequential: SequentialSection | None = None
     """A sequential replay's looks and intervals against the requests used, if it was one."""
 
@@ -94,7 +97,7 @@ def build_context(store: Store, run_id: str, config: HarnessConfig | None = None
     scoring = store.scoring_run(run_id)
     verdict = store.verdict(run_id)
     canary = _canary(store, run, cfg)
-    counts = store.run_counts(run_id)
+    counts = store.run_totals(run_id)
     ctx = ReportContext(
         run=run, dataset=store.dataset(run["dataset"]), release=cfg.release, verdict=verdict, arms=arms,
         counts=counts, checklist=[], gates=overall.to_dicts(),
@@ -115,6 +118,8 @@ def build_context(store: Store, run_id: str, config: HarnessConfig | None = None
     ctx.checklist = _checklist(ctx, overall)
     if ctx.migration is not None:
         ctx.checklist.append(ChecklistItem(**ctx.migration.checklist))
+    ctx.side_effects = side_effects_section(store, run_id, cfg)
+    ctx.checklist.insert(1, ChecklistItem(**ctx.side_effects.checklist))
     return ctx
 
 
@@ -164,8 +169,8 @@ def _checklist(ctx: ReportContext, overall: pl.DataFrame) -> list[ChecklistItem]
     complete = ctx.run["status"] == "completed"
     items.append(ChecklistItem(
         "Shadow replay results reviewed", "done" if complete and ctx.verdict else "attention" if complete else "missing",
-        [f"{ctx.counts['requests']:,} requests replayed through {', '.join(a['arm'] for a in ctx.arms)}:"
-         f" {ctx.counts['responses']:,} responses, {ctx.counts['errors']:,} errors; run {ctx.run['status']}.",
+        [f"{ctx.counts['n_requests']:,} requests replayed through {', '.join(a['arm'] for a in ctx.arms)}:"
+         f" {ctx.counts['n_responses']:,} responses, {ctx.counts['n_errors']:,} errors; run {ctx.run['status']}.",
          "Verdict: " + (ctx.verdict["verdict"] if ctx.verdict else "not gated yet (run `harness gate`)."),
          f"{len(ctx.regressions)} top regressions are shown side by side below."],
         "regressions"))  # fmt: skip
@@ -267,9 +272,9 @@ def _shown(text: str | None, total: int | None, *, pretty: bool = False) -> str:
     how much more there is; JSON indented when it is whole."""
     if not text:
         return ""
-    cut = total is not None and total > len(text)
-    shown = _pretty(text) if pretty and not cut else text
-    return shown + (f"\n[... {total - len(text):,} more characters not shown]" if cut else "")
+    if total is not None and total > len(text):
+        return text + f"\n[... {total - len(text):,} more characters not shown]"
+    return _pretty(text) if pretty else text
 
 
 def _why(r: dict[str, Any]) -> list[str]:

@@ -73,3 +73,7 @@ def one(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> tuple
 def frame(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> pl.DataFrame:
     """A query's result as a polars DataFrame, through Arrow."""
     return con.sql(query, params=params).pl()
+
+
+ARM_ORDER = "CASE arm WHEN 'prod' THEN 0 WHEN 'prod_repeat' THEN 1 WHEN 'candidate' THEN 2 ELSE 3 END"
+"""SQL ordering arms as every table shows them: prod, prod_repeat, candidate, then the rest."""

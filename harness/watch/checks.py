@@ -85,6 +85,9 @@ def _check(spec: CheckSpec, canary: pl.DataFrame, prod: pl.DataFrame, settings: 
     if m.response is None or spec.kind == "noise":
         result.why = "needs scores of paired answers, which a live canary log does not have"
         return result
+    if m.response not in canary.columns:
+        result.why = m.absent or f"a live canary log does not record {m.label}"
+        return result
     c = _values(canary, m.response)
     p = _values(prod, m.response)
     result.n_canary, result.n_prod = len(c), len(p)
@@ -104,7 +107,7 @@ def _check(spec: CheckSpec, canary: pl.DataFrame, prod: pl.DataFrame, settings: 
         return result
     null = spec.threshold if spec.kind == "absolute" else STATISTICS[spec.statistic].null
     margin = 0.0 if spec.kind == "absolute" else abs(spec.threshold - null)
-    status = sequential_status(interval, null, margin, spec.worse)
+    status = sequential_status(interval, null, margin, metric(spec.metric).worse)
     result.status = "inconclusive" if status == "undecided" else status
     result.estimate, result.low, result.high = (_finite(v) for v in (interval.estimate, interval.low, interval.high))
     return result

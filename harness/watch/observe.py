@@ -29,7 +29,7 @@ __all__ = ["Assignment", "Observed", "observe", "OBSERVATION_SCHEMA"]
 
 #: How far in the future a record's timestamp may be before its file's clock counts as skewed.
 MAX_AHEAD = timedelta(minutes=5)
-OBSERVATION_SCHEMA = {"request_id": pl.String, "arm": pl.String, "seq": pl.Int64, "user_id": pl.String,
+OBSERVATION_SCHEMA: dict[str, Any] = {"request_id": pl.String, "arm": pl.String, "seq": pl.Int64, "user_id": pl.String,
                       "timestamp": pl.Datetime("us", "UTC"), "error": pl.Float64, "latency_ms": pl.Float64,
                       "cost_usd": pl.Float64, "tool_calls": pl.Float64, "source": pl.String}
 

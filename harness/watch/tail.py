@@ -61,7 +61,8 @@ class Tailer:
                 file_id = f"{st.st_dev}:{st.st_ino}"
                 head = f.read(HEAD_BYTES)
                 known = self.state.get(key)
-                offset, event, detail = 0, "new", ""
+                offset, detail = 0, ""
+                event: str | None = "new"
                 if known is not None:
                     offset, event = int(known["offset"]), None
                     if known["file_id"] != file_id:
