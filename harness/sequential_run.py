@@ -77,8 +77,12 @@ def sequential_release(config: HarnessConfig, *, store: Store, dataset: str | No
     n_total = len(position)
     scorers = sorted({m.score for m in metrics().values() if m.score})
     look = len(store.looks(run_id))
+    cut = waves(order, config.replay.wave_size)
+    if look:  # a continued run: the waves already answered were looked at before
+        done = set(store.gate_requests(run_id)["request_id"].to_list())
+        cut = [w for w in cut if not done.issuperset(w)] or cut[-1:]
     summary = report = reason = None
-    for wave in waves(order, config.replay.wave_size):
+    for wave in cut:
         summary = replay(config, store=store, dataset=name, run_id=run_id, profile=profile, agents=agents,
                          progress=progress, only=wave)
         if summary.status in ("interrupted", "failed"):

@@ -32,6 +32,9 @@ callable = "tests.sample_agents:agent"
 kind = "python"
 callable = "tests.sample_agents:{candidate}"
 
+[gates]
+n_bootstrap = 200
+
 [gates.checks.quality]
 enabled = false
 
@@ -82,14 +85,14 @@ def test_a_big_regression_stops_early_with_rollback(tmp_path: Path, embedder: Em
 
 
 def test_a_a_comparison_does_not_false_fail(tmp_path: Path, embedder: Embedder) -> None:
-    store, config = setup(tmp_path, "agent", n=300)
+    store, config = setup(tmp_path, "agent", n=180)
     outcome = release(config, store=store, report_path=tmp_path / "r.html", embedder=embedder, progress=False)
     assert outcome.verdict != "rollback" and outcome.sequential is not None
     assert all(c["status"] != "fail" for lk in store.looks(outcome.run_id) for c in lk["checks"])
 
 
 def test_cli_stops_early_shows_why_and_continues_to_the_full_dataset(tmp_path: Path) -> None:
-    store, _ = setup(tmp_path, "broken")
+    store, _ = setup(tmp_path, "broken", n=240)
     config = str(tmp_path / "harness.toml")
     result = run_harness("run", "--config", config, "--db", str(store.path), "--sequential", cwd=tmp_path)
     assert result.returncode == 4, result.stdout + result.stderr
@@ -100,7 +103,19 @@ def test_cli_stops_early_shows_why_and_continues_to_the_full_dataset(tmp_path: P
     shown = run_harness("show", run_id, "--db", str(store.path))
     assert "stopped_early" in shown.stdout and "requests used" in shown.stdout, shown.stdout
     used = store.run_totals(run_id)["n_requests"]
-    assert used < 600
+    assert used < 240
     resumed = run_harness("run", "--config", config, "--db", str(store.path), "--run-id", run_id, cwd=tmp_path)
     assert resumed.returncode == 4, resumed.stdout + resumed.stderr
-    assert store.run(run_id)["status"] == "completed" and store.run_totals(run_id)["n_requests"] == 600
+    assert store.run(run_id)["status"] == "completed" and store.run_totals(run_id)["n_requests"] == 240
+
+
+def test_a_stopped_run_continued_sequentially_looks_again_without_replaying_what_it_has(tmp_path: Path,
+                                                                                       embedder: Embedder) -> None:
+    store, config = setup(tmp_path, "broken", n=300)
+    first = release(config, store=store, report_path=tmp_path / "r.html", embedder=embedder, progress=False)
+    used = store.run_totals(first.run_id)["n_requests"]
+    again = release(config, store=store, run_id=first.run_id, report_path=tmp_path / "r.html", embedder=embedder,
+                    progress=False)
+    assert again.verdict == first.verdict == "rollback" and again.replay.n_new <= 2 * 60 + 10
+    looks = store.looks(first.run_id)
+    assert [lk["look"] for lk in looks] == list(range(1, len(looks) + 1)) and looks[-1]["n_requests"] >= used

@@ -156,3 +156,25 @@ def test_a_healthy_canary_is_promoted_once_the_step_has_run_its_duration(tmp_pat
     assert look["decision"] == "continue" and "every critical check passes" in look["reason"]
     look = watcher(store, logs, duration_h=2).look()
     assert look["decision"] == "promote" and look["final"] and look["elapsed_h"] > 2
+
+
+def test_a_file_whose_clock_runs_ahead_is_reported_and_cannot_stretch_the_step(tmp_path: Path, store: Store) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "host-a.jsonl").write_text(lines("p", 60, "prod") + lines("c", 60, "canary"))
+    skewed = lines("c", 5, "canary", start=60).replace("2026-11-20", "2099-11-20")  # a clock decades ahead
+    (logs / "host-b.jsonl").write_text(skewed)
+    look = watcher(store, logs, duration_h=2).look()
+    assert any("host-b.jsonl: clock skew: 5 records" in p for p in look["problems"])
+    assert look["n_canary"] == 65 and look["elapsed_h"] < 2 and look["decision"] != "promote"
+
+
+def test_a_failing_hook_is_reported_and_the_watch_goes_on(tmp_path: Path, store: Store) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.jsonl").write_text(lines("p", 40, "prod"))
+    w = watcher(store, logs, hook=f"{sys.executable} -c \"import sys; sys.exit(7)\"")
+    seen: list[dict[str, Any]] = []
+    last = w.run(seen.append, interval_s=0, max_looks=2)
+    assert len(seen) == 2 and last["decision"] == "continue"
+    assert all(any("exited 7" in p for p in look["problems"]) for look in seen)

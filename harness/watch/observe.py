@@ -3,7 +3,9 @@
 Each chunk of new lines is read by the reader `harness ingest` would pick for it (canonical
 JSON Lines, OTel spans, ...). A captured answer goes to an arm by its variant; one without a
 variant goes by the canary plan's stable user hash (sha256 of "salt:user_id" below the step's
-share of users is canary). Lines no reader accepts are counted and named, never fatal.
+share of users is canary). Lines no reader accepts are counted and named, never fatal. A file
+whose clock runs ahead of this machine's (records stamped more than MAX_AHEAD in the future)
+is reported, and those stamps are dropped so they cannot stretch the step's measured duration.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import math
 import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,8 @@ from harness.watch.tail import Chunk
 
 __all__ = ["Assignment", "Observed", "observe", "OBSERVATION_SCHEMA"]
 
+#: How far in the future a record's timestamp may be before its file's clock counts as skewed.
+MAX_AHEAD = timedelta(minutes=5)
 OBSERVATION_SCHEMA: dict[str, Any] = {"request_id": pl.String, "arm": pl.String, "seq": pl.Int64, "user_id": pl.String,
                       "timestamp": pl.Datetime("us", "UTC"), "error": pl.Float64, "latency_ms": pl.Float64,
                       "cost_usd": pl.Float64, "tool_calls": pl.Float64, "source": pl.String}
@@ -61,6 +65,7 @@ def observe(chunks: list[Chunk], assignment: Assignment, seq_start: int, fmt: st
     rows: list[dict[str, Any]] = []
     problems: list[str] = []
     unassigned = 0
+    now = datetime.now(UTC)
     for chunk in chunks:
         if not chunk.data.strip():
             continue
@@ -71,6 +76,7 @@ def observe(chunks: list[Chunk], assignment: Assignment, seq_start: int, fmt: st
             continue
         if malformed:
             problems.append(f"{chunk.path}: {malformed} lines could not be read (left out)")
+        ahead = 0
         for record in frame.iter_rows(named=True):
             for answer in _answers(record["captured"]):
                 arm = assignment.arm(answer.get("variant"), record["user_id"])
@@ -78,6 +84,11 @@ def observe(chunks: list[Chunk], assignment: Assignment, seq_start: int, fmt: st
                     unassigned += 1
                     continue
                 rows.append(_row(record, answer, arm, seq_start + len(rows), chunk.path))
+                if rows[-1]["timestamp"] is not None and rows[-1]["timestamp"] > now + MAX_AHEAD:
+                    rows[-1]["timestamp"], ahead = None, ahead + 1
+        if ahead:
+            problems.append(f"{chunk.path}: clock skew: {ahead} records are stamped more than"
+                            f" {MAX_AHEAD.seconds // 60} minutes in the future; their timestamps are ignored")
     return Observed(pl.DataFrame(rows, schema=OBSERVATION_SCHEMA), problems, unassigned)
 
 

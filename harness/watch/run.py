@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import GatesConfig
+from harness.errors import NotFoundError
 from harness.secrets import scrub
 from harness.store import Store
 from harness.watch.checks import evaluate_look
@@ -57,7 +58,7 @@ class Watcher:
     def look(self) -> dict[str, Any]:
         """Read what is new, evaluate, store and return the look's payload."""
         if not self.options.root.is_dir():
-            raise FileNotFoundError(f"{self.options.root}: no such directory to watch")
+            raise NotFoundError(f"{self.options.root}: no such directory to watch (moved or unmounted?)")
         chunks = self.tailer.poll()
         records = self.store.watch_records(self.options.name)
         seq = int(records["seq"].max()) + 1 if records.height else 0  # type: ignore[arg-type]
@@ -83,8 +84,10 @@ class Watcher:
         while True:
             payload = self.look()
             taken += 1
+            failed = self.call_hook(payload)
+            if failed:
+                payload["problems"].append(failed)
             emit(payload)
-            self.call_hook(payload)
             if (stop_on_final and payload["final"]) or (max_looks is not None and taken >= max_looks):
                 return payload
             time.sleep(interval_s)
