@@ -1,7 +1,7 @@
 """`make bench`: the harness against physical bounds, printed as ratios (not timed unit tests).
 
 Sections (all by default, or name some): replay, scale, scoring, report, ingest, migration, backends, ray,
-stream.
+stream, startup.
   replay  N requests x 3 arms through a local HTTP agent with fixed latency at concurrency C;
           wall time vs the bound N*arms*latency/C, harness CPU per response, peak RSS.
   scale   a 1,000,000-request dataset replayed through a fast local python agent, in a fresh
@@ -17,6 +17,9 @@ stream.
   migration 100,000 captured states (20 of ~2 MB) through ingest-states and migrate-check in a fresh
           process: wall time, peak memory of the process tree (summed PSS), and the check's time
           against the same per-state work in a plain loop, scaled to the workers (migration_check.py).
+  startup `harness --help` and `harness runs` against 0.3 s; the peer replay workload with start-up (startup.py).
+  sandbox, tool_replay  the tool sandbox: CPU per tool call, and a replay with 3 tool calls per answer
+          through the sandbox's HTTP endpoint (bench/sandbox.py).
   backends, ray, stream  scoring at scale (ONNX backends, the Ray executor, a 200,000-text
           stream through one driver): see bench/scoring_scale.py.
 """
@@ -254,7 +257,8 @@ def show(title: str, figures: dict[str, float], targets: dict[str, tuple[str, fl
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sections", nargs="*",
-                        default=["replay", "scale", "scoring", "report", "ingest", "migration", *SCALE_SECTIONS])
+                        default=["replay", "scale", "scoring", "report", "ingest", "migration", "sandbox",
+                                 "tool_replay", *SCALE_SECTIONS, "startup"])
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.05)
@@ -293,11 +297,25 @@ def main() -> int:
         figures = bench_migration(args.migration_states)
         ok &= show(f"migration: {args.migration_states:,} states ({BIG_STATES} of ~2 MB), ingest-states +"
                    " migrate-check", figures, {"peak_tree_pss_mb": ("<=", 1024)})
+    if "sandbox" in args.sections:
+        from sandbox import bench_sandbox_calls
+
+        ok &= show("sandbox: tool calls through the sandbox, 64 in flight, no I/O", bench_sandbox_calls(),
+                   {"cpu_ms_per_call": ("<=", 1.0)})
+    if "tool_replay" in args.sections:
+        from sandbox import bench_tool_replay
+
+        figures = bench_tool_replay(args.requests, args.concurrency, args.latency)
+        ok &= show(f"tool_replay: {args.requests:,} requests x 3 arms x 3 tool calls through the sandbox endpoint,"
+                   f" HTTP agent {args.latency * 1000:g} ms, concurrency {args.concurrency}", figures,
+                   {"wall_over_bound": ("<=", 1.2), "cpu_ms_per_tool_call": ("<=", 1.0)})
     wanted = [name for name in SCALE_SECTIONS if name in args.sections]
     if wanted:  # scoring at scale: backends, Ray, streaming (bench/scoring_scale.py)
         from scoring_scale import run_sections
 
         ok &= run_sections(wanted, show)
+    if "startup" in args.sections:
+        ok &= subprocess.run([sys.executable, str(HERE / "startup.py")]).returncode == 0
     print("\nall targets met" if ok else "\nSOME TARGETS MISSED")
     return 0 if ok else 1
 

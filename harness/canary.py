@@ -5,12 +5,14 @@ harness.stats.stable_fraction): the same user always gets the same variant, on a
 and the cohorts are nested (a user in the 5% canary stays in at 20%). Requests without a
 user_id count as their own unit. From the captured log's traffic rate, each step's requests
 over the step's duration give the minimum detectable effect (MDE) on error rate and quality
-at the configured confidence and power.
+at the configured confidence and power; the error-rate MDE is exact (binomial), so a 0% baseline
+and a handful of requests give an honest, large number, and such a step says it is too small.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import polars as pl
@@ -20,10 +22,14 @@ from harness.config import CanaryConfig, GatesConfig
 from harness.errors import HarnessError
 from harness.store import Store
 
-__all__ = ["CanaryStep", "CanaryPlan", "plan_canary", "DEFAULT_ERROR_RATE", "DEFAULT_QUALITY_SD"]
+__all__ = ["CanaryStep", "CanaryPlan", "plan_canary", "DEFAULT_ERROR_RATE", "DEFAULT_QUALITY_SD",
+           "USEFUL_ERROR_INCREASE", "MIN_USEFUL_REQUESTS"]
 
 DEFAULT_ERROR_RATE = 0.02
 DEFAULT_QUALITY_SD = 0.15
+USEFUL_ERROR_INCREASE = 0.10
+"""A step that cannot see an error-rate rise of 10 points is too small to catch a useful regression."""
+MIN_USEFUL_REQUESTS = 10
 
 
 @dataclass(frozen=True)
@@ -32,10 +38,14 @@ class CanaryStep:
     users: int
     user_share: float
     traffic_share: float
-    requests: float
-    """Expected canary requests over the step's duration at the log's traffic rate."""
+    requests: int
+    """Expected canary requests over the step's duration at the log's traffic rate, rounded."""
     mde_error_rate: float
+    """Detectable rise of the error rate: exact binomial against the baseline, never below the two-proportion
+    normal approximation with the control's size (honest at 0 events and small counts)."""
     mde_quality: float
+    too_small: str | None = None
+    """Why this step cannot detect anything useful, when it cannot."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +78,8 @@ def plan_canary(store: Store, dataset: str, canary: CanaryConfig, gates: GatesCo
     fractions = np.array([stats.stable_fraction(u, canary.salt) for u in ids])
     total = float(requests.sum())
     first, last = units["first_seen"].min(), units["last_seen"].max()
-    hours = (last - first).total_seconds() / 3600 if first is not None and last is not None else 0.0  # type: ignore[operator]
+    span = last - first if isinstance(first, datetime) and isinstance(last, datetime) else None
+    hours = span.total_seconds() / 3600 if span is not None else 0.0
     rate = (total / hours if hours > 0 else total / 24.0) / canary.log_sample_rate
     error_rate, error_source = _baseline_error(store, dataset, run_id)
     quality_sd, quality_source = _quality_sd(store, run_id)
@@ -77,18 +88,29 @@ def plan_canary(store: Store, dataset: str, canary: CanaryConfig, gates: GatesCo
     for percent in sorted(canary.steps):
         chosen = fractions < percent / 100
         share = float(requests[chosen].sum()) / total
-        n_canary, n_rest = expected * share, expected * (1 - share)
+        n_canary, n_rest = round(expected * share), round(expected * (1 - share))
         # At 100% there is no control group left in the same window: compare with the baseline instead.
-        n_control = n_rest if n_rest >= 1 else expected
+        n_control = n_rest if n_rest >= 1 else round(expected)
+        mde_error = max(stats.detectable_increase(error_rate, n_canary, alpha=gates.alpha, power=gates.power),
+                        stats.mde_two_proportions(error_rate, n_canary, n_control, alpha=gates.alpha, power=gates.power))
         steps.append(CanaryStep(
             percent=percent, users=int(chosen.sum()), user_share=float(chosen.mean()), traffic_share=share,
-            requests=n_canary,
-            mde_error_rate=stats.mde_two_proportions(error_rate, int(n_canary), int(n_control), alpha=gates.alpha,
-                                                     power=gates.power),
+            requests=n_canary, mde_error_rate=mde_error,
             mde_quality=_mde_two_means(quality_sd, n_canary, n_control, gates.alpha, gates.power),
+            too_small=_too_small(n_canary, mde_error),
         ))  # fmt: skip
     return CanaryPlan(dataset, steps, canary.duration_h, rate, error_rate, error_source, quality_sd, quality_source,
                       len(ids), int((~units["is_user"]).sum()), 1 - gates.alpha, gates.power)
+
+
+def _too_small(n: int, mde_error: float) -> str | None:
+    """Why a step of `n` canary requests cannot detect a useful rise of the error rate, if it cannot."""
+    if n < MIN_USEFUL_REQUESTS:
+        return f"only {n:,} canary requests: too few to detect anything"
+    if mde_error > USEFUL_ERROR_INCREASE:
+        return (f"only an error-rate rise of more than {100 * USEFUL_ERROR_INCREASE:g} points is detectable: too"
+                " small to catch a useful regression (run it longer or larger)")
+    return None
 
 
 def _mde_two_means(sd: float, n1: float, n2: float, alpha: float, power: float) -> float:

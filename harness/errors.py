@@ -23,7 +23,10 @@ into this tree at the boundary where they happen.
         ├── AgentHTTPError         non-2xx status (429 and 5xx are retried)      error_type "rate_limited" / "http_error"
         ├── AgentBadResponse       an answer that is not what was promised       error_type "bad_response"
         ├── AgentFailure           the agent itself reported or raised an error  error_type "agent_error"
-        └── AgentCancelled         stopped by the user or the budget             error_type "cancelled"
+        │   └── AgentUnavailable   the agent could not be started at all (a missing command)
+        ├── AgentCancelled         stopped by the user or the budget             error_type "cancelled"
+        └── ToolCallError          the tool sandbox refused a call (a miss under `error`, a live failure)
+                                                                                  error_type "tool_error"
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ __all__ = [
     "AgentHTTPError",
     "AgentBadResponse",
     "AgentFailure",
+    "ToolCallError",
+    "AgentUnavailable",
     "AgentCancelled",
 ]
 
@@ -143,5 +148,16 @@ class AgentFailure(AgentError):
     error_type = "agent_error"
 
 
+class AgentUnavailable(AgentFailure):
+    """The agent could not be started at all: every call would fail the same way (the preflight stops on it)."""
+
+
 class AgentCancelled(AgentError):
     error_type = "cancelled"
+
+
+class ToolCallError(AgentError):
+    """The tool sandbox answered a call with an error: no recording matched under `on_miss = "error"`,
+    or a live endpoint failed. An agent may catch it and go on; uncaught, it is the request's error."""
+
+    error_type = "tool_error"

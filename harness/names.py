@@ -7,11 +7,13 @@ free text (a team's own naming), but never empty, overlong or carrying control c
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Sequence
 
 from harness.errors import HarnessError
 
-__all__ = ["InvalidNameError", "check_run_id", "check_dataset_name", "RUN_ID_PATTERN"]
+__all__ = ["InvalidNameError", "check_run_id", "check_dataset_name", "RUN_ID_PATTERN", "what_exists"]
 
 RUN_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
 _RUN_ID = re.compile(RUN_ID_PATTERN)
@@ -39,3 +41,14 @@ def check_dataset_name(name: str) -> str:
     if _CONTROL.search(name):
         raise InvalidNameError(f"dataset name {name!r} contains control characters")
     return name
+
+
+def what_exists(name: str, existing: Sequence[str], kind: str, limit: int = 8) -> str:
+    """For a "not found" error: the names that do exist, the closest to `name` first (difflib)."""
+    if not existing:
+        return f"there are no {kind} in it yet"
+    close = difflib.get_close_matches(name, existing, n=limit, cutoff=0.4)
+    ordered = close + [n for n in existing if n not in close]
+    shown = ", ".join(repr(n) for n in ordered[:limit])
+    more = f" and {len(ordered) - limit} more" if len(ordered) > limit else ""
+    return f"{kind} there: {shown}{more}" + (" (closest first)" if close else "")

@@ -84,3 +84,8 @@ async def retry_then_hang(request: Request) -> Any:
         raise AgentConnectionError("connection reset")
     await asyncio.sleep(3600)
     return {"output": "never"}
+
+
+async def down(request: Request) -> Any:
+    """A candidate that fails every call at once: its latency says nothing about it."""
+    raise ConnectionError(f"nothing answers {request.request_id}")

@@ -349,3 +349,23 @@ def test_cancelled_call_leaves_the_agent_usable() -> None:
     with serve(Recorder(hang_first).app) as url:
         result = asyncio.run(scenario(url))
     assert result.output == "second"
+
+
+@pytest.mark.parametrize(("answer", "has"), [
+    ({"text": "It shipped.", "usage": {"input_tokens": 3}}, "top-level keys 'text', 'usage'"),
+    ({}, "no keys (an empty object)"),
+    ({"output": None, "tool_calls": []}, "top-level keys 'output', 'tool_calls'"),
+])  # fmt: skip
+def test_answer_not_matching_the_response_mapping_is_a_bad_response(answer: Any, has: str) -> None:
+    """Regression: such an answer was stored as a success with output NULL ("0 errors")."""
+    with serve(Recorder(answer).app) as url:
+        error = failure(url)
+    assert isinstance(error, AgentBadResponse)
+    assert "no output at 'output' and no tool calls at 'tool_calls'" in str(error)
+    assert has in str(error)
+
+
+def test_tool_calls_without_output_are_an_answer() -> None:
+    with serve(Recorder({"tool_calls": ANSWER["tool_calls"]}).app) as url:
+        result = call(url)
+    assert result.output is None and result.tool_calls[0].name == "lookup_order"

@@ -56,10 +56,39 @@ def test_mde_matches_the_two_proportion_formula(store: Store, tmp_path: Path) ->
     plan = plan_canary(store, "d", CanaryConfig(steps=[20], duration_h=48), GatesConfig())
     step = plan.steps[0]
     expected_total = plan.requests_per_hour * 48
-    n_canary, n_control = expected_total * step.traffic_share, expected_total * (1 - step.traffic_share)
-    assert step.requests == pytest.approx(n_canary)
-    assert step.mde_error_rate == pytest.approx(
-        stats.mde_two_proportions(plan.baseline_error_rate, int(n_canary), int(n_control)))
+    n_canary, n_control = round(expected_total * step.traffic_share), round(expected_total * (1 - step.traffic_share))
+    assert step.requests == n_canary and isinstance(step.requests, int)
+    assert step.mde_error_rate == pytest.approx(max(
+        stats.detectable_increase(plan.baseline_error_rate, n_canary),
+        stats.mde_two_proportions(plan.baseline_error_rate, n_canary, n_control)))
+    assert step.too_small is None
+
+
+def test_zero_baseline_and_a_tiny_step_are_honest(store: Store, tmp_path: Path) -> None:
+    """Regression: a 0% baseline and 6 canary requests claimed a +4-point detectable rise, from 18.3 requests."""
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    records = [{"request_id": f"r{i}", "input": "hi", "user_id": f"u{i % 40}",
+                "timestamp": (start + timedelta(hours=i)).isoformat(),
+                "captured": {"variant": "prod", "output": "ok"}} for i in range(120)]  # fmt: skip
+    ingest(store, [write_jsonl(tmp_path / "log.jsonl", records)], "z", progress=False)
+    plan = plan_canary(store, "z", CanaryConfig(steps=[5, 100], duration_h=24), GatesConfig())
+    assert plan.baseline_error_rate == 0.0
+    small, full = plan.steps
+    assert all(isinstance(s.requests, int) for s in plan.steps)
+    # 0 events: one error among n canary requests is already significant, so the rise detectable with 80%
+    # power is 1 - 0.2**(1/n): about 24 points for 6 requests, never a few
+    assert small.requests < 10 and small.too_small and "too few" in small.too_small
+    assert small.mde_error_rate >= 1 - 0.2 ** (1 / max(small.requests, 1)) - 1e-9
+    assert full.requests == 24 and full.mde_error_rate == pytest.approx(1 - 0.2 ** (1 / 24), rel=1e-6)
+    assert full.too_small is None
+
+
+def test_exact_detectable_increase() -> None:
+    assert stats.detectable_increase(0.0, 6) == pytest.approx(1 - 0.2 ** (1 / 6))
+    assert stats.detectable_increase(0.5, 3) == float("inf")  # no count of 3 is significant at 5%
+    assert stats.detectable_increase(0.02, 0) == float("inf")
+    big = stats.detectable_increase(0.02, 20_000)
+    assert big == pytest.approx(stats.mde_two_proportions(0.02, 20_000, 10**9), rel=0.1)
 
 
 def test_canary_plan_command(store: Store, tmp_path: Path) -> None:

@@ -70,3 +70,13 @@ def test_ingest_runs_and_show_from_the_command_line(tmp_path: Path) -> None:
     assert show.returncode == 0
     for text in ("prod_repeat", "candidate", "p99"):
         assert text in show.stdout
+
+
+def test_a_changed_dataset_is_refused_with_the_options_that_help(tmp_path: Path) -> None:
+    db = str(tmp_path / "h.duckdb")
+    first = write_jsonl(tmp_path / "a.jsonl", simple_records(3))
+    second = write_jsonl(tmp_path / "b.jsonl", simple_records(4))
+    assert CliRunner().invoke(app, ["ingest", str(first), "--name", "d", "--db", db]).exit_code == 0
+    refused = CliRunner().invoke(app, ["ingest", str(second), "--name", "d", "--db", db])
+    assert refused.exit_code == 1
+    assert "datasets are immutable: choose another --name, or pass --replace" in refused.output

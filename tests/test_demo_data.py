@@ -109,7 +109,7 @@ def test_every_record_is_canonical(records: list[dict[str, Any]]) -> None:
         meta = r["metadata"]
         assert meta["tier"] in ("free", "pro", "enterprise")
         assert meta["channel"] and meta["locale"]
-        assert set(meta["flags"]) == {"new-checkout", "agent-write-files"}
+        assert set(meta["flags"]) == {"new-checkout", "priority-support"}
         assert r["captured"]["variant"] == "prod" and r["captured"]["model"] == "gpt-4.1"
     chats = [r["input"] for r in records if isinstance(r["input"], dict)]
     assert 0.1 < len(chats) / len(records) < 0.5

@@ -100,6 +100,14 @@ def test_strict_fails_and_writes_nothing(store: Store, tmp_path: Path) -> None:
     assert store.sql("SELECT count(*) AS n FROM quarantine")["n"][0] == 0
 
 
+def test_a_log_with_no_valid_line_says_why_each_line_was_set_aside(store: Store, tmp_path: Path) -> None:
+    # Nothing is published, so `harness quarantine` has nothing to show: the reasons are in the error.
+    log = write_jsonl(tmp_path / "allbad.jsonl", ["{oops", {"request_id": "a"}])
+    with pytest.raises(IngestError, match=r"no valid request .*2 malformed: (?=.*allbad.jsonl:1: invalid JSON)(?=.*allbad.jsonl:2: missing input)"):
+        ingest(store, [log], "allbad", fmt="jsonl", progress=False)
+    assert store.datasets().height == 0
+
+
 def test_duplicate_request_ids_are_an_error_naming_them(store: Store, tmp_path: Path) -> None:
     log = write_jsonl(tmp_path / "dup.jsonl", [
         {"request_id": "x1", "input": "a"}, {"request_id": "x2", "input": "b"}, {"request_id": "x1", "input": "c"}])
@@ -113,7 +121,7 @@ def test_dataset_is_immutable_unless_replaced(store: Store, tmp_path: Path) -> N
     assert ingest(store, [log], "d", progress=False).n_requests == 5
     assert ingest(store, [log], "d", progress=False).unchanged
     other = write_jsonl(tmp_path / "b.jsonl", simple_records(3, prefix="z"))
-    with pytest.raises(DatasetExistsError, match="--replace"):
+    with pytest.raises(DatasetExistsError, match="already exists with different content; datasets are immutable"):
         ingest(store, [other], "d", progress=False)
     summary = ingest(store, [other], "d", replace=True, progress=False)
     assert summary.replaced and summary.n_requests == 3

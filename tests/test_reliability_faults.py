@@ -51,6 +51,7 @@ SEED = 7
 SETTINGS: dict[str, Any] = {
     "dataset": "faults", "concurrency": 32, "timeout_s": 0.5, "max_attempts": 3, "backoff_base_s": 0.02,
     "backoff_max_s": 0.2, "max_retry_after_s": 1, "flush_interval_s": 0.2, "prod_repeat_fraction": 0, "seed": 0,
+    "preflight": False,  # the server's attempt counts must be the replay's alone
 }  # fmt: skip
 MAX_ATTEMPTS: int = SETTINGS["max_attempts"]
 SLOW_FAULTS = {name for name, fault in FAULTS.items() if fault.error_type == "timeout"}

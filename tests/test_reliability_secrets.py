@@ -99,7 +99,8 @@ api_key_env = "JUDGE_KEY"
 [release]
 name = "secrets check"
 """, encoding="utf-8")
-        run = run_harness("run", "--config", str(config), "--db", str(store.path), timeout=600, **SECRETS)
+        run = run_harness("run", "--config", str(config), "--db", str(store.path), timeout=600, cwd=tmp_path,
+                          **SECRETS)
         assert run.returncode in (0, 3, 4), run.stdout + run.stderr
         run_id = store.runs()["run_id"][0]
         report = tmp_path / "report.html"

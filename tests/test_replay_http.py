@@ -7,9 +7,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 
 from harness.config import parse_config
+from harness.errors import ReplayError
 from harness.ingest import ingest
 from harness.replay import replay
 from harness.store import Store
@@ -114,5 +116,36 @@ def test_hanging_agent_times_out_and_connection_refused_is_recorded(tmp_path: Pa
     assert {r["attempts"] for r in rows["hang"]} == {2}
     assert {r["error_type"] for r in rows["ok"]} == {None}
 
-    store2, run2 = run(tmp_path / "refused", f"http://127.0.0.1:{unused_port()}/agent", ["x"], max_attempts=2)
+    store2, run2 = run(tmp_path / "refused", f"http://127.0.0.1:{unused_port()}/agent", ["x"], max_attempts=2,
+                       preflight=False)
     assert set(store2.responses(run2)["error_type"].to_list()) == {"connection_error"}
+
+
+def test_preflight_stops_before_a_replay_when_nothing_listens(tmp_path: Path) -> None:
+    """Regression: with nothing on the candidate's port the whole replay ran to 100% connection errors."""
+    log: list[tuple[str, float]] = []
+    port = unused_port()
+    with serve(flaky_app(log)) as base:
+        store = Store(tmp_path / "h.duckdb")
+        ingest(store, [write_jsonl(tmp_path / "log.jsonl", [{"request_id": f"ok{i}", "input": "q"} for i in range(20)])],
+               "d", progress=False)
+        cfg = parse_config({"replay": {"dataset": "d", "max_attempts": 2, "backoff_base_s": 0.01},
+                            "agents": {"prod": {"kind": "http", "url": f"{base}/agent/prod"},
+                                       "candidate": {"kind": "http", "url": f"http://127.0.0.1:{port}/v2?token=s3cr3t-v4lue"}}})
+        with pytest.raises(ReplayError) as info:
+            replay(cfg, store=store, progress=False)
+    message = str(info.value)
+    assert "preflight failed, nothing was replayed" in message
+    assert f"the candidate agent (http http://127.0.0.1:{port}/v2" in message and "connection_error" in message
+    assert "prod/prod_repeat agent" not in message and "--no-preflight" in message
+    assert "s3cr3t-v4lue" not in message
+    assert store.sql("SELECT count(*) AS n FROM responses")["n"][0] == 0
+    assert len([rid for rid, _ in log]) <= 3  # prod was asked once per preflight request at most
+
+
+def test_preflight_uses_the_configured_request_and_passes_an_agent_that_answers_with_errors(tmp_path: Path) -> None:
+    log: list[tuple[str, float]] = []
+    with serve(flaky_app(log)) as base:
+        store, run_id = run(tmp_path, f"{base}/agent", ["r400", "ok"], preflight_request="ok")
+    assert [rid for rid, _ in log].count("ok") == 4  # 2 preflight calls (prod, candidate) + 2 replayed
+    assert {r["error_type"] for r in by_request(store, run_id)["r400"]} == {"http_error"}

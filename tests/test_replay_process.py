@@ -133,3 +133,28 @@ def test_read_only_reader_held_open_during_replay(tmp_path: Path) -> None:
     polls, distinct, last = map(int, out.split())
     assert distinct > 5 and last == 3 * n, out  # it saw the results grow while the replay wrote them
     assert_complete_and_unique(store, "r1", 3 * n)
+
+
+def test_second_ctrl_c_stops_at_once_says_how_to_resume_and_marks_the_run_interrupted(tmp_path: Path) -> None:
+    """Regression: a double Ctrl-C printed only `interrupted` and left the run `failed`."""
+    import threading
+
+    records = simple_records(30)
+    for i, r in enumerate(records):
+        r["metadata"]["behaviour"] = "sleep:0.05" if i < 2 else "sleep:60"
+    store, config = setup(tmp_path, 0, agent="agent", concurrency=4, grace=120, records=records)
+    db = tmp_path / "h.duckdb"
+    proc = start_harness("replay", "-c", str(config), "--run-id", "cc2", "--db", str(db))
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    wait_for(lambda: response_count(db, "cc2") >= 2, timeout=60)
+    proc.send_signal(signal.SIGINT)
+    wait_for(lambda: any("stopping run cc2" in line for line in lines), timeout=60)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)  # far less than the 120 s grace the first Ctrl-C gave
+    reader.join(timeout=10)
+    stderr = "".join(lines)
+    assert proc.returncode in (5, 130), stderr
+    assert "cc2" in stderr and "harness replay --run-id cc2" in stderr, stderr
+    assert store.run("cc2")["status"] == "interrupted"

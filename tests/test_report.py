@@ -15,7 +15,7 @@ from harness.ingest import ingest
 from harness.replay import replay
 from harness.report import write_report
 from harness.scoring import score_run
-from harness.store import Store
+from harness.store import Store, open_store
 from tests.browser import browser_page
 from tests.conftest import write_jsonl
 from tests.procs import REPO, run_harness
@@ -117,9 +117,9 @@ def test_nothing_executes_in_a_real_browser(hostile: tuple[Store, str, Path]) ->
         assert "<script>window.__pwned = 1; alert(1)</script>" in page.inner_text("body")
 
 
-def test_browser_sees_the_banner_and_checklist_and_a_screenshot_is_kept(hostile: tuple[Store, str, Path]) -> None:
+def test_browser_sees_the_banner_and_checklist(hostile: tuple[Store, str, Path], tmp_path: Path) -> None:
     _, run_id, path = hostile
-    screenshot = REPO / "reports" / f"screenshot-{run_id}.png"
+    screenshot = tmp_path / f"screenshot-{run_id}.png"  # never into the repository
     with browser_page() as page:
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -127,7 +127,7 @@ def test_browser_sees_the_banner_and_checklist_and_a_screenshot_is_kept(hostile:
         banner = page.locator("#verdict h2")
         assert banner.is_visible() and banner.inner_text().startswith("Verdict: ")
         assert page.locator("#checklist").is_visible()
-        assert page.locator("#checklist .checklist > li").count() == 9
+        assert page.locator("#checklist .checklist > li").count() == 10  # with "No side effects during replay"
         page.screenshot(path=str(screenshot), full_page=True)
         assert errors == []
     assert screenshot.stat().st_size > 10_000
@@ -149,3 +149,43 @@ def test_report_command_and_release_section(hostile: tuple[Store, str, Path], tm
     assert default.returncode == 0 and (tmp_path / "reports" / f"{run_id}.html").exists()
     payload = json.loads(json.dumps(PAYLOADS))  # the run's own [release] is the hostile one
     assert payload[0] not in (tmp_path / "reports" / f"{run_id}.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.timeout(600)  # the first test to ask for demo_db pays for building it
+def test_demo_report_in_a_browser_leads_with_findings_and_prints_short(demo_db: Path, tmp_path: Path) -> None:
+    """The demo's report as a reviewer sees it: findings under the verdict, what changed, a checklist with every
+    item filled, one count of significantly worse segments, and at most 8 printed A4 pages. The screenshot of
+    its top goes to tmp_path only."""
+    store = open_store(demo_db, read_only=True)
+    run_id = store.runs()["run_id"][0]
+    path = write_report(store, run_id, tmp_path / "demo.html")
+    screenshot = tmp_path / "demo-top.png"
+    with browser_page() as page:
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(path.as_uri())
+        assert page.locator("#verdict h2").inner_text() == "Verdict: rollback"
+        findings = page.locator("#findings ol.findings > li").all_inner_texts()
+        assert 1 <= len(findings) <= 5, findings
+        assert "issue_refund" in findings[0] and "prod on 100%" in findings[0]  # the most severe, concrete, first
+        assert any("Cost 0.1" in f and "saves $" in f and "per 1,000 requests" in f for f in findings)  # good news
+        assert not page.locator("#findings details ul").is_visible()  # statistics one level down
+        changed = page.locator("#what-changed").inner_text()
+        for text in ("demo-support", "1,200 requests", "gpt-4.1-mini", "harness.demo.agents:candidate_v2",
+                     "config digest", "dropped issue_refund"):
+            assert text in changed, text
+        assert page.locator("#checklist .s-missing").count() == 0  # the demo's [release] fills every item
+        worse = int(page.locator("#worse-count").inner_text().split()[0])
+        segment_line = [f for f in findings if "significantly worse" in f]
+        assert segment_line and segment_line[0].split()[1] == str(worse)  # "✘ 5 segments ...": the same count
+        assert page.locator("#segments table.grid tbody tr").count() >= worse
+        assert not page.locator("#passing-segments").is_visible()
+        page.screenshot(path=str(screenshot))
+        page.emulate_media(media="print")
+        assert page.locator("#passing-segments").is_visible()  # collapsed on screen, expanded in print
+        assert page.locator("#findings details ul").is_visible()
+        pdf = page.pdf(format="A4")
+        assert errors == []
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+    assert 1 <= pages <= 8, f"the printed demo report has {pages} pages"
+    assert screenshot.stat().st_size > 10_000 and REPO not in screenshot.parents

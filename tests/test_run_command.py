@@ -42,7 +42,7 @@ def setup(tmp_path: Path, candidate: str) -> tuple[Store, Path]:
 
 def test_same_agent_proceeds(tmp_path: Path) -> None:
     store, config = setup(tmp_path, "agent")
-    result = run_harness("run", "--config", str(config), "--db", str(store.path))
+    result = run_harness("run", "--config", str(config), "--db", str(store.path), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verdict: proceed" in result.stdout
     run_id = store.runs()["run_id"][0]
@@ -53,6 +53,7 @@ def test_same_agent_proceeds(tmp_path: Path) -> None:
 
 def test_failing_candidate_rolls_back(tmp_path: Path) -> None:
     store, config = setup(tmp_path, "broken")
-    result = run_harness("run", "--config", str(config), "--db", str(store.path))
+    result = run_harness("run", "--config", str(config), "--db", str(store.path), "--fail-on", "rollback",
+                         cwd=tmp_path)
     assert result.returncode == 4, result.stdout + result.stderr
     assert "verdict: rollback" in result.stdout and "error_rate" in result.stdout

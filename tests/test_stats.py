@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-import harness.stats as hs
 from harness.stats import (
     Interval,
     benjamini_hochberg,
@@ -22,6 +21,7 @@ from harness.stats import (
     mde_two_proportions,
     n_to_settle,
     power_mean,
+    resample,
     sign_test_p,
     stable_fraction,
     wilcoxon_p,
@@ -108,14 +108,14 @@ def test_bootstrap_mean_chunking_does_not_change_draws(monkeypatch: pytest.Monke
     # (only float summation order, i.e. the last ulp).
     x = np.random.default_rng(1).normal(size=1001)
     whole = bootstrap_mean(x, n_boot=501)
-    monkeypatch.setattr(hs, "_CHUNK_BYTES", 24 * 1001 * 7)  # 7 replicates per chunk
+    monkeypatch.setattr(resample, "_CHUNK_BYTES", 24 * 1001 * 7)  # 7 replicates per chunk
     chunked = bootstrap_mean(x, n_boot=501)
     assert (chunked.low, chunked.high) == pytest.approx((whole.low, whole.high), rel=1e-12)
 
 
 def test_chunk_memory_bounded_for_many_clusters() -> None:
     rng = np.random.default_rng(0)
-    chunk = next(hs._weight_chunks(rng, 100_000, 2000))
+    chunk = next(resample._weight_chunks(rng, 100_000, 2000))
     assert chunk.shape[1] == 100_000
     assert 3 * chunk.nbytes <= 50 * 1024 * 1024
     # Each replicate is a multinomial draw: weights sum to the number of clusters.

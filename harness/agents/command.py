@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from harness.agents.base import Agent, AgentContext, AgentSettings, CallContext
-from harness.errors import AgentBadResponse, AgentFailure, ConfigError
+from harness.errors import AgentBadResponse, AgentFailure, AgentUnavailable, ConfigError
 from harness.records import AgentResult, Request
 from harness.secrets import expand_env
 
@@ -85,11 +85,11 @@ class CommandAgent(Agent):
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 cwd=self._cwd,
-                env=self._env,
+                env=_with_tools(self._env, context),
                 start_new_session=True,
             )
         except OSError as exc:
-            raise AgentFailure(f"cannot start {self._config.command[0]!r}: {exc}") from exc
+            raise AgentUnavailable(f"cannot start {self._config.command[0]!r}: {exc}") from exc
         feeder = asyncio.create_task(_feed(process, payload))
         tail = _Tail(STDERR_TAIL_BYTES)
         stderr = asyncio.create_task(tail.drain(process.stderr))
@@ -106,6 +106,16 @@ class CommandAgent(Agent):
             detail = tail.data.decode("utf-8", "replace").strip()
             raise AgentFailure(f"command {how}" + (f": {detail}" if detail else ""))
         return AgentResult.from_mapping(_parse(bytes(stdout.data)))
+
+
+def _with_tools(env: dict[str, str], context: CallContext) -> dict[str, str]:
+    """The replay's tool sandbox for this call: HARNESS_TOOLS_URL, HARNESS_REQUEST_KEY (and HARNESS_MCP_URL)."""
+    if context.tools_url is None or context.request_key is None:
+        return env
+    extra = {"HARNESS_TOOLS_URL": context.tools_url, "HARNESS_REQUEST_KEY": context.request_key}
+    if context.mcp_url is not None:
+        extra["HARNESS_MCP_URL"] = context.mcp_url
+    return {**env, **extra}
 
 
 async def _feed(process: asyncio.subprocess.Process, payload: bytes) -> None:

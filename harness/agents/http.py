@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
@@ -34,7 +35,10 @@ __all__ = ["AGENT", "HttpAgent", "HttpAgentConfig", "HttpResponseMap"]
 
 
 class HttpResponseMap(Section):
-    """Where each result field sits in the endpoint's JSON answer (dotted paths, list indexes allowed)."""
+    """Where each result field sits in the endpoint's JSON answer (dotted paths, list indexes allowed).
+
+    An answer with nothing at the output, tool-call and error paths is a `bad_response`, not a success.
+    """
 
     output: str = "output"
     tool_calls: str = "tool_calls"
@@ -52,13 +56,16 @@ class HttpAgentConfig(AgentSettings):
     headers: dict[str, str] = {}
     """Header values may use ${ENV_VAR}; they are expanded at call time and never stored."""
     body: dict[str, Any] | None = None
-    """Body template; strings like "{{input}}" or "{{metadata.intent}}" are filled from the request."""
+    """Body template; strings like "{{input}}" or "{{metadata.intent}}" are filled from the request, and
+    "{{tools_url}}" / "{{request_key}}" / "{{mcp_url}}" from the replay's tool sandbox."""
     response: HttpResponseMap = Field(default_factory=HttpResponseMap)
     max_response_bytes: int = Field(10_000_000, gt=0)
 
 Render = Callable[[Request], Any]
 Steps = tuple[tuple[str, int | None], ...]
 
+_CALL: ContextVar[CallContext] = ContextVar("harness_http_call", default=CallContext())
+"""The call being rendered: {{tools_url}} and {{request_key}} (the replay's tool sandbox) read it."""
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _ROOTS: dict[str, Render] = {
     "request": Request.to_dict,
@@ -71,6 +78,9 @@ _ROOTS: dict[str, Render] = {
     "timestamp": lambda r: r.timestamp.isoformat() if r.timestamp else None,
     "metadata": lambda r: r.metadata,
     "reference": lambda r: r.reference,
+    "tools_url": lambda r: _CALL.get().tools_url,
+    "request_key": lambda r: _CALL.get().request_key,
+    "mcp_url": lambda r: _CALL.get().mcp_url,
 }
 _ERROR_SNIPPET_CHARS = 200
 _PLAIN_HEADERS = frozenset({"accept", "accept-encoding", "accept-language", "cache-control", "connection",
@@ -121,7 +131,11 @@ class HttpAgent(Agent):
 
         if self._session is None:
             raise RuntimeError("HttpAgent.call() before start()")
-        payload = json.dumps(self._render(request)).encode()
+        token = _CALL.set(context)
+        try:
+            payload = json.dumps(self._render(request)).encode()
+        finally:
+            _CALL.reset(token)
         # Translations use `from None`: aiohttp errors can hold the request and its headers.
         try:
             async with self._session.post(self._config.url, data=payload) as response:
@@ -157,6 +171,11 @@ class HttpAgent(Agent):
         if not isinstance(document, self._roots):
             raise AgentBadResponse(f"expected a JSON object, got {type(document).__name__}")
         get = {name: _dig(document, steps) for name, steps in self._fields.items()}
+        if get["output"] is None and not get["tool_calls"] and get["error"] is None:
+            paths = self._config.response
+            raise AgentBadResponse(self._scrub(
+                f"answer has no output at '{paths.output}' and no tool calls at '{paths.tool_calls}' (the"
+                f" response mapping); it has {_top_level(document)}"))
         return {
             "output": get["output"],
             "tool_calls": get["tool_calls"],
@@ -173,6 +192,15 @@ class HttpAgent(Agent):
     def _scrub(self, text: str) -> str:
         """Header values (tokens, keys) never reach an error message, even when a server echoes them."""
         return scrub(text) or ""
+
+
+def _top_level(document: Any) -> str:
+    """What an answer holds at its top level, for an error: its first keys, or the list's length."""
+    if isinstance(document, dict):
+        keys = list(document)
+        shown = ", ".join(repr(str(k)[:40]) for k in keys[:12]) + (f" and {len(keys) - 12} more" if len(keys) > 12 else "")
+        return f"top-level keys {shown}" if keys else "no keys (an empty object)"
+    return f"a list of {len(document)} items at the top level" if isinstance(document, list) else type(document).__name__
 
 
 def _remember_credentials(url: str, headers: dict[str, str]) -> None:

@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from harness.capture.otlp import hex_id
-from harness.capture.spans import Span, mapping, status_name
+from harness.capture.span_values import mapping, status_name
+from harness.capture.spans import Span
 
 __all__ = ["OPENINFERENCE_KIND", "dict_span", "is_dict_span"]
 

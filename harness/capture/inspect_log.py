@@ -37,7 +37,7 @@ from typing import Any
 from harness.canonical import Malformed
 from harness.capture.base import RawBatch
 from harness.capture.documents import MAX_DOCUMENT_BYTES, iter_documents, size_text
-from harness.capture.spans import chat_message, text_of, tool_call_message_entry
+from harness.capture.span_values import chat_message, text_of, tool_call_message_entry
 from harness.capture.values import (
     Item,
     batches,
@@ -77,7 +77,8 @@ class InspectLogReader:
         return batches(merged_variants(items) if self.variant_from else items, seq_start)
 
     def _json(self, path: Path, hasher: Any) -> list[Item]:
-        source, items = str(path), []
+        source = str(path)
+        items: list[tuple[str, int, dict[str, Any]] | Malformed] = []
         for line, document, error in iter_documents(path, hasher):
             if error is not None:
                 items.append(Malformed(source, line, error))

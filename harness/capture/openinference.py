@@ -39,17 +39,8 @@ from typing import Any
 
 from harness.capture.dict_spans import OPENINFERENCE_KIND, dict_span, is_dict_span
 from harness.capture.otlp import is_otlp, otlp_spans, uses_openinference
-from harness.capture.spans import (
-    Span,
-    ToolSpan,
-    TraceReader,
-    by_start,
-    chat_message,
-    first_value,
-    indexed,
-    text_of,
-    tool_call_message_entry,
-)
+from harness.capture.span_values import chat_message, first_value, indexed, text_of, tool_call_message_entry
+from harness.capture.spans import Span, ToolSpan, TraceReader, by_start
 from harness.capture.values import count, decoded, number
 
 __all__ = ["READERS", "OpenInferenceReader"]

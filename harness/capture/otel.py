@@ -39,11 +39,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.capture.otlp import is_otlp, otlp_spans, uses_openinference
-from harness.capture.spans import (
-    Span,
-    ToolSpan,
-    TraceReader,
-    by_start,
+from harness.capture.span_values import (
     chat_message,
     first_value,
     indexed,
@@ -52,6 +48,7 @@ from harness.capture.spans import (
     text_of,
     tool_call_message_entry,
 )
+from harness.capture.spans import Span, ToolSpan, TraceReader, by_start
 from harness.capture.values import count, decoded
 
 __all__ = ["READERS", "OtelReader"]

@@ -13,7 +13,8 @@ import binascii
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from harness.capture.spans import Span, mapping, status_name
+from harness.capture.span_values import mapping, status_name
+from harness.capture.spans import Span
 from harness.capture.values import count, number
 
 __all__ = ["any_value", "attribute_dict", "camel_case", "hex_id", "is_otlp", "otlp_spans", "uses_openinference"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable
+from enum import Enum
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -17,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness._version import __version__
-from harness.errors import HarnessError, IncompleteRunError
+from harness.errors import DatasetExistsError, HarnessError, IncompleteRunError
 from harness.names import InvalidNameError
 from harness.secrets import scrub
 
@@ -27,8 +28,9 @@ if TYPE_CHECKING:
     from harness.store import Store
 
 __all__ = ["app", "out", "err", "handled", "given_db", "store_for", "table", "percentages", "hours", "EXIT_ERROR",
-           "EXIT_USAGE", "EXIT_INCOMPLETE", "EXIT_FOR_VERDICT", "DbOption", "ConfigOption", "ProfileOption",
-           "DatasetOption", "RunIdOption", "AllowIncompleteOption"]
+           "EXIT_USAGE", "EXIT_INCOMPLETE", "EXIT_FOR_VERDICT", "FailOn", "FailOnOption", "verdict_exit", "DbOption",
+           "ConfigOption", "ProfileOption", "DatasetOption", "RunIdOption", "DbConfigOption", "configured_db",
+           "AllowIncompleteOption", "NoPreflightOption", "preflight_setting"]
 
 app = typer.Typer(
     name="harness",
@@ -47,10 +49,35 @@ EXIT_USAGE = 2
 EXIT_INCOMPLETE = 5
 EXIT_FOR_VERDICT = {"proceed": 0, "pause_and_investigate": 3, "rollback": 4}
 
-DbOption = Annotated[
-    Path | None,
-    typer.Option("--db", envvar="HARNESS_DB", help="DuckDB file (default: ./harness.duckdb)."),
-]
+
+
+class FailOn(str, Enum):
+    """The mildest verdict that fails a CI job."""
+
+    pause = "pause"
+    rollback = "rollback"
+
+
+FailOnOption = Annotated[FailOn | None, typer.Option(
+    "--fail-on", help="Exit non-zero from this verdict up: `pause` (3 on pause_and_investigate, 4 on rollback) or"
+    " `rollback` (4 on rollback; a pause exits 0 with a warning). Errors always exit 1, 2 or 5.")]
+
+
+def verdict_exit(verdict: str, fail_on: FailOn | None) -> int:
+    """The exit code for a verdict: its own code, or 0 when it is milder than `--fail-on`."""
+    code = EXIT_FOR_VERDICT[verdict]
+    if fail_on is FailOn.rollback and code < EXIT_FOR_VERDICT["rollback"]:
+        if code:
+            err.print(f"verdict {verdict}: not failing the job (--fail-on rollback)", style="yellow", markup=False)
+        return 0
+    return code
+
+
+_DB_HELP = ("DuckDB file. Which one is used: --db after the command, else --db before it, else $HARNESS_DB, else"
+            " the config's `db` key (--config), else ./harness.duckdb; every command prints the one it used.")
+DbOption = Annotated[Path | None, typer.Option("--db", help=_DB_HELP)]
+DbConfigOption = Annotated[Path | None, typer.Option(
+    "--config", "-c", help="Config whose `db` key names the DuckDB file (see --db).")]
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="TOML config file.", exists=False)]
 ProfileOption = Annotated[str | None, typer.Option("--profile", "-p", help="Config profile to apply.")]
 DatasetOption = Annotated[str | None, typer.Option("--dataset", "-d", help="Dataset to replay (default: replay.dataset).")]
@@ -58,6 +85,8 @@ RunIdOption = Annotated[str | None, typer.Option("--run-id", help="Resume this r
 AllowIncompleteOption = Annotated[bool, typer.Option(
     "--allow-incomplete", help="Gate or report a run that stopped early on what it has (the verdict is then at most"
     " pause_and_investigate, and says how much of the run there is).")]
+NoPreflightOption = Annotated[bool, typer.Option(
+    "--no-preflight", help="Do not call each http/openai/command agent once before the replay (replay.preflight).")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,6 +101,9 @@ def handled(fn: F) -> F:
         except IncompleteRunError as exc:
             _error(f"{exc}: resume it with `harness replay --run-id ...` to finish it, or pass --allow-incomplete"
                    " to use what it has")
+            raise typer.Exit(EXIT_ERROR) from None
+        except DatasetExistsError as exc:
+            _error(f"{exc}: choose another --name, or pass --replace to replace it")
             raise typer.Exit(EXIT_ERROR) from None
         except InvalidNameError as exc:
             _error(str(exc))
@@ -101,7 +133,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    db: DbOption = None,
+    db: Annotated[Path | None, typer.Option("--db", envvar="HARNESS_DB", help=_DB_HELP)] = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
@@ -114,12 +146,35 @@ def given_db(db: Path | None) -> Path | None:
     return db or _global_db
 
 
+_announced: set[Path] = set()
+
+
 def store_for(db: Path | None, read_only: bool = False, configured: str | None = None) -> Store:
-    """The store a command uses: --db (before or after the command), HARNESS_DB, the config's db,
-    then ./harness.duckdb."""
+    """The store a command uses: --db after the command, --db before it or HARNESS_DB, the config's db,
+    then ./harness.duckdb. Says on stderr which file it is (once per file), so no one wonders where data went."""
     from harness.store import Store, resolve_db_path
 
-    return Store(resolve_db_path(db or _global_db, configured), read_only=read_only)
+    path = resolve_db_path(db or _global_db, configured)
+    if path.resolve() not in _announced:
+        _announced.add(path.resolve())
+        err.print(f"database: {path.resolve()}", markup=False, highlight=False)
+    return Store(path, read_only=read_only)
+
+
+def configured_db(config: Path | None) -> str | None:
+    """The `db` key of a config file given with --config, if any."""
+    if config is None:
+        return None
+    from harness.config import load_config
+
+    return load_config(config).db
+
+
+def preflight_setting(cfg: Any, no_preflight: bool) -> Any:
+    """The config with its preflight switched off when --no-preflight was given."""
+    if not no_preflight:
+        return cfg
+    return cfg.model_copy(update={"replay": cfg.replay.model_copy(update={"preflight": False})})
 
 
 def table(frame: pl.DataFrame, title: str | None = None) -> Table:

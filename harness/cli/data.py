@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from harness.cli.common import DbOption, app, err, handled, out, store_for, table
+from harness.cli.common import DbConfigOption, DbOption, app, configured_db, err, handled, out, store_for, table
 
 _FORMAT_HELP = (
     "auto (from the content), or one of: jsonl (canonical JSON Lines); json (canonical records as a JSON "
@@ -70,12 +70,13 @@ def ingest(
 def quarantine(
     name: Annotated[str, typer.Argument(help="Dataset name.")],
     export: Annotated[Path | None, typer.Option("--export", help="Write the raw malformed lines to this file.")] = None,
+    config: DbConfigOption = None,
     db: DbOption = None,
 ) -> None:
     """List the malformed lines set aside when a dataset was ingested."""
     import polars as pl
 
-    store = store_for(db, read_only=True)
+    store = store_for(db, read_only=True, configured=configured_db(config))
     store.dataset(name)
     frame = store.quarantine(name)
     if export is not None:
@@ -84,3 +85,19 @@ def quarantine(
         return
     out.print(table(frame.select("source", "line", "reason", pl.col("raw").str.slice(0, 80)),
                      title=f"quarantine of {name}: {frame.height:,} lines"))
+
+
+@app.command()
+@handled
+def datasets(config: DbConfigOption = None, db: DbOption = None) -> None:
+    """List the datasets: name, requests, captured outputs, malformed lines, format, redaction, created."""
+    import polars as pl
+
+    frame = store_for(db, read_only=True, configured=configured_db(config)).datasets()
+    shown = frame.select(
+        "name", pl.col("n_requests").alias("requests"), pl.col("n_captured").alias("captured"),
+        pl.col("n_quarantined").alias("malformed"), "format",
+        pl.when(pl.col("redacted")).then(pl.lit("yes")).otherwise(pl.lit("no")).alias("redacted"),
+        pl.col("created_at").dt.strftime("%Y-%m-%d %H:%M").alias("created"),
+    )
+    out.print(table(shown, title=f"{frame.height} datasets"))

@@ -11,9 +11,11 @@ from rich.markup import escape
 from harness.cli.common import (
     EXIT_FOR_VERDICT,
     EXIT_INCOMPLETE,
+    DbConfigOption,
     DbOption,
     ProfileOption,
     app,
+    configured_db,
     err,
     handled,
     out,
@@ -22,6 +24,7 @@ from harness.cli.common import (
     table,
 )
 from harness.cli.printing import print_migration
+
 
 @app.command("ingest-states")
 @handled
@@ -33,12 +36,13 @@ def ingest_states(
     fmt: Annotated[str, typer.Option("--format", "-f", help="auto, jsonl, parquet, duckdb or sqlite.")] = "auto",
     strict: Annotated[bool, typer.Option("--strict", help="Any malformed row fails the load; nothing is written.")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="Replace a state set of the same name.")] = False,
+    config: DbConfigOption = None,
     db: DbOption = None,
 ) -> None:
     """Load state snapshots into an immutable state set; malformed rows are set aside with file, line and reason."""
     from harness.migration import ingest_states as run_ingest_states
 
-    summary = run_ingest_states(store_for(db), paths, name, schema_version=schema_version, query=query, fmt=fmt,
+    summary = run_ingest_states(store_for(db, configured=configured_db(config)), paths, name, schema_version=schema_version, query=query, fmt=fmt,
                                 strict=strict, replace=replace)
     if summary.unchanged:
         out.print(f"state set [bold]{escape(name)}[/] already holds exactly this content: nothing to do")
@@ -108,10 +112,10 @@ def show_migration(
     db: DbOption = None,
 ) -> None:
     """Summarize a migration check: outcomes, per canary step, top errors, field changes, the gate."""
+    import polars as pl
+
     from harness.config import HarnessConfig, MigrationConfig, load_config
     from harness.migration import migration_gate, migration_summary
-
-    import polars as pl
 
     cfg = load_config(config) if config else HarnessConfig()
     store = store_for(db, read_only=True, configured=cfg.db)

@@ -10,12 +10,14 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.cli.common import (
-    EXIT_FOR_VERDICT,
     EXIT_INCOMPLETE,
     AllowIncompleteOption,
     ConfigOption,
     DatasetOption,
     DbOption,
+    FailOn,
+    FailOnOption,
+    NoPreflightOption,
     ProfileOption,
     RunIdOption,
     app,
@@ -25,7 +27,9 @@ from harness.cli.common import (
     hours,
     out,
     percentages,
+    preflight_setting,
     store_for,
+    verdict_exit,
 )
 from harness.cli.printing import print_gates, print_scores, print_verdict
 from harness.cli.runs import resumable
@@ -46,6 +50,8 @@ def demo(
               f" ${r.spend_usd:,.4f} simulated spend, {r.elapsed_s:.1f}s replay", markup=False, highlight=False)
     print_scores(outcome.scores, console=out)
     out.print(outcome.migration.message, markup=False, highlight=False)
+    out.print(f"payments service: {outcome.refunds_received:,} refund requests received; {outcome.refunds_intended:,}"
+              " intended refunds blocked by the tool sandbox (tool_events)", markup=False, highlight=False)
     print_verdict(outcome.gates)
     for label, path in (("captured log", outcome.log), ("v1 states", outcome.states), ("config", outcome.config),
                         ("DuckDB", outcome.db), ("report", outcome.report)):
@@ -60,9 +66,10 @@ def gate(
     profile: ProfileOption = None,
     segments: Annotated[bool, typer.Option("--segments", help="Also print every segment's checks.")] = False,
     allow_incomplete: AllowIncompleteOption = False,
+    fail_on: FailOnOption = None,
     db: DbOption = None,
 ) -> None:
-    """Evaluate the quality gates: exit 0 proceed, 3 pause_and_investigate, 4 rollback."""
+    """Evaluate the quality gates: exit 0 proceed, 3 pause_and_investigate, 4 rollback (see --fail-on)."""
     from harness.config import HarnessConfig, load_config
     from harness.gates import gate_run
     from harness.migration.gate import migration_checks
@@ -72,7 +79,7 @@ def gate(
     report = gate_run(store, run_id, cfg.gates, allow_incomplete=allow_incomplete,
                       extra_checks=migration_checks(store, cfg))
     print_gates(report, segments)
-    raise typer.Exit(EXIT_FOR_VERDICT[report.verdict])
+    raise typer.Exit(verdict_exit(report.verdict, fail_on))
 
 
 @app.command("run")
@@ -83,12 +90,18 @@ def run_release(
     run_id: RunIdOption = None,
     profile: ProfileOption = None,
     allow_incomplete: AllowIncompleteOption = False,
+    sequential: Annotated[bool, typer.Option("--sequential", help="Replay in waves and stop once the anytime-valid gates decide ([replay] sequential).")] = False,
+    fail_on: FailOnOption = None,
+    no_preflight: NoPreflightOption = False,
     db: DbOption = None,
 ) -> None:
     """The release job: replay, score, gate and report in one go; exit code as `harness gate`."""
     from harness.config import load_config
 
-    _release_job(load_config(config, profile=profile), db, dataset, run_id, profile, allow_incomplete)
+    cfg = preflight_setting(load_config(config, profile=profile), no_preflight)
+    if sequential:
+        cfg = cfg.model_copy(update={"replay": cfg.replay.model_copy(update={"sequential": True})})
+    _release_job(cfg, db, dataset, run_id, profile, allow_incomplete, fail_on)
 
 
 @app.command()
@@ -101,6 +114,7 @@ def compare(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Config for scoring, judge, gates and release.")] = None,
     run_id: RunIdOption = None,
     allow_incomplete: AllowIncompleteOption = False,
+    fail_on: FailOnOption = None,
     db: DbOption = None,
 ) -> None:
     """Compare captured shadow or canary variants without calling anything: score, gate, report."""
@@ -114,11 +128,11 @@ def compare(
     except UnknownVariantError as exc:
         raise typer.BadParameter(str(exc), param_hint=f"--{exc.role.replace('_', '-')}") from None
     compared = captured_comparison(cfg, candidate=candidate, prod=prod, prod_repeat=prod_repeat)
-    _release_job(compared, db, dataset, run_id, None, allow_incomplete)
+    _release_job(compared, db, dataset, run_id, None, allow_incomplete, fail_on)
 
 
 def _release_job(cfg: Any, db: Path | None, dataset: str | None, run_id: str | None, profile: str | None,
-                 allow_incomplete: bool) -> None:
+                 allow_incomplete: bool, fail_on: FailOn | None) -> None:
     """harness.release() and its outcome printed; exits with the verdict's code."""
     from harness.pipeline import release
     from harness.replay import new_run_id
@@ -137,7 +151,7 @@ def _release_job(cfg: Any, db: Path | None, dataset: str | None, run_id: str | N
     print_gates(outcome.gates, False)
     out.print(f"run id: {summary.run_id}", highlight=False, markup=False)
     out.print(f"report: {outcome.report}", highlight=False, markup=False)
-    raise typer.Exit(EXIT_FOR_VERDICT[outcome.gates.verdict])
+    raise typer.Exit(verdict_exit(outcome.gates.verdict, fail_on))
 
 
 @app.command()
@@ -189,10 +203,18 @@ def canary_plan(
         grid.add_column(name, justify="right")
     for st in plan.steps:
         grid.add_row(f"{st.percent:g}%", f"{st.users:,}", f"{st.user_share:.1%}", f"{st.traffic_share:.1%}",
-                     f"{st.requests:,.0f}", f"+{100 * st.mde_error_rate:.1f} pts", f"{st.mde_quality:.3f}")
+                     f"{st.requests:,}", _points(st.mde_error_rate), f"{st.mde_quality:.3f}")
     out.print(grid)
+    for st in plan.steps:
+        if st.too_small:
+            out.print(f"step {st.percent:g}%: {st.too_small}", style="yellow", highlight=False, markup=False)
     out.print(f"baseline error rate {plan.baseline_error_rate:.2%} from {plan.error_rate_source}; quality spread"
               f" (sd) {plan.quality_sd:.3f} from {plan.quality_source}", highlight=False, markup=False)
     out.print(f"users are assigned by sha256('{canary.salt}:' + user_id): stable on any machine, nested across"
               f" steps; {plan.units_without_user:,} of {plan.units:,} units had no user_id and count per request",
               highlight=False, markup=False)
+
+
+def _points(mde: float) -> str:
+    """An error-rate MDE in percentage points; "none" when no rise at all could be detected."""
+    return f"+{100 * mde:.1f} pts" if mde != float("inf") else "none detectable"

@@ -12,17 +12,22 @@ from harness.cli.common import (
     EXIT_INCOMPLETE,
     ConfigOption,
     DatasetOption,
+    DbConfigOption,
     DbOption,
+    NoPreflightOption,
     ProfileOption,
     RunIdOption,
     app,
+    configured_db,
     err,
     handled,
     out,
+    preflight_setting,
     store_for,
     table,
 )
 from harness.cli.printing import print_scores
+
 
 @app.command()
 @handled
@@ -31,13 +36,14 @@ def replay(
     dataset: DatasetOption = None,
     run_id: RunIdOption = None,
     profile: ProfileOption = None,
+    no_preflight: NoPreflightOption = False,
     db: DbOption = None,
 ) -> None:
     """Replay a dataset through prod, prod_repeat and candidate; prints the run id."""
     from harness.config import load_config
     from harness.replay import new_run_id
 
-    cfg = load_config(config, profile=profile)
+    cfg = preflight_setting(load_config(config, profile=profile), no_preflight)
     store = store_for(db, configured=cfg.db)
     run_id = run_id or new_run_id()
     summary = resumable(run_id, lambda: replay_run(cfg, store, dataset, run_id, profile))
@@ -100,11 +106,11 @@ def replay_run(cfg: Any, store: Any, dataset: str | None, run_id: str | None, pr
 
 @app.command()
 @handled
-def runs(db: DbOption = None) -> None:
+def runs(config: DbConfigOption = None, db: DbOption = None) -> None:
     """List runs, newest first."""
     import polars as pl
 
-    frame = store_for(db, read_only=True).runs().select(
+    frame = store_for(db, read_only=True, configured=configured_db(config)).runs().select(
         "run_id", "dataset", "status", "n_planned", "n_responses", "n_errors", "cost_usd",
         pl.col("created_at").dt.strftime("%Y-%m-%d %H:%M"),
     )
@@ -114,20 +120,28 @@ def runs(db: DbOption = None) -> None:
 
 @app.command()
 @handled
-def show(run_id: Annotated[str, typer.Argument(help="Run id.")], db: DbOption = None) -> None:
+def show(run_id: Annotated[str, typer.Argument(help="Run id.")], config: DbConfigOption = None,
+         db: DbOption = None) -> None:
     """Summarize one run: per arm count, errors, mean cost, p50/p95/p99 latency."""
     import polars as pl
 
-    store = store_for(db, read_only=True)
+    store = store_for(db, read_only=True, configured=configured_db(config))
     run = store.run(run_id)
     out.print(f"[bold]{escape(run_id)}[/]  dataset {escape(run['dataset'])}  status [bold]{run['status']}[/]"
               f"  planned {run['n_planned']:,}  created {run['created_at']:%Y-%m-%d %H:%M:%S}")
     if run.get("message"):
         out.print(run["message"], highlight=False, markup=False)
+    looks = store.looks(run_id)
+    if looks:
+        out.print(table(pl.DataFrame([{"look": lk["look"], "requests": lk["n_requests"], "spend_usd": lk["spend_usd"],
+                                       "decision": lk["decision"], "verdict": lk["verdict"],
+                                       "undecided": sum(c["status"] not in ("pass", "fail") for c in lk["checks"])}
+                                      for lk in looks]), title="sequential looks"))
     summary = store.arm_summary(run_id).select(
         "arm", "n", "errors", "error_rate", "mean_cost_usd", "p50_ms", "p95_ms", "p99_ms", "mean_tool_calls"
     )
     out.print(table(summary, title="per arm"))
-    errors = store.error_breakdown(run_id)
+    errors = store.error_examples(run_id, per_type=1)
     if errors.height:
-        out.print(table(errors.with_columns(pl.col("example").str.slice(0, 80)), title="errors"))
+        example = pl.col("examples").list.first().str.slice(0, 80).alias("example")
+        out.print(table(errors.select("arm", "error_type", "n", example), title="errors"))

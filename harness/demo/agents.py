@@ -2,8 +2,9 @@
 
 Both act like an LLM agent with tools: route on `metadata["intent"]` (keywords in the text
 when it is missing), find the order number, product and address anywhere in the
-conversation, call the shop's tools (their results are a pure function of the arguments,
-so one request always gets the same tool calls) and phrase the answer with fresh
+conversation, call the shop's tools through the replay's tool sandbox (`context.tools`:
+recorded results served, writes such as issue_refund blocked; the calls a plan makes are a
+pure function of the conversation, so one request always makes the same calls) and phrase the answer with fresh
 randomness on every call, so prod differs a little from itself: the noise floor.
 
 Planted differences, the findings a release review of candidate_v2 must make:
@@ -26,16 +27,16 @@ Latency is simulated with `asyncio.sleep`, multiplied by the environment variabl
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import math
 import os
 import random
-import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
 from typing import Any
 
+from harness.agents import CallContext
+from harness.demo.plans import Plan, intent, plain, plan_for
+from harness.demo.shop import CATALOG, INTENTS, Product, order_facts
+from harness.errors import ToolCallError
 from harness.records import Request
 
 __all__ = [
@@ -48,316 +49,6 @@ __all__ = [
     "CATALOG",
     "INTENTS",
 ]
-
-INTENTS = ("order_status", "refund_request", "product_question", "shipping_change", "cancel_order", "account_help")
-
-
-@dataclass(frozen=True, slots=True)
-class Product:
-    """One catalog item and what the knowledge base says about it."""
-
-    name: str
-    short: str  # what customers call it
-    price: float
-    warranty_years: int
-    size: str
-    works_with: str
-    care: str
-
-    @property
-    def key(self) -> str:
-        return self.name.split()[0].lower()
-
-
-CATALOG = (
-    Product("Aurora Desk Lamp", "Aurora lamp", 49.0, 2, "45 cm tall with a 15 cm base",
-            "any E27 LED bulb up to 10 W", "wipe it with a dry, soft cloth"),
-    Product("Nimbus Wireless Headset", "Nimbus headset", 89.0, 1, "18 cm across and 240 g",
-            "iPhone and Android phones over Bluetooth 5.3", "wipe the ear cushions with a slightly damp cloth"),
-    Product("Terra Hiking Backpack", "Terra backpack", 129.0, 5, "30 litres, 55 x 30 x 22 cm",
-            "most 3-litre hydration bladders", "hand wash it in cold water and let it air dry"),
-    Product("Breeze Standing Fan", "Breeze fan", 79.0, 2, "110 cm tall with a 40 cm head",
-            "the Breeze remote and the ShopHome app", "wipe the blades with a damp cloth once a month"),
-    Product("Pixel Mechanical Keyboard", "Pixel keyboard", 119.0, 2, "44 x 13 cm, 3.5 cm high",
-            "Windows, macOS and Linux over USB-C or Bluetooth", "use compressed air between the keys"),
-    Product("Cascade Water Bottle", "Cascade bottle", 24.0, 10, "750 ml and 26 cm tall",
-            "standard car cup holders and the Cascade sport lid", "put it in the dishwasher, top rack only"),
-    Product("Orbit Smart Watch", "Orbit watch", 199.0, 1, "a 42 mm case with a 20 mm strap",
-            "iPhone and Android phones with the Orbit app", "rinse it with fresh water after swimming"),
-    Product("Summit Rain Jacket", "Summit jacket", 149.0, 2, "XS to XXL, true to size",
-            "the Summit zip-in fleece", "machine wash it cold without fabric softener"),
-    Product("Ember Cast Iron Skillet", "Ember skillet", 59.0, 10, "26 cm across and 2.2 kg",
-            "gas, electric and induction hobs and ovens up to 260 C",
-            "hand wash it, dry it at once and oil it lightly"),
-    Product("Lumen Yoga Mat", "Lumen mat", 39.0, 1, "183 x 61 cm and 6 mm thick",
-            "the Lumen carry strap", "wipe it with mild soap and water"),
-    Product("Drift Office Chair", "Drift chair", 289.0, 5, "seat height 42 to 52 cm",
-            "desks from 68 to 80 cm high", "vacuum the fabric and spot clean it with mild soap"),
-    Product("Echo Bluetooth Speaker", "Echo speaker", 69.0, 1, "18 x 7 cm and 540 g",
-            "any Bluetooth device, and a second Echo for stereo", "wipe it with a dry cloth"),
-)
-
-_START = date(2026, 11, 16)
-_CARRIERS = ("UPS", "DHL", "FedEx", "USPS")
-_STATUSES = (("processing", 25), ("shipped", 30), ("out_for_delivery", 8), ("delivered", 30), ("delayed", 7))
-
-
-def _stable(*parts: str) -> int:
-    """A hash that is the same in every process (unlike `hash`), for the shop's facts."""
-    return int.from_bytes(hashlib.sha256("|".join(parts).encode()).digest()[:8], "big")
-
-
-def _day(offset: int) -> str:
-    day = _START + timedelta(days=offset)
-    return f"{day:%B} {day.day}"
-
-
-def order_facts(order_id: str) -> dict[str, Any]:
-    """What the order system knows about an order: a pure function of its number."""
-    h = _stable("order", order_id)
-    pick = h // 97 % 100
-    for status, weight in _STATUSES:
-        if pick < weight:
-            break
-        pick -= weight
-    product = CATALOG[h % len(CATALOG)]
-    facts: dict[str, Any] = {"order_id": order_id, "status": status, "product": product.name, "total": product.price}
-    if status != "processing":
-        carrier = _CARRIERS[h // 7 % len(_CARRIERS)]
-        facts |= {"carrier": carrier, "tracking": f"{carrier[:2].upper()}{h % 10**10:010d}"}
-    if status == "delivered":
-        facts["delivered_on"] = _day(-1 - h // 13 % 5)
-    elif status != "processing":
-        facts["eta"] = _day(5 + h // 13 % 5)
-    return facts
-
-
-# --- reading the conversation --------------------------------------------------------
-
-_ORDER_RE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
-_ADDRESS_RE = re.compile(
-    r"\d{1,4} [A-Z][a-z]+(?: [A-Z][a-z]+)? (?:Street|Avenue|Road|Lane|Drive|Way), [A-Z][a-z]+(?: [A-Z][a-z]+)?"
-)
-_PRODUCT_RES = tuple((re.compile(rf"\b{p.key}\b"), p) for p in CATALOG)
-
-_INTENT_WORDS = (
-    ("cancel_order", ("cancel", "stop my order")),
-    ("refund_request", ("refund", "money back", "return")),
-    ("shipping_change", ("address", "send it to", "ship it to")),
-    ("account_help", ("password", "log in", "login", "sign in", "account", "2fa")),
-    ("order_status", ("where", "status", "track", "arrive", "shipped")),
-)
-_REASONS = (
-    ("damaged", ("broken", "damaged", "cracked", "stopped working", "defective")),
-    ("wrong_item", ("wrong",)),
-    ("not_received", ("never arrived", "didn't arrive", "never got", "lost")),
-    ("not_as_described", ("not as described", "too small", "too big", "doesn't fit")),
-)
-_TOPICS = (
-    ("warranty", ("warranty", "guarantee")),
-    ("size", ("size", "dimension", "how big", "measure")),
-    ("compatibility", ("compatible", "work with")),
-    ("care", ("clean", "wash", "care for")),
-    ("stock", ("in stock", "available", "restock")),
-)
-_ACCOUNT_TOPICS = (
-    ("two_factor", ("2fa", "two-factor", "authenticator")),
-    ("delete_account", ("delete", "close my account")),
-    ("payment", ("card", "payment method")),
-    ("change_email", ("change my email", "update my email", "email address")),
-    ("password", ("password", "log in", "login", "locked out", "sign in")),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class _Chat:
-    """The conversation as the agent reads it: message texts, latest first."""
-
-    user_id: str | None
-    texts: tuple[str, ...]
-    user_texts: tuple[str, ...]
-
-    @classmethod
-    def of(cls, request: Request) -> _Chat:
-        messages = list(reversed(request.messages))
-        texts = tuple(_plain(m.get("content")) for m in messages)
-        user_texts = tuple(_plain(m.get("content")) for m in messages if m.get("role") == "user")
-        return cls(request.user_id, texts, user_texts)
-
-    @property
-    def order_id(self) -> str | None:
-        return _find(_ORDER_RE, self.texts)
-
-    @property
-    def product(self) -> Product | None:
-        for text in self.texts:
-            for pattern, product in _PRODUCT_RES:
-                if pattern.search(text.lower()):
-                    return product
-        return None
-
-
-def _plain(content: Any) -> str:
-    """A chat message's text: the string, or the text parts of a list of parts."""
-    if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return content if isinstance(content, str) else ""
-
-
-def _find(pattern: re.Pattern[str], texts: tuple[str, ...]) -> str | None:
-    for text in texts:
-        if match := pattern.search(text):
-            return match.group(match.lastindex or 0)
-    return None
-
-
-def _keyword(texts: tuple[str, ...], table: tuple[tuple[str, tuple[str, ...]], ...], default: str) -> str:
-    """The first table entry any word of which occurs, searching the latest text first."""
-    for text in texts:
-        low = text.lower()
-        for name, words in table:
-            if any(word in low for word in words):
-                return name
-    return default
-
-
-def _intent(request: Request) -> str:
-    intent = request.metadata.get("intent")
-    if intent in INTENTS:
-        return intent
-    chat = _Chat.of(request)
-    fallback = "order_status" if chat.order_id else "product_question"
-    return _keyword(chat.user_texts[:1], _INTENT_WORDS, fallback)
-
-
-# --- deciding what to do: tools and the facts of the answer --------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """What the agent decided: which kind of answer, with which facts, after which tool calls."""
-
-    outcome: str
-    facts: dict[str, Any]
-    tool_calls: tuple[dict[str, Any], ...] = ()
-
-
-def _call(name: str, arguments: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "arguments": arguments, "result": result}
-
-
-def _lookup(order_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    facts = order_facts(order_id)
-    return facts, _call("lookup_order", {"order_id": order_id}, facts)
-
-
-def _order_status(chat: _Chat) -> _Plan:
-    if (order_id := chat.order_id) is None:
-        return _Plan("ask_order", {})
-    facts, lookup = _lookup(order_id)
-    return _Plan(f"status_{facts['status']}", facts, (lookup,))
-
-
-def _refund_request(chat: _Chat) -> _Plan:
-    if (order_id := chat.order_id) is None:
-        return _Plan("ask_order", {})
-    facts, lookup = _lookup(order_id)
-    reason = _keyword(chat.user_texts, _REASONS, "changed_mind")
-    refund_id = f"rf-{_stable('refund', order_id) % 16**8:08x}"
-    refund = _call(
-        "issue_refund",
-        {"order_id": order_id, "amount": facts["total"], "reason": reason},
-        {"refund_id": refund_id, "status": "approved", "amount": facts["total"]},
-    )
-    return _Plan("refund_issued", facts | {"refund_id": refund_id}, (lookup, refund))
-
-
-def _cancel_order(chat: _Chat) -> _Plan:
-    if (order_id := chat.order_id) is None:
-        return _Plan("ask_order", {})
-    facts, lookup = _lookup(order_id)
-    if facts["status"] != "processing":
-        return _Plan("cancel_too_late", facts, (lookup,))
-    cancel = _call("cancel_order", {"order_id": order_id}, {"cancelled": True, "refund_amount": facts["total"]})
-    return _Plan("cancelled", facts, (lookup, cancel))
-
-
-def _shipping_change(chat: _Chat) -> _Plan:
-    if (order_id := chat.order_id) is None:
-        return _Plan("ask_order", {})
-    facts, lookup = _lookup(order_id)
-    if facts["status"] != "processing":
-        return _Plan("address_too_late", facts, (lookup,))
-    if (address := _find(_ADDRESS_RE, chat.user_texts)) is None:
-        return _Plan("ask_address", facts, (lookup,))
-    update = _call("update_address", {"order_id": order_id, "address": address}, {"updated": True})
-    return _Plan("address_updated", facts | {"address": address}, (lookup, update))
-
-
-_PRODUCT_KB = {
-    "warranty": "The {p.name} comes with a {p.warranty_years}-year warranty that covers manufacturing defects.",
-    "size": "Size of the {p.name}: {p.size}.",
-    "compatibility": "The {p.name} works with {p.works_with}.",
-    "care": "To look after the {p.name}, {p.care}.",
-    "stock": "The {p.name} is in stock and ships within 1-2 business days.",
-    "stock_out": "The {p.name} is out of stock right now; we expect new stock on {restock}.",
-    "overview": "The {p.name} costs ${p.price:.2f}, ships within 1-2 business days and has a "
-    "{p.warranty_years}-year warranty.",
-}
-
-
-def _product_question(chat: _Chat) -> _Plan:
-    product = chat.product
-    if product is None and (order_id := chat.order_id):
-        product = next(p for p in CATALOG if p.name == order_facts(order_id)["product"])
-    if product is None:
-        return _Plan("ask_product", {})
-    topic = _keyword(chat.user_texts, _TOPICS, "overview")
-    h = _stable("kb", product.name, topic)
-    entry = "stock_out" if topic == "stock" and h % 4 == 0 else topic
-    answer = _PRODUCT_KB[entry].format(p=product, restock=_day(4 + h % 10))
-    article = {"id": f"kb-{h % 9000 + 1000}", "title": f"{product.name}: {topic}", "snippet": answer}
-    search = _call("search_kb", {"query": f"{product.name} {topic}"}, {"articles": [article]})
-    return _Plan("product_info", {"answer": answer, "product": product.name}, (search,))
-
-
-_ACCOUNT_KB = {
-    "two_factor": "You can manage two-factor authentication under Account > Security. If you lost your phone, "
-    "sign in with one of your backup codes or request a 2FA reset from the login page.",
-    "delete_account": "You can delete your account under Account > Privacy > Delete account. Open orders must be "
-    "completed first, and deletion becomes permanent after 14 days.",
-    "payment": "To update your card, go to Account > Payment methods, add the new card and set it as the default.",
-    "change_email": "You can change your email under Account > Settings > Email; we send a confirmation link "
-    "to the new address before it takes effect.",
-    "settings": "Most account settings live under Account > Settings: profile, email, password, addresses "
-    "and notifications.",
-}
-
-
-def _account_help(chat: _Chat) -> _Plan:
-    topic = _keyword(chat.user_texts, _ACCOUNT_TOPICS, "settings")
-    if topic == "password":
-        reset = _call("reset_password", {"user_id": chat.user_id}, {"sent": True, "expires_minutes": 30})
-        return _Plan("password_reset", {}, (reset,))
-    answer = _ACCOUNT_KB[topic]
-    search = _call("search_kb", {"query": f"account {topic.replace('_', ' ')}"},
-                   {"articles": [{"id": f"kb-{_stable('kb', topic) % 9000 + 1000}", "snippet": answer}]})
-    return _Plan("account_info", {"answer": answer}, (search,))
-
-
-_HANDLERS: dict[str, Callable[[_Chat], _Plan]] = {
-    "order_status": _order_status,
-    "refund_request": _refund_request,
-    "product_question": _product_question,
-    "shipping_change": _shipping_change,
-    "cancel_order": _cancel_order,
-    "account_help": _account_help,
-}
-
-
-def _plan(request: Request) -> _Plan:
-    return _HANDLERS[_intent(request)](_Chat.of(request))
-
 
 # --- saying it: the phrasing varies, the meaning does not ----------------------------
 
@@ -490,18 +181,18 @@ _CANDIDATE = _Profile("gpt-4.1-mini", 500, 0.55, 90, 0.3, 0.16, 0.035, 0.6, 0.06
 _DEFLECT_SHARE = 0.85
 
 
-def _phrase(plan: _Plan, rng: random.Random, garnish: float) -> str:
+def _phrase(plan: Plan, rng: random.Random, garnish: float) -> str:
     body = rng.choice(_BODIES[plan.outcome]).format(**plan.facts)
     opener = rng.choice(_OPENERS) if rng.random() < garnish else ""
     closer = rng.choice(_CLOSERS) if rng.random() < garnish else ""
     return opener + body + closer
 
 
-def _answer(request: Request, plan: _Plan, profile: _Profile, rng: random.Random) -> dict[str, Any]:
+def _answer(request: Request, plan: Plan, profile: _Profile, rng: random.Random) -> dict[str, Any]:
     """The reply in the canonical captured shape, with token counts a real call would have."""
     output = _phrase(plan, rng, profile.garnish)
     n_tools = len(plan.tool_calls)
-    history = sum(len(_plain(m.get("content"))) for m in request.messages) // 4
+    history = sum(len(plain(m.get("content"))) for m in request.messages) // 4
     input_tokens = profile.prompt_tokens + history + profile.tokens_per_tool * n_tools + rng.randint(0, 60)
     cached = profile.prompt_tokens // 128 * 128 if rng.random() < profile.cache_hit else 0
     return {
@@ -526,7 +217,22 @@ def _latency_scale() -> float:
     return float(os.environ.get("HARNESS_DEMO_LATENCY_SCALE", "1"))
 
 
-async def _run(request: Request, plan: _Plan, profile: _Profile, rng: random.Random) -> dict[str, Any]:
+async def _use_tools(plan: Plan, context: CallContext | None) -> None:
+    """Make the plan's tool calls through the replay's tool sandbox, when there is one: the calls
+    (blocked writes included) become this answer's actions, with the results the sandbox served.
+    A refused call changes nothing here: the answer rests on the plan's facts."""
+    if context is None or context.tools is None:
+        return
+    for call in plan.tool_calls:
+        try:
+            await context.tools.call(call["name"], call["arguments"])
+        except ToolCallError:
+            continue
+
+
+async def _run(request: Request, plan: Plan, profile: _Profile, rng: random.Random,
+               context: CallContext | None) -> dict[str, Any]:
+    await _use_tools(plan, context)
     answer = _answer(request, plan, profile, rng)
     await asyncio.sleep(_latency_s(profile, len(plan.tool_calls), rng) * _latency_scale())
     if rng.random() < profile.error_rate:
@@ -537,19 +243,19 @@ async def _run(request: Request, plan: _Plan, profile: _Profile, rng: random.Ran
 # --- the public agents -------------------------------------------------------------
 
 
-async def prod_v1(request: Request) -> dict[str, Any]:
+async def prod_v1(request: Request, context: CallContext | None = None) -> dict[str, Any]:
     """Production: gpt-4.1 with the full prompt; takes the right action on every intent."""
     rng = random.Random()
-    return await _run(request, _plan(request), _PROD, rng)
+    return await _run(request, plan_for(request), _PROD, rng, context)
 
 
-async def candidate_v2(request: Request) -> dict[str, Any]:
+async def candidate_v2(request: Request, context: CallContext | None = None) -> dict[str, Any]:
     """The release candidate: cheaper, but deflects most refunds and has a slow tail."""
     rng = random.Random()
-    plan = _plan(request)
-    if _intent(request) == "refund_request" and rng.random() < _DEFLECT_SHARE:
-        plan = _Plan("deflect", {})
-    return await _run(request, plan, _CANDIDATE, rng)
+    plan = plan_for(request)
+    if intent(request) == "refund_request" and rng.random() < _DEFLECT_SHARE:
+        plan = Plan("deflect", {})
+    return await _run(request, plan, _CANDIDATE, rng, context)
 
 
 def simulate_prod(request: Request, rng: random.Random) -> tuple[dict[str, Any], float]:
@@ -557,13 +263,13 @@ def simulate_prod(request: Request, rng: random.Random) -> tuple[dict[str, Any],
 
     The generator uses it to fill a log's `captured` field deterministically.
     """
-    plan = _plan(request)
+    plan = plan_for(request)
     return _answer(request, plan, _PROD, rng), _latency_s(_PROD, len(plan.tool_calls), rng)
 
 
 def golden_answer(request: Request) -> dict[str, Any]:
     """The reviewed answer: the first phrasing, plus the expected tool calls without results."""
-    plan = _plan(request)
+    plan = plan_for(request)
     return {
         "output": _BODIES[plan.outcome][0].format(**plan.facts),
         "tool_calls": [{"name": c["name"], "arguments": c["arguments"]} for c in plan.tool_calls],

@@ -30,7 +30,7 @@ _HOURLY = (2, 1, 1, 1, 1, 2, 3, 5, 7, 9, 10, 10, 9, 9, 9, 8, 8, 9, 10, 11, 10, 8
 _INTENTS = (("order_status", 30), ("product_question", 20), ("refund_request", 15),
             ("account_help", 14), ("shipping_change", 11), ("cancel_order", 10))
 _TIERS = (("free", 70), ("pro", 22), ("enterprise", 8))
-_WRITE_FILES_SHARE = {"free": 0.05, "pro": 0.2, "enterprise": 0.5}
+_PRIORITY_SUPPORT_SHARE = {"free": 0.05, "pro": 0.2, "enterprise": 0.5}
 _LOCALES = (("en-US", 50), ("en-GB", 18), ("en-CA", 8), ("en-AU", 7), ("de-DE", 9), ("fr-FR", 5), ("es-ES", 3))
 _CHANNELS = (("web_chat", 52), ("mobile_app", 30), ("email", 12), ("whatsapp", 6))
 _CHAT_CHANNELS = ("web_chat", "mobile_app", "whatsapp")
@@ -196,7 +196,7 @@ def _users(rng: random.Random, n_users: int) -> list[_User]:
     users = []
     for i in range(n_users):
         tier = _pick(rng, _TIERS)
-        flags = {"new-checkout": rng.random() < 0.35, "agent-write-files": rng.random() < _WRITE_FILES_SHARE[tier]}
+        flags = {"new-checkout": rng.random() < 0.35, "priority-support": rng.random() < _PRIORITY_SUPPORT_SHARE[tier]}
         users.append(_User(f"u-{i + 1:04d}", tier, _pick(rng, _LOCALES), _pick(rng, _CHANNELS), flags,
                            rng.lognormvariate(0, 0.8)))
     return users

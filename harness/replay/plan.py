@@ -21,7 +21,7 @@ from harness.records import Request
 from harness.secrets import redact
 from harness.store import Store
 
-__all__ = ["RunPlan", "Call", "new_run_id", "repeat_selected"]
+__all__ = ["preflight_requests", "RunPlan", "Call", "new_run_id", "repeat_selected"]
 
 
 def new_run_id() -> str:
@@ -60,6 +60,8 @@ class RunPlan:
     dataset: str
     run_id: str
     profile: str | None = None
+    only: frozenset[str] | None = None
+    """Sequential replay: this session answers only these requests (a wave); the plan is unchanged."""
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     @property
@@ -123,19 +125,33 @@ class RunPlan:
             done_keys = set(zip(done["request_id"].to_list(), done["arm"].to_list(), done["sample"].to_list(),
                                 strict=True))
             owed: list[Call] = []
+            ids = chunk["request_id"].to_list()
             for row in chunk.iter_rows(named=True):
                 rid = row["request_id"]
+                if self.only is not None and rid not in self.only:
+                    continue
                 missing = [(arm, k) for arm in self._arms_for(rid) for k in range(repeats) if (rid, arm, k) not in done_keys]
                 if missing:
                     request = _request(row, self.dataset)
                     owed += [Call(request, arm, k) for arm, k in missing]
-            yield chunk["request_id"].to_list(), owed
+            yield (ids if self.only is None else [i for i in ids if i in self.only]), owed
 
     def _arms_for(self, request_id: str) -> list[str]:
         s = self.config.replay
         if "prod_repeat" in self.arms and not repeat_selected(s.seed, request_id, s.prod_repeat_fraction):
             return ["prod", "candidate"]
         return self.arms
+
+
+def preflight_requests(plan: RunPlan, store: Store, n: int = 3) -> list[Request]:
+    """What the preflight sends: `replay.preflight_request`, else the dataset's first `n` requests."""
+    chosen = plan.config.replay.preflight_request
+    rows = store.requests(plan.dataset)
+    if chosen is not None:
+        rows = rows.filter(rows["request_id"] == chosen)
+        if rows.is_empty():
+            raise ReplayError(f"replay.preflight_request: no request {chosen!r} in dataset {plan.dataset!r}")
+    return [_request(row, plan.dataset) for row in rows.head(n).iter_rows(named=True)]
 
 
 def _request(row: dict[str, Any], dataset: str) -> Request:

@@ -21,11 +21,18 @@ from harness.errors import HarnessError
 from harness.gates.catalogue import default_checks, resolve_checks
 from harness.limits import MAX_TEXT_CHARS_SHOWN
 from harness.migration.report import MigrationSection, migration_section
+from harness.report.changes import WhatChanged, what_changed
 from harness.report.charts import Chart, IntervalChart, histogram_chart, interval_chart
+from harness.report.headline import Headline, headlines, plain, worse_segments
+from harness.report.sequential import SequentialSection, sequential_section
+from harness.report.side_effects import SideEffectsSection, side_effects_section
+from harness.report.tooldiff import tool_diff
 from harness.store import Store
 
 __all__ = ["ReportContext", "ChecklistItem", "build_context"]
 
+TOP_REGRESSIONS = 4
+"""Regression cards shown: enough to see the pattern, few enough that the printed report stays short."""
 ARM_LABELS = {"prod": "prod", "prod_repeat": "prod_repeat", "candidate": "candidate"}
 _POST_DEPLOY = [
     "At each canary step, compare the live error rate and p99 latency with the baseline here; the plan's"
@@ -75,6 +82,22 @@ class ReportContext:
     """For an incomplete run: how much of it there is (the report says so on top)."""
     migration: MigrationSection | None = None
     """The state-migration check the config's [migration] names, if any."""
+    side_effects: SideEffectsSection | None = None
+    """What the tool sandbox blocked, served and let through (tool_events)."""
+    sequential: SequentialSection | None = None
+    """A sequential replay's looks and intervals against the requests used, if it was one."""
+    headlines: list[Headline] = field(default_factory=list)
+    """At most five findings under the verdict, the most severe and largest first."""
+    changes: WhatChanged | None = None
+    worse: list[dict[str, Any]] = field(default_factory=list)
+    """Segment checks significantly worse than prod (the verdict's rule): banner, table and chart agree."""
+    open_segments: list[dict[str, Any]] = field(default_factory=list)
+    """Segment checks whose status is not pass: the table; the rest go to a collapsed appendix."""
+    passing_segments: list[dict[str, Any]] = field(default_factory=list)
+    worse_names: list[str] = field(default_factory=list)
+    """The significantly worse segments as key=value, sorted."""
+    segment_grid: dict[str, Any] = field(default_factory=dict)
+    """Segments with a check that does not pass, by check: {"checks": [...], "rows": [...]}."""
 
 
 def build_context(store: Store, run_id: str, config: HarnessConfig | None = None, *,
@@ -91,14 +114,14 @@ def build_context(store: Store, run_id: str, config: HarnessConfig | None = None
     scoring = store.scoring_run(run_id)
     verdict = store.verdict(run_id)
     canary = _canary(store, run, cfg)
-    counts = store.run_counts(run_id)
+    counts = store.run_totals(run_id)
     ctx = ReportContext(
         run=run, dataset=store.dataset(run["dataset"]), release=cfg.release, verdict=verdict, arms=arms,
         counts=counts, checklist=[], gates=overall.to_dicts(),
         sanity=gates.filter(pl.col("check_name").str.starts_with("sanity:")).to_dicts(),
         segments=gates.filter(pl.col("segment_key") != "").to_dicts(),
         canary=canary, watch=_watch(cfg), post_deploy=_POST_DEPLOY + list(cfg.release.post_deploy),
-        charts=_charts(store, run_id, gates), regressions=_regressions(store, run_id),
+        charts=_charts(store, run_id), regressions=_regressions(store, run_id),
         errors=store.error_examples(run_id).to_dicts(), judge=store.judge_diagnostics(run_id).to_dicts(),
         tool_classes=store.tool_classes(run_id).to_dicts(), scoring=scoring, score_means=store.score_means(run_id).to_dicts(),
         config_digest=hashlib.sha256(json.dumps(stored, sort_keys=True).encode()).hexdigest()[:12],
@@ -107,10 +130,23 @@ def build_context(store: Store, run_id: str, config: HarnessConfig | None = None
                               + (["--profile", run["profile"]] if run.get("profile") else []))],
         harness_version=__version__,
     )  # fmt: skip
+    segment_rows = ctx.segments
+    ctx.worse = worse_segments(segment_rows, cfg.gates.alpha)
+    ctx.worse_names = sorted({f"{g['segment_key']}={g['segment_value']}" for g in ctx.worse})
+    ctx.open_segments = [g for g in segment_rows if g["status"] != "pass" or g in ctx.worse]
+    ctx.passing_segments = [g for g in segment_rows if g not in ctx.open_segments]
+    ctx.segment_grid = _segment_grid(ctx.open_segments, segment_rows, ctx.worse)
+    findings = (verdict or {}).get("findings") or []
+    ctx.headlines = headlines(arms, ctx.gates, findings, ctx.worse)
+    ctx.changes = what_changed(store, run, ctx.dataset, findings)
+    ctx.charts["segments"] = _segment_chart(gates, ctx.worse)
     ctx.migration = migration_section(store, cfg, overall)
+    ctx.sequential = sequential_section(store, run_id)
     ctx.checklist = _checklist(ctx, overall)
     if ctx.migration is not None:
         ctx.checklist.append(ChecklistItem(**ctx.migration.checklist))
+    ctx.side_effects = side_effects_section(store, run_id, cfg)
+    ctx.checklist.insert(1, ChecklistItem(**ctx.side_effects.checklist))
     return ctx
 
 
@@ -160,19 +196,20 @@ def _checklist(ctx: ReportContext, overall: pl.DataFrame) -> list[ChecklistItem]
     complete = ctx.run["status"] == "completed"
     items.append(ChecklistItem(
         "Shadow replay results reviewed", "done" if complete and ctx.verdict else "attention" if complete else "missing",
-        [f"{ctx.counts['requests']:,} requests replayed through {', '.join(a['arm'] for a in ctx.arms)}:"
-         f" {ctx.counts['responses']:,} responses, {ctx.counts['errors']:,} errors; run {ctx.run['status']}.",
+        [f"{ctx.counts['n_requests']:,} requests replayed through {', '.join(a['arm'] for a in ctx.arms)}:"
+         f" {ctx.counts['n_responses']:,} responses, {ctx.counts['n_errors']:,} errors; run {ctx.run['status']}.",
          "Verdict: " + (ctx.verdict["verdict"] if ctx.verdict else "not gated yet (run `harness gate`)."),
          f"{len(ctx.regressions)} top regressions are shown side by side below."],
         "regressions"))  # fmt: skip
     cost = _gate(overall, "cost")
     items.append(ChecklistItem("Cost comparison", _status(cost), [
         f"Mean cost per request: prod {_usd(prod.get('mean_cost_usd'))}, candidate {_usd(cand.get('mean_cost_usd'))}.",
-        *([cost["sentence"]] if cost else ["No cost check result."])], "gates"))
+        *([plain(cost["sentence"])] if cost else ["No cost check result."])], "gates"))
     latency = [_gate(overall, n) for n in ("latency_p99", "latency_p50_ratio", "latency_p95_ratio", "latency_p99_ratio")]
     items.append(ChecklistItem("Latency comparison (p50 / p95 / p99 per arm)", _status(*latency), [
-        f"{a['arm']}: p50 {_ms(a['p50_ms'])}, p95 {_ms(a['p95_ms'])}, p99 {_ms(a['p99_ms'])}" for a in ctx.arms
-    ] + [r["sentence"] for r in latency if r is not None and r["status"] != "pass"], "latency"))
+        "p50 / p95 / p99 of successful answers: " + "; ".join(
+            f"{a['arm']} {_ms(a['p50_ms'])} / {_ms(a['p95_ms'])} / {_ms(a['p99_ms'])}" for a in ctx.arms)
+    ] + [plain(r["sentence"]) for r in latency if r is not None and r["status"] != "pass"], "latency"))
     actions = [_gate(overall, n) for n in ("task_success_delta", "action_f1_delta", "actions_vs_noise")]
     findings = (ctx.verdict or {}).get("findings") or []
     writes = [t["tool"] for t in ctx.tool_classes if t["class"] == "write"]
@@ -180,13 +217,13 @@ def _checklist(ctx: ReportContext, overall: pl.DataFrame) -> list[ChecklistItem]
                                _status(*actions), [
         f"Write tools (actions): {', '.join(writes) or 'none seen'}; the classes used are listed under Actions.",
         *[f["text"] for f in findings[:5]],
-        *[r["sentence"] for r in actions if r is not None]], "actions"))
+        *[plain(r["sentence"]) for r in actions if r is not None]], "actions"))
     quality = [_gate(overall, n) for n in ("quality", "quality_delta", "judge_win_rate", "similarity_vs_noise",
                                            "tool_behaviour")]
     judge_model = (ctx.scoring or {}).get("settings", {}).get("judge_model")
     evidence = [f"LLM judge: {judge_model}." if judge_model else
                 "LLM judge: not configured; quality is similarity to the reference answers."]
-    evidence += [r["sentence"] for r in quality if r is not None]
+    evidence += [plain(r["sentence"]) for r in quality if r is not None and r["status"] != "skipped"]
     items.append(ChecklistItem("Quality comparison (judge, similarity vs noise floor, reference checks)",
                                _status(*quality), evidence, "quality"))
     release = ctx.release
@@ -199,7 +236,7 @@ def _checklist(ctx: ReportContext, overall: pl.DataFrame) -> list[ChecklistItem]
     return items
 
 
-def _charts(store: Store, run_id: str, gates: pl.DataFrame) -> dict[str, Chart | IntervalChart | None]:
+def _charts(store: Store, run_id: str) -> dict[str, Chart | IntervalChart | None]:
     arms = [(a, ARM_LABELS[a]) for a in ("prod", "prod_repeat", "candidate")]
     charts: dict[str, Chart | IntervalChart | None] = {
         "latency": histogram_chart("Latency per arm", store.latency_histogram(run_id), arms, log_x=True,
@@ -215,19 +252,20 @@ def _charts(store: Store, run_id: str, gates: pl.DataFrame) -> dict[str, Chart |
         "Similarity to prod: candidate against the noise floor", store.similarity_histogram(run_id),
         [("prod_repeat", "prod_repeat (noise)"), ("candidate", "candidate")], log_x=False,
         x_label="cosine similarity to prod's answer", fmt=lambda v: f"{v:.2f}", bin_width=lambda b: 0.025)
-    charts["segments"] = _segment_chart(gates)
     return charts
 
 
-def _segment_chart(gates: pl.DataFrame) -> IntervalChart | None:
-    """Quality difference from prod per segment (or similarity gap when quality is absent)."""
+def _segment_chart(gates: pl.DataFrame, worse: list[dict[str, Any]] | None = None) -> IntervalChart | None:
+    """Quality difference from prod per segment (or similarity gap when quality is absent); the segments
+    marked are the significantly worse ones, the same as in the banner and the table."""
+    flagged = {(r["check_name"], r["segment_key"], r["segment_value"]) for r in worse or []}
     for check in ("quality_delta", "similarity_vs_noise"):
         rows = gates.filter((pl.col("segment_key") != "") & (pl.col("check_name") == check)
                             & pl.col("estimate").is_not_null())
         if rows.height:
             data = [{"label": f"{r['segment_key']}={r['segment_value']}", "estimate": r["estimate"],
                      "low": r["ci_low"], "high": r["ci_high"],
-                     "flagged": r["p_adjusted"] is not None and r["p_adjusted"] < 0.05 and r["status"] == "fail"}
+                     "flagged": (check, r["segment_key"], r["segment_value"]) in flagged}
                     for r in rows.sort("segment_key", "segment_value").to_dicts()]
             margin = rows["margin"].drop_nulls()
             limit = -float(margin.median()) if margin.len() else None  # type: ignore[arg-type]
@@ -238,22 +276,57 @@ def _segment_chart(gates: pl.DataFrame) -> IntervalChart | None:
     return None
 
 
+def _segment_grid(open_rows: list[dict[str, Any]], rows: list[dict[str, Any]],
+                  worse: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row per segment that has a check not passing, one column per such check; cells keep the status and
+    the numbers (as a tooltip), the significantly worse ones marked."""
+    checks = sorted({g["check_name"] for g in open_rows})
+    segments = sorted({(g["segment_key"], g["segment_value"]) for g in open_rows})
+    cell = {(g["segment_key"], g["segment_value"], g["check_name"]): g for g in rows}
+    marked = {(g["segment_key"], g["segment_value"], g["check_name"]) for g in worse}
+    grid_rows = []
+    for key, value in segments:
+        cells = []
+        for check in checks:
+            g = cell.get((key, value, check))
+            cells.append({"status": g["status"] if g else "-", "worse": (key, value, check) in marked,
+                          "title": _cell_numbers(g) if g else "not evaluated in this segment"})
+        n = max((g["n"] or 0 for g in rows if (g["segment_key"], g["segment_value"]) == (key, value)), default=0)
+        grid_rows.append({"segment": f"{key}={value}", "n": n, "cells": cells,
+                          "worse": any(c["worse"] for c in cells)})
+    return {"checks": checks, "rows": grid_rows}
+
+
+def _cell_numbers(g: dict[str, Any]) -> str:
+    """A segment cell's numbers for its tooltip (numbers only: untrusted names stay out of attributes)."""
+    if g["estimate"] is None:
+        return f"{g['status']}, n={g['n'] or 0:,}"
+    interval = f" (95% CI {g['ci_low']:.3g} .. {g['ci_high']:.3g})" if g["ci_low"] is not None else ""
+    adjusted = f", adjusted p={g['p_adjusted']:.2g}" if g["p_adjusted"] is not None else ""
+    return f"{g['estimate']:.3g}{interval}, n={g['n'] or 0:,}{adjusted}"
+
+
 def _regressions(store: Store, run_id: str) -> list[dict[str, Any]]:
-    top = store.top_regressions(run_id, cap=MAX_TEXT_CHARS_SHOWN)
+    top = store.top_regressions(run_id, limit=TOP_REGRESSIONS, cap=MAX_TEXT_CHARS_SHOWN)
     if top.is_empty():
         return []
     answers = store.responses_for(run_id, top["request_id"].to_list(), cap=MAX_TEXT_CHARS_SHOWN)
     by_request: dict[str, dict[str, dict[str, Any]]] = {}
     for row in answers.to_dicts():
+        whole = (row["tool_calls_chars"] or 0) <= len(row["tool_calls"] or "")
+        row["raw_tool_calls"] = row["tool_calls"] if whole else "cut"
         row["output"] = _shown(row["output"], row["output_chars"])
         row["tool_calls"] = _shown(row["tool_calls"], row["tool_calls_chars"], pretty=True)
         by_request.setdefault(row["request_id"], {})[row["arm"]] = row
     items = []
     for r in top.to_dicts():
+        arms = by_request.get(r["request_id"], {})
+        prod, cand = arms.get("prod"), arms.get("candidate")
         items.append({
+            "tool_diff": tool_diff(prod["raw_tool_calls"], cand["raw_tool_calls"]) if prod and cand else None,
             "request_id": r["request_id"], "input": _shown(r["input_text"], r["input_chars"]),
             "metadata": _shown(r["metadata"], r["metadata_chars"], pretty=True),
-            "why": _why(r), "arms": by_request.get(r["request_id"], {}),
+            "why": _why(r), "arms": arms,
         })  # fmt: skip
     return items
 
@@ -263,9 +336,9 @@ def _shown(text: str | None, total: int | None, *, pretty: bool = False) -> str:
     how much more there is; JSON indented when it is whole."""
     if not text:
         return ""
-    cut = total is not None and total > len(text)
-    shown = _pretty(text) if pretty and not cut else text
-    return shown + (f"\n[... {total - len(text):,} more characters not shown]" if cut else "")
+    if total is not None and total > len(text):
+        return text + f"\n[... {total - len(text):,} more characters not shown]"
+    return _pretty(text) if pretty else text
 
 
 def _why(r: dict[str, Any]) -> list[str]:

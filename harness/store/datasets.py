@@ -182,15 +182,15 @@ class DatasetWriter:
         con = self._con
         self._open()
         self._check_duplicates()
+        shown = "; ".join(f"{m.source}:{m.line}: {m.reason}" for m in self.summary.quarantined[:10])
+        more = " and more" if self.summary.n_quarantined > 10 else ""
         if strict and self.summary.n_quarantined:
-            shown = "; ".join(f"{m.source}:{m.line}: {m.reason}" for m in self.summary.quarantined[:10])
-            raise IngestError(
-                f"--strict: {self.summary.n_quarantined} malformed line(s), nothing ingested: {shown}"
-            )
+            raise IngestError(f"strict: {self.summary.n_quarantined} malformed line(s), nothing ingested: {shown}{more}")
         if self.summary.n_requests == 0:
+            # Nothing is published, so the quarantine cannot be looked at later: the reasons go in the error.
             raise IngestError(
                 f"no valid request in {', '.join(sources)}"
-                + (f" ({self.summary.n_quarantined} malformed)" if self.summary.n_quarantined else " (empty)")
+                + (f" ({self.summary.n_quarantined} malformed: {shown}{more})" if self.summary.n_quarantined else " (empty)")
             )
         row = one(con, "SELECT count(*) FROM captured WHERE dataset = ?", [self.target])
         self.summary.n_captured = int(row[0]) if row else 0
@@ -234,7 +234,7 @@ class DatasetWriter:
             return True
         raise DatasetExistsError(
             f"dataset {self.name!r} already exists with different content;"
-            " datasets are immutable: choose another --name or pass --replace"
+            " datasets are immutable"
         )
 
 

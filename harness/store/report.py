@@ -2,41 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import polars as pl
 
+from harness.store.connection import ARM_ORDER
 from harness.store.runs import _HasConnection
 
 __all__ = ["ReportQueries"]
-
-_ARM_ORDER = "CASE arm WHEN 'prod' THEN 0 WHEN 'prod_repeat' THEN 1 WHEN 'candidate' THEN 2 ELSE 3 END"
 
 
 class ReportQueries:
     """Mixin of Store: histograms, top regressions and examples for the release report."""
 
     def latency_histogram(self: _HasConnection, run_id: str, bins_per_decade: int = 10) -> pl.DataFrame:
-        """Responses per arm and log10-spaced latency bin (bin = lower edge in ms)."""
+        """Successful responses per arm and log10-spaced latency bin (bin = lower edge in ms); errors are
+        what the error figures count, and a fast failure is not a fast answer."""
         return self._frame(
             f"""
             SELECT arm, pow(10, floor(log10(greatest(latency_ms, 1)) * $b) / $b) AS bin, count(*) AS n
-            FROM responses WHERE run_id = $run AND latency_ms IS NOT NULL
-            GROUP BY 1, 2 ORDER BY {_ARM_ORDER}, bin
+            FROM responses WHERE run_id = $run AND latency_ms IS NOT NULL AND error_type IS NULL
+            GROUP BY 1, 2 ORDER BY {ARM_ORDER}, bin
             """,
             {"run": run_id, "b": bins_per_decade},
         )
 
     def cost_histogram(self: _HasConnection, run_id: str, bins: int = 24) -> pl.DataFrame:
-        """Responses per arm and linear cost bin between the run's smallest and largest cost."""
+        """Successful responses per arm and linear cost bin between the run's smallest and largest cost."""
         return self._frame(
             f"""
             WITH bounds AS (SELECT min(cost_usd) AS lo, max(cost_usd) AS hi FROM responses
-                            WHERE run_id = $run AND cost_usd IS NOT NULL)
+                            WHERE run_id = $run AND cost_usd IS NOT NULL AND error_type IS NULL)
             SELECT arm, lo + least(floor((cost_usd - lo) / nullif((hi - lo) / $bins, 0)), $bins - 1)
                         * ((hi - lo) / $bins) AS bin, count(*) AS n, any_value((hi - lo) / $bins) AS width
-            FROM responses, bounds WHERE run_id = $run AND cost_usd IS NOT NULL
-            GROUP BY 1, 2 ORDER BY {_ARM_ORDER}, bin
+            FROM responses, bounds WHERE run_id = $run AND cost_usd IS NOT NULL AND error_type IS NULL
+            GROUP BY 1, 2 ORDER BY {ARM_ORDER}, bin
             """,
             {"run": run_id, "bins": bins},
         )
@@ -106,7 +104,7 @@ class ReportQueries:
                        WHERE run_id = $run AND kind = 'pointwise' AND sample = 0 AND error_type IS NULL
                        GROUP BY ALL) j ON j.request_id = x.request_id AND j.arm_a = x.arm
             WHERE x.run_id = $run AND x.sample = 0 AND x.request_id IN (SELECT unnest($ids::VARCHAR[]))
-            ORDER BY x.request_id, {_ARM_ORDER.replace('arm', 'x.arm')}
+            ORDER BY x.request_id, {ARM_ORDER.replace('arm', 'x.arm')}
             """,
             {"run": run_id, "ids": request_ids, "cap": cap},
         )
@@ -119,16 +117,18 @@ class ReportQueries:
                    list(error_message ORDER BY request_id)[1:$k] AS examples,
                    list(request_id ORDER BY request_id)[1:$k] AS request_ids
             FROM responses WHERE run_id = $run AND error_type IS NOT NULL
-            GROUP BY 1, 2 ORDER BY {_ARM_ORDER}, n DESC
+            GROUP BY 1, 2 ORDER BY {ARM_ORDER}, n DESC
             """,
             {"run": run_id, "k": per_type},
         )
 
-    def run_counts(self: _HasConnection, run_id: str) -> dict[str, Any]:
-        """Requests replayed, responses, errors and agent spend of a run."""
-        rows = self._frame(
-            "SELECT count(DISTINCT request_id) AS requests, count(*) AS responses, count(error_type) AS errors,"
-            " sum(cost_usd) AS spend_usd FROM responses WHERE run_id = ?",
+    def models_by_arm(self: _HasConnection, run_id: str) -> pl.DataFrame:
+        """The models each arm's answers named, with how many answers named each (the report's what-changed)."""
+        return self._frame(
+            f"""
+            SELECT arm, coalesce(model, '(not reported)') AS model, count(*) AS n
+            FROM responses WHERE run_id = ? AND NOT harness_cancelled
+            GROUP BY arm, 2 ORDER BY {ARM_ORDER}, n DESC
+            """,
             [run_id],
-        ).to_dicts()
-        return rows[0]
+        )

@@ -19,6 +19,7 @@ import polars as pl
 
 from harness.canonical import Malformed
 from harness.errors import DatasetExistsError, IngestError, NotFoundError
+from harness.names import what_exists
 from harness.store.connection import one, registered
 from harness.store.datasets import RAW_LIMIT
 from harness.store.runs import _HasConnection
@@ -26,7 +27,7 @@ from harness.store.runs import _HasConnection
 __all__ = ["STATE_COLUMNS", "StateQueries", "StateSetSummary", "StateSetWriter", "read_duckdb_query"]
 
 #: What a reader hands the writer for each good row.
-STATE_COLUMNS = {"seq": pl.Int64, "key": pl.String, "state": pl.String, "updated_at": pl.Datetime("us", "UTC"),
+STATE_COLUMNS: dict[str, Any] = {"seq": pl.Int64, "key": pl.String, "state": pl.String, "updated_at": pl.Datetime("us", "UTC"),
                  "n_bytes": pl.Int64, "source": pl.String, "line": pl.Int64}  # fmt: skip
 
 
@@ -62,7 +63,7 @@ class StateSetWriter:
             self.summary.unchanged = True
             return True
         raise DatasetExistsError(f"state set {self.name!r} already exists with different content (or schema"
-                                 " version); state sets are immutable: choose another --name or pass --replace")
+                                 " version); state sets are immutable")
 
     def begin(self) -> None:
         self._con.execute("BEGIN TRANSACTION")
@@ -119,7 +120,7 @@ class StateSetWriter:
         s = self.summary
         if strict and s.n_quarantined:
             shown = "; ".join(f"{m.source}:{m.line}: {m.reason}" for m in s.quarantined[:10])
-            raise IngestError(f"--strict: {s.n_quarantined} malformed row(s), nothing ingested: {shown}")
+            raise IngestError(f"strict: {s.n_quarantined} malformed row(s), nothing ingested: {shown}")
         if s.n_states == 0:
             raise IngestError(f"no valid state in {', '.join(sources)}"
                               + (f" ({s.n_quarantined} malformed)" if s.n_quarantined else " (empty)"))
@@ -141,7 +142,9 @@ class StateQueries:
     def state_set(self: _HasConnection, name: str) -> dict[str, Any]:
         rows = self._frame("SELECT * FROM state_sets WHERE name = ?", [name]).to_dicts()
         if not rows:
-            raise NotFoundError(f"no state set named {name!r} (load one with `harness ingest-states`)")
+            names = self._frame("SELECT name FROM state_sets ORDER BY created_at DESC")["name"].to_list()
+            raise NotFoundError(f"no state set named {name!r} in {getattr(self, 'path', 'the store')}"
+                                f" (load one with `harness ingest-states`); {what_exists(name, names, 'state sets')}")
         return rows[0]
 
     def states(self: _HasConnection, name: str) -> pl.DataFrame:

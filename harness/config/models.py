@@ -1,44 +1,23 @@
-"""The TOML config as pydantic models: loading and validation only.
+"""The config's sections as pydantic models; `HarnessConfig` is the whole file.
 
-Every error names the file and the dotted key, e.g. `harness.toml: replay.concurency: unknown key`.
-Profiles are partial overlays of the same sections, merged over the base before validation.
 Validation is strict about types, as TOML values are typed: `concurrency = true` or
 `concurrency = "8"` is an error, not 1 or 8.
 """
 
 from __future__ import annotations
 
-import copy
 import re
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from harness.agents.registry import AGENT_KINDS, AgentConfig
+from harness.agents.registry import AgentConfig
+from harness.config.migration import MigrationConfig
+from harness.config.tools import ToolsConfig
 from harness.errors import ConfigError
 from harness.records import ARMS
 from harness.sections import Section
-
-__all__ = [
-    "AgentConfig",
-    "PriceConfig",
-    "ReplayConfig",
-    "ScoringConfig",
-    "JudgeConfig",
-    "CheckConfig",
-    "GatesConfig",
-    "CanaryConfig",
-    "ReleaseConfig",
-    "RedactionConfig",
-    "ToolsConfig",
-    "ToolArgumentsConfig",
-    "MigrationConfig",
-    "HarnessConfig",
-    "load_config",
-    "parse_config",
-]
 
 
 class PriceConfig(Section):
@@ -72,6 +51,14 @@ class ReplayConfig(_RetrySettings):
     seed: int = 0
     flush_interval_s: float = Field(1.0, gt=0)
     flush_rows: int = Field(2000, ge=1)
+    sequential: bool = False
+    """Replay in waves, in a random order fixed by the seed, and stop once the anytime-valid gates decide."""
+    wave_size: int = Field(100, ge=1)
+    """Sequential replay: requests per wave (whole users or sessions, so a wave may hold a few more)."""
+    preflight: bool = True
+    """Call each http, openai and command agent once before a replay; stop when one cannot answer."""
+    preflight_request: str | None = None
+    """The request id the preflight sends (default: the dataset's first requests, up to three)."""
 
 
 class ScoringConfig(Section):
@@ -229,82 +216,6 @@ class RedactionConfig(Section):
         return patterns
 
 
-class ToolArgumentsConfig(Section):
-    """How tool-call arguments are compared (action scorers and the tool sandbox alike).
-
-    An argument is named `name` (any tool) or `tool.name` (one tool)."""
-
-    ignore: list[str] = []
-    """Arguments left out of comparisons: ids the agent invents, timestamps."""
-    unordered: list[str] = []
-    """List-valued arguments compared as multisets (order does not matter)."""
-    case_sensitive: bool = False
-    numbers_from_strings: bool = True
-    """"3" and 3 are the same value."""
-
-
-class ToolsConfig(Section):
-    """Which tools change state (`write`: actions) and which only read; names or glob patterns.
-
-    Not listed: a heuristic on the name decides (get_/search_/lookup_/... read), and a tool it
-    does not recognise counts as write, the safe side."""
-
-    read: list[str] = []
-    write: list[str] = []
-    arguments: ToolArgumentsConfig = Field(default_factory=ToolArgumentsConfig)
-
-    def classifier(self) -> Any:
-        from harness.tools import ToolClassifier
-
-        return ToolClassifier(tuple(self.read), tuple(self.write))
-
-    def normalizer(self) -> Any:
-        from harness.tools import ArgumentNormalizer
-
-        a = self.arguments
-        return ArgumentNormalizer.from_lists(a.ignore, a.unordered, case_sensitive=a.case_sensitive,
-                                             numbers_from_strings=a.numbers_from_strings)
-
-
-class MigrationConfig(Section):
-    """A blue-green state migration: the check `harness migrate-check` runs, and the gate
-    `migration_error_rate` that enters the verdict when this section names the check."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    check: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-    """The check id: migrate-check writes its results under it, the gate reads them."""
-    states: str | None = None
-    """The state set to migrate (`harness ingest-states --name`)."""
-    transform: str | None = Field(None, pattern=r"^[\w.]+:[\w.]+$")
-    """`module:function` taking a v1 state (a dict) and returning the v2 state."""
-    target_schema: str | None = Field(None, alias="schema")
-    """A JSON Schema file (relative to the config) or `module:Model` (a pydantic model)."""
-    invariants: str | None = Field(None, pattern=r"^[\w.]+:[\w.]+$")
-    """`module:function` taking (v1 state, v2 state) and returning {invariant name: holds}."""
-    idempotent: bool = False
-    """The transform is declared idempotent: transform(migrated) must equal migrated."""
-    already_migrated: list[Annotated[str, Field(pattern=r"^[\w.]+:[\w.]+$")]] = []
-    """`module:ExceptionClass` a re-applied transform may raise instead (meaning: already migrated)."""
-    sample: int | None = Field(None, ge=1)
-    """Check only the N users the canary reaches first (stable hash)."""
-    cohorts: list[Annotated[float, Field(gt=0, le=100)]] = []
-    """Canary steps in percent of users; only users within the largest are checked."""
-    timeout_s: float = Field(10.0, gt=0)
-    """Per state: transform, validation, invariants and re-apply together."""
-    workers: int | None = Field(None, ge=1, le=256)
-    """Worker processes (default: one per CPU)."""
-    max_error_rate: float = Field(0.0, ge=0, le=1)
-    """migration_error_rate's threshold: the share of checked states whose outcome is not ok."""
-    severity: Literal["critical", "warning"] = "critical"
-
-    @model_validator(mode="after")
-    def _sample_or_cohorts(self) -> MigrationConfig:
-        if self.sample is not None and self.cohorts:
-            raise ValueError("give either sample or cohorts, not both")
-        return self
-
-
 class HarnessConfig(Section):
     db: str | None = None
     replay: ReplayConfig = Field(default_factory=ReplayConfig)
@@ -341,118 +252,3 @@ class HarnessConfig(Section):
         if arm == "prod_repeat" and "prod" in self.agents:
             return self.agents["prod"]
         raise ConfigError(f"no agent configured for arm {arm!r}: add [agents.{arm}]")
-
-
-def load_config(path: str | Path, profile: str | None = None) -> HarnessConfig:
-    """Read, merge the chosen profile and validate a TOML config file."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
-    try:
-        raw = tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(f"{path}: not valid TOML: invalid UTF-8 (at line {line})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    config = parse_config(raw, profile=profile, source=str(path))
-    return _anchored(config, path.resolve().parent)
-
-
-def _anchored(config: HarnessConfig, base: Path) -> HarnessConfig:
-    """Resolve the config's relative paths (db, judge templates, command cwd, a migration's JSON
-    Schema file) against `base`."""
-
-    def resolve(value: str | None) -> str | None:
-        return value if value is None or Path(value).is_absolute() else str(base / value)
-
-    updates: dict[str, Any] = {}
-    if config.db:
-        updates["db"] = resolve(config.db)
-    if config.judge is not None and config.judge.templates_dir:
-        updates["judge"] = config.judge.model_copy(update={"templates_dir": resolve(config.judge.templates_dir)})
-    agents = {
-        arm: agent.model_copy(update={"cwd": resolve(agent.cwd)})
-        for arm, agent in config.agents.items()
-        if agent.kind == "command" and agent.cwd
-    }
-    if agents:
-        updates["agents"] = {**config.agents, **agents}
-    migration = config.migration
-    schema = migration.target_schema if migration is not None else None
-    if migration is not None and schema and not re.fullmatch(r"[\w.]+:[\w.]+", schema):  # a file, not module:Model
-        updates["migration"] = migration.model_copy(update={"target_schema": resolve(schema)})
-    anchored = config.model_copy(update=updates)
-    anchored._base_dir = base
-    return anchored
-
-
-def parse_config(raw: dict[str, Any], profile: str | None = None, source: str = "config") -> HarnessConfig:
-    """Validate a config mapping; every profile is checked, the chosen one is applied."""
-    base = _validate(raw, source, prefix="")
-    for name, overlay in base.profiles.items():
-        _validate(_merged(raw, overlay), source, prefix=f"profiles.{name}.", overlay=overlay)
-    if profile is None:
-        return base
-    if profile not in base.profiles:
-        have = ", ".join(sorted(base.profiles)) or "none"
-        raise ConfigError(f"{source}: profile {profile!r} is not defined (profiles: {have})")
-    return _validate(_merged(raw, base.profiles[profile]), source, prefix=f"profiles.{profile}.")
-
-
-def _merged(raw: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(raw)
-    _deep_update(merged, overlay)
-    return merged
-
-
-def _deep_update(target: dict[str, Any], overlay: dict[str, Any]) -> None:
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            _deep_update(target[key], value)
-        else:
-            target[key] = copy.deepcopy(value)
-
-
-def _validate(
-    raw: dict[str, Any], source: str, prefix: str, overlay: dict[str, Any] | None = None
-) -> HarnessConfig:
-    try:
-        return HarnessConfig.model_validate(raw, strict=True)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = _clean_loc(first["loc"])
-        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"].removeprefix("Value error, ")
-        if first["type"] == "union_tag_not_found":  # an agent without `kind`
-            loc, message = [*loc, "kind"], f"Field required (kinds: {', '.join(AGENT_KINDS)})"
-        # Our own validators say "relative.key: message"; fold the path into the location.
-        nested = re.match(r"^([A-Za-z_][\w.-]*): (.+)$", message, re.S) if first["type"] == "value_error" else None
-        if nested:
-            loc = [*loc, *nested.group(1).split(".")]
-            message = nested.group(2)
-        # An error inside a profile names the profile only when the key came from it.
-        named = prefix if overlay is None or _has_path(overlay, loc) else ""
-        where = f"{named}{'.'.join(loc)}" if loc else "(top level)"
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{source}: {where}: {message}{more}") from None
-
-
-def _clean_loc(loc: tuple[Any, ...]) -> list[str]:
-    """Drop pydantic's discriminator step (agents.prod.http.url -> agents.prod.url)."""
-    parts = [str(p) for p in loc]
-    if len(parts) > 2 and parts[0] == "agents" and parts[2] in AGENT_KINDS:
-        del parts[2]
-    return parts
-
-
-def _has_path(tree: dict[str, Any], loc: list[str]) -> bool:
-    node: Any = tree
-    for part in loc:
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
