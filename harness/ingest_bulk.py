@@ -9,6 +9,8 @@ reason. Rows the SQL refuses get Python's own reason when it has one, and their 
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +24,37 @@ from harness.prefetch import prefetched
 from harness.store import DatasetWriter
 from harness.store.bulk_load import load_json_block
 
-__all__ = ["Report", "load_jsonl"]
+__all__ = ["Report", "load_jsonl", "scratch_root"]
+
+
+def scratch_root() -> str:
+    """Where block files go: /dev/shm (memory) when it is writable with room to spare, since each
+    is written once and read at once; else the usual temporary directory."""
+    try:
+        room = os.statvfs("/dev/shm")
+        if os.access("/dev/shm", os.W_OK) and room.f_bavail * room.f_frsize > 1 << 30:
+            return "/dev/shm"
+    except OSError:
+        pass
+    return tempfile.gettempdir()
+
+
+def _sweep(root: str) -> None:
+    """Remove the block files of ingests that were killed (their process is gone)."""
+    for directory in Path(root).glob("harness-ingest-*-*"):
+        pid = directory.name.split("-")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 class Report:
@@ -38,6 +70,7 @@ class Report:
         self._at_start = self._last = (0, 0)
 
     def say(self, text: str) -> None:
+        """A progress line (when progress is shown), kept whole however narrow the terminal."""
         if self.bar is not None:
             self.bar.console.print(f"ingest {self.writer.name}: {text}", markup=False, highlight=False, soft_wrap=True)
 
@@ -54,6 +87,7 @@ class Report:
             self.bar.update(self.task, status=f"{s.n_requests:,} requests, {s.n_quarantined:,} malformed")
 
     def close(self) -> None:
+        """After the last block: the last file's line."""
         self._file_done()
 
     def _file_done(self) -> None:
@@ -71,13 +105,24 @@ class Report:
 def load_jsonl(writer: DatasetWriter, reader: JsonlReader, paths: list[Path], hashers: dict[Path, Any],
                seq: int, report: Report) -> int:
     """Every file's blocks into the writer; returns the next free sequence number."""
-    with tempfile.TemporaryDirectory(prefix="harness-ingest-") as scratch:
+    root = scratch_root()
+    _sweep(root)
+    with tempfile.TemporaryDirectory(prefix=f"harness-ingest-{os.getpid()}-", dir=root) as scratch:
+        typed, typed_source = True, None
         for source, piece, first_line, n_lines, file in prefetched(
                 _blocks(reader, paths, hashers, writer.block_rows, Path(scratch))):
+            if source != typed_source:  # each file first tries its captured objects typed
+                typed, typed_source = True, source
             try:
-                refused = None if file is None else load_json_block(
-                    writer, file, source=source, first_line=first_line, n_lines=n_lines, seq=seq,
-                    max_line_bytes=reader.max_line_bytes)
+                refused = None
+                if file is not None:
+                    for attempt in (True, False) if typed else (False,):
+                        refused = load_json_block(writer, file, source=source, first_line=first_line,
+                                                  n_lines=n_lines, seq=seq, max_line_bytes=reader.max_line_bytes,
+                                                  typed_captured=attempt)
+                        if refused is not None:
+                            break
+                        typed = False  # this file's captured values are not all plain objects
             finally:
                 if file is not None:
                     file.unlink(missing_ok=True)

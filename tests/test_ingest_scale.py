@@ -13,6 +13,7 @@ import pytest
 
 from harness.errors import NotFoundError
 from harness.ingest import ingest
+from harness.ingest_bulk import scratch_root
 from harness.store import Store
 from tests.procs import run_harness, start_harness
 
@@ -32,7 +33,7 @@ def write_logs(directory: Path, prefix: str = "f") -> list[str]:
     return paths
 
 
-def kill_after_commits(db: Path, paths: list[str], name: str, commits: int, *extra: str) -> None:
+def kill_after_commits(db: Path, paths: list[str], name: str, commits: int, *extra: str) -> int:
     """Start `harness ingest`, SIGKILL it as soon as it reports `commits` committed blocks."""
     proc = start_harness("ingest", *paths, "--name", name, "--db", str(db), *extra, **BLOCK)
     seen = 0
@@ -48,6 +49,7 @@ def kill_after_commits(db: Path, paths: list[str], name: str, commits: int, *ext
         proc.kill()
         proc.wait(timeout=60)
     assert seen == commits and proc.returncode == -signal.SIGKILL, (seen, proc.returncode)
+    return proc.pid
 
 
 def rows(db: Path, table: str, where: str = "true") -> int:
@@ -57,8 +59,9 @@ def rows(db: Path, table: str, where: str = "true") -> int:
 def test_killed_ingest_leaves_nothing_visible_and_a_rerun_ingests_every_row_once(tmp_path: Path) -> None:
     db = tmp_path / "h.duckdb"
     paths = write_logs(tmp_path / "logs")
+    killed = []
     for commits in (1, 3, 6):  # several moments, each rerun cleaning up after the one before
-        kill_after_commits(db, paths, "big", commits)
+        killed.append(kill_after_commits(db, paths, "big", commits))
         store = Store(db, read_only=True)
         assert store.datasets().height == 0
         with pytest.raises(NotFoundError):
@@ -72,6 +75,8 @@ def test_killed_ingest_leaves_nothing_visible_and_a_rerun_ingests_every_row_once
     requests = store.requests("big")
     assert requests.height == FILES * LINES and requests["request_id"].n_unique() == FILES * LINES
     assert rows(db, "requests", "dataset <> 'big'") == 0 and rows(db, "datasets") == 1
+    leftovers = [d for pid in killed for d in Path(scratch_root()).glob(f"harness-ingest-{pid}-*")]
+    assert leftovers == []  # the killed ingests' block files were swept
 
 
 def test_killed_replace_keeps_the_old_dataset_whole(tmp_path: Path) -> None:
@@ -155,3 +160,37 @@ def test_hundreds_of_files_into_one_dataset_with_progress_per_file(tmp_path: Pat
     failed = run_harness("ingest", *paths, str(logs / "again.jsonl"), "--name", "more", "--db", db, timeout=300)
     assert failed.returncode == 1
     assert f"'f7-3' at {logs / 'p007.jsonl.gz'}:4, {logs / 'again.jsonl'}:1" in failed.stderr
+
+
+def test_redaction_takes_the_python_path_and_says_so(tmp_path: Path) -> None:
+    log = tmp_path / "pii.jsonl"
+    log.write_text(json.dumps({"request_id": "p1", "input": "mail me at jane@example.com"}) + "\n", encoding="utf-8")
+    db = tmp_path / "h.duckdb"
+    done = run_harness("ingest", str(log), "--name", "pii", "--redact", "--db", str(db), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "redaction runs in Python" in done.stderr
+    assert Store(db, read_only=True).requests("pii")["input_text"].to_list() == ["mail me at [EMAIL]"]
+
+
+def test_captured_objects_read_typed_or_as_json_are_stored_alike(store: Store, tmp_path: Path) -> None:
+    """A file whose captured values are all objects is parsed straight into their type; one holding
+    a list (several variants) reads them as JSON: both store the same rows."""
+    import polars as pl
+
+    objects = [{"variant": "canary", "output": "o", "usage": {"prompt_tokens": 5, "completion_tokens": "7"},
+                "error": "boom", "tool_calls": [], "cost_usd": "0.5", "latency_ms": None},
+               {"error": True, "usage": {"input_tokens": 3.0}},
+               {"error": {"type": "timeout", "message": "slow"}, "model": "m",
+                "tool_calls": [{"name": "a", "arguments": {"k": [1, {"z": None}]}}]},
+               {}, None, {"error": False, "extra": {"deep": 1}}]
+    lines = [json.dumps({"request_id": f"x-{i}", "input": "q", "captured": c}) for i, c in enumerate(objects)]
+    typed, mixed = tmp_path / "typed.jsonl", tmp_path / "mixed.jsonl"
+    typed.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    mixed.write_text("\n".join([*lines, json.dumps({"request_id": "list", "input": "q",
+                                                     "captured": [{"variant": "a"}, {"variant": "b"}]})]) + "\n")
+    ingest(store, [typed], "typed", progress=False)
+    ingest(store, [mixed], "mixed", progress=False)
+    assert store.captured("typed").equals(store.captured("mixed").filter(pl.col("request_id") != "list"))
+    assert store.captured("mixed").filter(pl.col("request_id") == "list")["variant"].to_list() == ["a", "b"]
+    row = store.captured("typed").filter(pl.col("request_id") == "x-0").row(0, named=True)
+    assert (row["input_tokens"], row["output_tokens"], row["cost_usd"], row["error_message"]) == (5, 7, 0.5, "boom")

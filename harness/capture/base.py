@@ -65,7 +65,7 @@ class SingleFileReader:
 class _HashingReader(io.RawIOBase):
     """Feeds every byte read to a hash, so content identity costs no second pass."""
 
-    def __init__(self, inner: BinaryIO, hasher: Any) -> None:
+    def __init__(self, inner: io.BufferedIOBase, hasher: Any) -> None:
         self._inner = inner
         self._hasher = hasher
 
@@ -73,10 +73,9 @@ class _HashingReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self._inner.read(len(buffer))
-        self._hasher.update(data)
-        buffer[: len(data)] = data
-        return len(data)
+        n = self._inner.readinto(buffer)  # straight into the caller's buffer: no copy
+        self._hasher.update(memoryview(buffer)[:n])
+        return n
 
 
 @contextmanager

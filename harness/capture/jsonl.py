@@ -56,11 +56,8 @@ Block = bytes | _LongLine
 """Whole lines of a file, or one line too long to hold."""
 
 
-def _split(piece: bytes, max_lines: int | None) -> Iterator[bytes]:
+def _split(piece: bytes, max_lines: int) -> Iterator[bytes]:
     """`piece` in parts of at most `max_lines` lines."""
-    if max_lines is None or piece.count(b"\n") <= max_lines:
-        yield piece
-        return
     start = 0
     while start < len(piece):
         end = start - 1
@@ -99,8 +96,10 @@ class JsonlReader(SingleFileReader):
                     yield piece, next_line, 1
                     next_line += 1
                     continue
-                for part in _split(piece, max_lines):
-                    n_lines = part.count(b"\n") + (0 if part.endswith(b"\n") else 1)
+                newlines = piece.count(b"\n")
+                parts = [piece] if max_lines is None or newlines <= max_lines else _split(piece, max_lines)
+                for part in parts:
+                    n_lines = (newlines if part is piece else part.count(b"\n")) + (0 if part.endswith(b"\n") else 1)
                     yield part, next_line, n_lines
                     next_line += n_lines
 
@@ -116,11 +115,12 @@ class JsonlReader(SingleFileReader):
         carry = b""
         block = stream.read(self.block_bytes).removeprefix(BOM)
         while block:
-            data = carry + block if carry else block
-            cut = data.rfind(b"\n") + 1
-            if cut:
-                yield data[:cut]
-            carry = data[cut:]
+            cut = block.rfind(b"\n") + 1
+            if cut:  # one copy of the block's whole lines (a 32 MiB block is copied once, not twice)
+                yield b"".join((carry, memoryview(block)[:cut])) if carry or cut < len(block) else block
+                carry = block[cut:]
+            else:
+                carry += block
             if len(carry) > self.max_line_bytes:
                 long_line, carry = self._read_past(stream, carry)
                 yield long_line

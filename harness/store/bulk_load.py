@@ -14,11 +14,12 @@ from pathlib import Path
 import duckdb
 
 from harness.store.datasets import DatasetWriter
+from harness.store.normalize import CAPTURED_TYPE
 
 __all__ = ["load_json_block"]
 
 _COLUMNS = ("{request_id: 'VARCHAR', timestamp: 'VARCHAR', user_id: 'VARCHAR', session_id: 'VARCHAR',"
-            " input: 'JSON', metadata: 'JSON', reference: 'JSON', captured: 'JSON'}")
+            " input: 'JSON', metadata: 'JSON', reference: 'JSON', captured: '%s'}")
 _NESTED = ("input", "metadata", "reference", "captured")
 _ALL = ("request_id", "timestamp", "user_id", "session_id", *_NESTED)
 _DEEP = 400
@@ -36,39 +37,46 @@ def _text(column: str) -> str:
 
 
 def _brackets(column: str) -> str:
+    """True for a long value with many brackets: possibly nested deeper than Python reads."""
     return (f"(length({column}) > {2 * _DEEP} AND length({column}) - length(replace(replace({column}::VARCHAR,"
             f" '[', ''), '{{', '')) > {_DEEP})")
 
 
 def load_json_block(writer: DatasetWriter, file: Path, *, source: str, first_line: int, n_lines: int, seq: int,
-                    max_line_bytes: int) -> list[tuple[int, str]] | None:
+                    max_line_bytes: int, typed_captured: bool) -> list[tuple[int, str]] | None:
     """Insert a block file's records through the writer; the (line, reason) of the rows refused, or
-    None (nothing written) when the block must be read line by line instead."""
+    None (nothing written) when the block must be read another way. With `typed_captured` the
+    captured objects are parsed straight into their type: faster, but a block where one is a list
+    (several variants) or of another shape is refused, to be read with captured as JSON."""
     con = writer.connection
     writer.commit()  # a read_json that fails aborts the transaction it runs in
+    columns = _COLUMNS % (CAPTURED_TYPE if typed_captured else "JSON")
     try:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _stage AS SELECT * FROM read_json(?, format = 'newline_delimited',"
-            f" columns = {_COLUMNS}, maximum_object_size = ?)", [str(file), max_line_bytes + 2])
+            f" columns = {columns}, maximum_object_size = ?)", [str(file), max_line_bytes + 2])
         rows = con.execute("SELECT count(*) FROM _stage").fetchall()[0][0]
-        if rows != n_lines or _lenient(con, file):  # blank lines, or values only DuckDB accepts
+        if rows != n_lines or _lenient(con, file, typed_captured):  # blank lines, or what only DuckDB accepts
             con.execute("DROP TABLE _stage")
             return None
     except duckdb.Error:
         return None
-    texts = ", ".join(_text(c) if c in ("input", "reference") else f"{c}::VARCHAR AS {c}" if c in _NESTED
-                      else c for c in _ALL)
+    texts = ", ".join(_text(c) if c in ("input", "reference") else "captured" if c == "captured" and typed_captured
+                      else f"{c}::VARCHAR AS {c}" if c in _NESTED else c for c in _ALL)
     con.execute(f"CREATE OR REPLACE TEMP VIEW _raw AS SELECT {texts}, rowid + {int(first_line)} AS _line,"
                 f" rowid + {int(seq)} AS _seq FROM _stage")
-    bad = writer.insert_raw(", ".join(_ALL), True, source, f"lines {first_line}-{first_line + n_lines - 1}", rows)
+    bad = writer.insert_raw(", ".join(_ALL), True, source, f"lines {first_line}-{first_line + n_lines - 1}", rows,
+                            typed_captured)
     con.execute("DROP VIEW _raw")
     con.execute("DROP TABLE _stage")
     return bad
 
 
-def _lenient(con: duckdb.DuckDBPyConnection, file: Path) -> bool:
+def _lenient(con: duckdb.DuckDBPyConnection, file: Path, typed_captured: bool) -> bool:
     """True when the staged block may hold what only DuckDB's parser accepts."""
-    deep = " OR ".join(_brackets(c) for c in _NESTED)
+    values = ["input", "metadata", "reference"] + (
+        ["to_json(captured.tool_calls)", "captured.error"] if typed_captured else ["captured"])
+    deep = " OR ".join(_brackets(v) for v in values)
     if con.execute(f"SELECT count(*) FROM _stage WHERE {deep}").fetchall()[0][0]:
         return True
     return bool(con.execute(f"SELECT {_LENIENT} FROM read_text(?)", [str(file)]).fetchall()[0][0])

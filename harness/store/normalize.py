@@ -10,7 +10,7 @@ import json
 
 import polars as pl
 
-__all__ = ["INSERT_CAPTURED", "INSERT_REQUESTS", "as_text", "checked_sql"]
+__all__ = ["CAPTURED_TYPE", "INSERT_REQUESTS", "as_text", "checked_sql", "insert_captured"]
 
 
 def as_text(name: str, dtype: pl.DataType | None) -> str:
@@ -32,6 +32,11 @@ _CAPTURED_SHAPE = json.dumps([{
               "prompt_tokens": "VARCHAR", "completion_tokens": "VARCHAR"},
     "cost_usd": "VARCHAR", "latency_ms": "VARCHAR", "error": "JSON",
 }])  # fmt: skip
+#: The same captured object as a DuckDB type, into which DuckDB's JSON reader parses a log's captured
+#: objects directly (harness.store.bulk_load), sparing the text in between.
+CAPTURED_TYPE = ("STRUCT(variant VARCHAR, output VARCHAR, model VARCHAR, tool_calls JSON[], usage STRUCT("
+                 "input_tokens VARCHAR, output_tokens VARCHAR, cached_input_tokens VARCHAR, prompt_tokens VARCHAR,"
+                 " completion_tokens VARCHAR), cost_usd VARCHAR, latency_ms VARCHAR, error JSON)")
 _MESSAGES_SHAPE = json.dumps({"messages": [{"role": "VARCHAR", "content": "JSON"}]})
 _REFERENCE_SHAPE = json.dumps({"output": "VARCHAR", "tool_calls": "JSON"})
 
@@ -43,12 +48,20 @@ def _container(column: str, trusted: bool) -> str:
     return starts if trusted else f"({starts} AND json_valid({column}))"
 
 
-def checked_sql(columns: str, trusted: bool) -> str:
+def checked_sql(columns: str, trusted: bool, typed_captured: bool = False) -> str:
     """The batch with cheap shape checks and the quarantine reason. The nested columns are parsed
     later, once each, by the statement that needs them, into a typed structure (DuckDB parses
     JSON text again on every function call, so field-by-field extraction would parse a dozen
-    times, and materializing the parsed structures costs more than parsing)."""
+    times, and materializing the parsed structures costs more than parsing). With
+    `typed_captured`, `captured` is already a CAPTURED_TYPE object: nothing to check."""
     obj = _container("metadata", trusted).replace("OR starts_with(ltrim(metadata), '[')", "")
+    cap_list = "NULL::VARCHAR" if typed_captured else f"""CASE WHEN captured IS NULL OR NOT {_container("captured", trusted)} THEN NULL
+             WHEN starts_with(ltrim(captured), '[') THEN captured ELSE '[' || captured || ']' END"""
+    cap_reasons = "" if typed_captured else """WHEN captured IS NOT NULL AND _cap_list IS NULL
+            THEN 'captured must be an object or a list of objects'
+        WHEN starts_with(ltrim(captured), '[') AND NOT coalesce(list_bool_and(list_transform(
+                from_json(_cap_list, '["JSON"]'), lambda x: json_type(x) = 'OBJECT')), true)
+            THEN 'captured must be an object or a list of objects'"""
     return f"""
 WITH src AS (SELECT {columns}, _line, _seq FROM _raw),
 shaped AS (
@@ -56,8 +69,7 @@ shaped AS (
         {_container("input", trusted)} AS _input_container,
         {_container("reference", trusted)} AS _ref_container,
         metadata IS NULL OR {obj} AS _meta_ok,
-        CASE WHEN captured IS NULL OR NOT {_container("captured", trusted)} THEN NULL
-             WHEN starts_with(ltrim(captured), '[') THEN captured ELSE '[' || captured || ']' END AS _cap_list,
+        {cap_list} AS _cap_list,
         coalesce(
             try_cast("timestamp" AS TIMESTAMPTZ),
             CASE WHEN try_cast("timestamp" AS DOUBLE) > 1e11
@@ -73,11 +85,7 @@ SELECT *,
             THEN 'request_id must be a string or a number'
         WHEN input IS NULL THEN 'missing input'
         WHEN NOT _meta_ok THEN 'metadata must be a JSON object'
-        WHEN captured IS NOT NULL AND _cap_list IS NULL
-            THEN 'captured must be an object or a list of objects'
-        WHEN starts_with(ltrim(captured), '[') AND NOT coalesce(list_bool_and(list_transform(
-                from_json(_cap_list, '["JSON"]'), lambda x: json_type(x) = 'OBJECT')), true)
-            THEN 'captured must be an object or a list of objects'
+        {cap_reasons}
         WHEN "timestamp" IS NOT NULL AND _ts IS NULL
             THEN 'timestamp is neither ISO 8601 nor epoch seconds/milliseconds'
     END AS _reason
@@ -104,7 +112,7 @@ FROM (
 )
 """
 
-INSERT_CAPTURED = f"""
+_INSERT_CAPTURED = """
 INSERT INTO captured
 SELECT ?, request_id,
     coalesce(c.variant, 'prod'), c.output, c.model,
@@ -129,6 +137,15 @@ SELECT ?, request_id,
         WHEN 'NULL' THEN NULL
         ELSE c.error::VARCHAR
     END
-FROM (SELECT request_id, unnest(from_json(_cap_list, '{_CAPTURED_SHAPE}')) AS c
-      FROM _checked WHERE _reason IS NULL AND _cap_list IS NOT NULL)
+FROM ({source})
 """
+_CAPTURED_LISTS = f"SELECT request_id, unnest(from_json(_cap_list, '{_CAPTURED_SHAPE}')) AS c FROM _checked"
+
+
+def insert_captured(all_valid: bool, typed_captured: bool = False) -> str:
+    """The captured insert; when every row passed the checks it skips them (only the captured
+    column is then computed). With `typed_captured` the objects are already parsed."""
+    valid = "" if all_valid else "_reason IS NULL AND"
+    source = (f"SELECT request_id, captured AS c FROM _checked WHERE {valid} captured IS NOT NULL" if typed_captured
+              else f"{_CAPTURED_LISTS} WHERE {valid} _cap_list IS NOT NULL")
+    return _INSERT_CAPTURED.replace("{source}", source)
