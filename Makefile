@@ -33,6 +33,7 @@ bench: $(STAMP)
 validate: $(STAMP)
 	$(BIN)/python bench/validate_gates.py
 	$(BIN)/python bench/validate_sequential.py
+	$(BIN)/python bench/validate_sequential_demo.py
 
 # The long versions of the reliability proofs: 2,000 requests through the fault server,
 # 20 kills of replay and of scoring, larger budgets and corpora.

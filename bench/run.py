@@ -1,7 +1,7 @@
 """`make bench`: the harness against physical bounds, printed as ratios (not timed unit tests).
 
 Sections (all by default, or name some): replay, scale, scoring, report, ingest, migration, backends, ray,
-stream.
+stream, startup.
   replay  N requests x 3 arms through a local HTTP agent with fixed latency at concurrency C;
           wall time vs the bound N*arms*latency/C, harness CPU per response, peak RSS.
   scale   a 1,000,000-request dataset replayed through a fast local python agent, in a fresh
@@ -12,10 +12,14 @@ stream.
           then the release report rendered: seconds and file size.
   ingest  1,000,000 canonical JSON lines (demo records: metadata, references, captured outputs
           with tool calls) ingested, against DuckDB's own read_json loading the same file
-          into a table, in the same process; peak memory of each, in fresh processes.
+          into a table; peak memory of each, in fresh processes; then MB/s of Langfuse traces
+          (bench/ingest_scale.py).
   migration 100,000 captured states (20 of ~2 MB) through ingest-states and migrate-check in a fresh
           process: wall time, peak memory of the process tree (summed PSS), and the check's time
           against the same per-state work in a plain loop, scaled to the workers (migration_check.py).
+  startup `harness --help` and `harness runs` against 0.3 s; the peer replay workload with start-up (startup.py).
+  sandbox, tool_replay  the tool sandbox: CPU per tool call, and a replay with 3 tool calls per answer
+          through the sandbox's HTTP endpoint (bench/sandbox.py).
   backends, ray, stream  scoring at scale (ONNX backends, the Ray executor, a 200,000-text
           stream through one driver): see bench/scoring_scale.py.
 """
@@ -236,57 +240,6 @@ def bench_report(n: int) -> dict[str, float]:
             "report_mb": size / 1e6}
 
 
-def write_canonical_lines(path: Path, n: int) -> Path:
-    """n canonical records: the demo generator's, repeated with unique request ids."""
-    from harness.demo.generator import generate_records
-
-    base = [json.dumps(r) for r in generate_records(n_requests=1200)]
-    ids = [json.loads(line)["request_id"] for line in base]
-    with open(path, "w", encoding="utf-8") as f:
-        for i in range(n):
-            k = i % len(base)
-            f.write(base[k].replace(f'"request_id": "{ids[k]}"', f'"request_id": "{ids[k]}-{i // len(base)}"', 1) + "\n")
-    return path
-
-
-def bench_ingest(n: int) -> dict[str, float]:
-    """Both sides in fresh child processes, the same file, so times and peak RSS compare."""
-    with tempfile.TemporaryDirectory() as tmp:
-        log = write_canonical_lines(Path(tmp) / "log.jsonl", n)
-        harness_code = f"""
-import json, resource, sys, time
-sys.path.insert(0, {str(HERE.parent)!r})
-from harness.ingest import ingest
-from harness.store import Store
-t0 = time.perf_counter()
-summary = ingest(Store({str(Path(tmp) / 'h.duckdb')!r}), [{str(log)!r}], "big", progress=False)
-print(json.dumps({{"s": time.perf_counter() - t0, "rows": summary.n_requests,
-                  "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
-"""
-        duckdb_code = f"""
-import json, resource, time, duckdb
-t0 = time.perf_counter()
-con = duckdb.connect({str(Path(tmp) / 'raw.duckdb')!r})
-con.execute("CREATE TABLE raw AS SELECT * FROM read_json({str(log)!r}, format='newline_delimited')")
-rows = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
-con.close()
-print(json.dumps({{"s": time.perf_counter() - t0, "rows": rows,
-                  "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
-"""
-        results = {}
-        for name, code in (("duckdb", duckdb_code), ("harness", harness_code)):
-            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-            if out.returncode != 0:
-                raise RuntimeError(out.stderr)
-            results[name] = json.loads(out.stdout.strip().splitlines()[-1])
-        size = log.stat().st_size
-    assert results["harness"]["rows"] == results["duckdb"]["rows"] == n, results
-    return {"lines": n, "file_mb": size / 1e6, "duckdb_read_json_s": results["duckdb"]["s"],
-            "harness_ingest_s": results["harness"]["s"],
-            "harness_over_duckdb": results["harness"]["s"] / results["duckdb"]["s"],
-            "duckdb_peak_rss_mb": results["duckdb"]["rss"], "harness_peak_rss_mb": results["harness"]["rss"]}
-
-
 def show(title: str, figures: dict[str, float], targets: dict[str, tuple[str, float]]) -> bool:
     print(f"\n== {title}")
     ok = True
@@ -304,12 +257,14 @@ def show(title: str, figures: dict[str, float], targets: dict[str, tuple[str, fl
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sections", nargs="*",
-                        default=["replay", "scale", "scoring", "report", "ingest", "migration", *SCALE_SECTIONS])
+                        default=["replay", "scale", "scoring", "report", "ingest", "migration", "sandbox",
+                                 "tool_replay", *SCALE_SECTIONS, "startup"])
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--scale-requests", type=int, default=1_000_000)
     parser.add_argument("--ingest-lines", type=int, default=1_000_000)
+    parser.add_argument("--converted-mb", type=float, default=100.0)
     parser.add_argument("--migration-states", type=int, default=100_000)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -331,20 +286,36 @@ def main() -> int:
         figures = bench_report(100_000)
         ok &= show("report: a 100,000-request run, three arms", figures,
                    {"report_s": ("<=", 15.0), "report_mb": ("<=", 5.0)})
-    if "ingest" in args.sections:
-        figures = bench_ingest(args.ingest_lines)
-        ok &= show(f"ingest: {args.ingest_lines:,} canonical JSON lines", figures, {"harness_over_duckdb": ("<=", 1.5)})
+    if "ingest" in args.sections:  # bench/ingest_scale.py: against read_json, peak RSS, a converted format
+        from ingest_scale import TARGETS, bench_ingest
+
+        figures = bench_ingest(args.ingest_lines, args.converted_mb)
+        ok &= show(f"ingest: {args.ingest_lines:,} canonical JSON lines, then Langfuse traces", figures, TARGETS)
     if "migration" in args.sections:
         from migration_check import BIG_STATES, bench_migration
 
         figures = bench_migration(args.migration_states)
         ok &= show(f"migration: {args.migration_states:,} states ({BIG_STATES} of ~2 MB), ingest-states +"
                    " migrate-check", figures, {"peak_tree_pss_mb": ("<=", 1024)})
+    if "sandbox" in args.sections:
+        from sandbox import bench_sandbox_calls
+
+        ok &= show("sandbox: tool calls through the sandbox, 64 in flight, no I/O", bench_sandbox_calls(),
+                   {"cpu_ms_per_call": ("<=", 1.0)})
+    if "tool_replay" in args.sections:
+        from sandbox import bench_tool_replay
+
+        figures = bench_tool_replay(args.requests, args.concurrency, args.latency)
+        ok &= show(f"tool_replay: {args.requests:,} requests x 3 arms x 3 tool calls through the sandbox endpoint,"
+                   f" HTTP agent {args.latency * 1000:g} ms, concurrency {args.concurrency}", figures,
+                   {"wall_over_bound": ("<=", 1.2), "cpu_ms_per_tool_call": ("<=", 1.0)})
     wanted = [name for name in SCALE_SECTIONS if name in args.sections]
     if wanted:  # scoring at scale: backends, Ray, streaming (bench/scoring_scale.py)
         from scoring_scale import run_sections
 
         ok &= run_sections(wanted, show)
+    if "startup" in args.sections:
+        ok &= subprocess.run([sys.executable, str(HERE / "startup.py")]).returncode == 0
     print("\nall targets met" if ok else "\nSOME TARGETS MISSED")
     return 0 if ok else 1
 

@@ -16,7 +16,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.config import GatesConfig  # noqa: E402
-from harness.gates.simulate_actions import Agent, expected_effect, predicted_power, run_many  # noqa: E402
 from harness.gates.simulate import (  # noqa: E402
     Effects,
     detection_rate,
@@ -24,6 +23,7 @@ from harness.gates.simulate import (  # noqa: E402
     predicted_error_rate_power,
     predicted_segment_power,
 )
+from harness.gates.simulate_actions import Agent, expected_effect, predicted_power, run_many  # noqa: E402
 
 
 def main() -> int:

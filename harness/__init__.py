@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from harness.errors import HarnessError
     from harness.gates import gate_run
     from harness.ingest import ingest
-    from harness.pipeline import ReleaseOutcome, release
+    from harness.outcome import ReleaseOutcome
+    from harness.pipeline import release
     from harness.records import AgentResult, Request, ToolCall, Usage
     from harness.replay import replay
     from harness.scoring import score_run
@@ -51,7 +52,7 @@ _WHERE = {
     "open_store": "harness.store", "Store": "harness.store", "load_config": "harness.config",
     "HarnessConfig": "harness.config", "ingest": "harness.ingest", "replay": "harness.replay",
     "score_run": "harness.scoring", "gate_run": "harness.gates", "release": "harness.pipeline",
-    "ReleaseOutcome": "harness.pipeline", "Request": "harness.records", "AgentResult": "harness.records",
+    "ReleaseOutcome": "harness.outcome", "Request": "harness.records", "AgentResult": "harness.records",
     "ToolCall": "harness.records", "Usage": "harness.records", "HarnessError": "harness.errors",
 }  # fmt: skip
 

@@ -137,8 +137,8 @@ def _intervals(est: np.ndarray, low: np.ndarray, high: np.ndarray, ts: np.ndarra
 def _at(ts: np.ndarray, alpha: float, est: np.ndarray, low: np.ndarray, high: np.ndarray,
         before: tuple[float, float, float]) -> list[AnytimeInterval]:
     """Intervals after ts units from arrays over 1..T units; `before` is (estimate, low, high) at 0."""
-    return _intervals(*(np.concatenate(([first], arr))[ts] for first, arr in zip(before, (est, low, high))),
-                      ts, alpha)
+    e, lo, hi = (np.concatenate(([first], arr))[ts] for first, arr in zip(before, (est, low, high), strict=True))
+    return _intervals(e, lo, hi, ts, alpha)
 
 
 
@@ -169,7 +169,8 @@ def _bounded_mean(looks: Sequence[int] | None, x: Any, lo: float, hi: float, clu
     low = np.clip(_eb_lower(y, alpha / 2), 0, 1)
     high = np.clip(1 - _eb_lower(1 - y, alpha / 2), 0, 1)
     mean = np.cumsum(y) / np.arange(1, len(y) + 1)
-    return _at(ts, alpha, *(lo + (hi - lo) * arr for arr in (mean, low, high)), before=(math.nan, lo, hi))
+    scaled_mean, scaled_low, scaled_high = (lo + (hi - lo) * arr for arr in (mean, low, high))
+    return _at(ts, alpha, scaled_mean, scaled_low, scaled_high, before=(math.nan, lo, hi))
 
 
 def cs_mean_bounded(x: Any, lo: float, hi: float, clusters: Clusters = None, *,

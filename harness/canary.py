@@ -12,6 +12,7 @@ and a handful of requests give an honest, large number, and such a step says it 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import polars as pl
@@ -77,7 +78,8 @@ def plan_canary(store: Store, dataset: str, canary: CanaryConfig, gates: GatesCo
     fractions = np.array([stats.stable_fraction(u, canary.salt) for u in ids])
     total = float(requests.sum())
     first, last = units["first_seen"].min(), units["last_seen"].max()
-    hours = (last - first).total_seconds() / 3600 if first is not None and last is not None else 0.0  # type: ignore[operator]
+    span = last - first if isinstance(first, datetime) and isinstance(last, datetime) else None
+    hours = span.total_seconds() / 3600 if span is not None else 0.0
     rate = (total / hours if hours > 0 else total / 24.0) / canary.log_sample_rate
     error_rate, error_source = _baseline_error(store, dataset, run_id)
     quality_sd, quality_source = _quality_sd(store, run_id)
@@ -89,9 +91,8 @@ def plan_canary(store: Store, dataset: str, canary: CanaryConfig, gates: GatesCo
         n_canary, n_rest = round(expected * share), round(expected * (1 - share))
         # At 100% there is no control group left in the same window: compare with the baseline instead.
         n_control = n_rest if n_rest >= 1 else round(expected)
-        test = {"alpha": gates.alpha, "power": gates.power}
-        mde_error = max(stats.detectable_increase(error_rate, n_canary, **test),
-                        stats.mde_two_proportions(error_rate, n_canary, n_control, **test))
+        mde_error = max(stats.detectable_increase(error_rate, n_canary, alpha=gates.alpha, power=gates.power),
+                        stats.mde_two_proportions(error_rate, n_canary, n_control, alpha=gates.alpha, power=gates.power))
         steps.append(CanaryStep(
             percent=percent, users=int(chosen.sum()), user_share=float(chosen.mean()), traffic_share=share,
             requests=n_canary, mde_error_rate=mde_error,

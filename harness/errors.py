@@ -24,7 +24,9 @@ into this tree at the boundary where they happen.
         ├── AgentBadResponse       an answer that is not what was promised       error_type "bad_response"
         ├── AgentFailure           the agent itself reported or raised an error  error_type "agent_error"
         │   └── AgentUnavailable   the agent could not be started at all (a missing command)
-        └── AgentCancelled         stopped by the user or the budget             error_type "cancelled"
+        ├── AgentCancelled         stopped by the user or the budget             error_type "cancelled"
+        └── ToolCallError          the tool sandbox refused a call (a miss under `error`, a live failure)
+                                                                                  error_type "tool_error"
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ __all__ = [
     "AgentHTTPError",
     "AgentBadResponse",
     "AgentFailure",
+    "ToolCallError",
     "AgentUnavailable",
     "AgentCancelled",
 ]
@@ -151,3 +154,10 @@ class AgentUnavailable(AgentFailure):
 
 class AgentCancelled(AgentError):
     error_type = "cancelled"
+
+
+class ToolCallError(AgentError):
+    """The tool sandbox answered a call with an error: no recording matched under `on_miss = "error"`,
+    or a live endpoint failed. An agent may catch it and go on; uncaught, it is the request's error."""
+
+    error_type = "tool_error"

@@ -1,7 +1,9 @@
 """Ingest: captured logs -> one immutable dataset in the store.
 
 Malformed lines are set aside in the quarantine with file, line and reason; `strict`
-turns any of them into a failed ingest that writes nothing. All of it is one transaction.
+turns any of them into a failed ingest that writes nothing. Rows are committed block by block
+(bounded memory at any size) and the dataset becomes visible only when complete; a failed or
+killed ingest leaves nothing visible, and rerunning it starts again from a clean slate.
 """
 
 from __future__ import annotations
@@ -9,19 +11,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import queue
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.capture import RawBatch, group_by_reader
 from harness.config import RedactionConfig
 from harness.errors import IngestError
+from harness.ingest_bulk import Report, load_jsonl
 from harness.names import check_dataset_name
+from harness.prefetch import prefetched
 from harness.progress import progress_bar
 from harness.redaction import Redactor
-from harness.store import DatasetSummary, Store
+from harness.store import DatasetSummary, DatasetWriter, Store
 
 __all__ = ["ingest"]
 
@@ -67,20 +69,9 @@ def ingest(
         writer.begin()
         try:
             with progress_bar(progress) as bar:
-                task = bar.add_task(f"ingest {name}", total=len(groups), status="")
-                seq = 0
-                for reader, paths in groups:
-                    for batch in _prefetched(reader.read_group(paths, hashers, seq)):
-                        if redactor is not None:
-                            batch = _redacted(batch, redactor)
-                        if batch.frame.height:
-                            writer.add_batch(batch.frame, batch.source, trusted_json=batch.trusted_json)
-                            seq = max(seq, int(batch.frame["_seq"].max()) + 1)  # type: ignore[arg-type]
-                        writer.add_malformed(batch.malformed)
-                        seq += len(batch.malformed)
-                        s = writer.summary
-                        bar.update(task, status=f"{s.n_requests:,} requests, {s.n_quarantined:,} malformed")
-                    bar.advance(task)
+                report = Report(writer, bar if progress else None, len(files))
+                _load(writer, groups, hashers, redactor, report)
+                report.close()
             digests = {path: hasher.hexdigest() for path, hasher in hashers.items()}
             summary = writer.finish(
                 content_hash=_combined(files, digests, formats),
@@ -92,45 +83,31 @@ def ingest(
             summary.redaction = redactor.describe() if redactor is not None else None
             return summary
         except BaseException:
-            with contextlib.suppress(Exception):  # a failed rollback must not hide why the ingest failed
-                writer.rollback()
+            with contextlib.suppress(Exception):  # a failed clean-up must not hide why the ingest failed
+                writer.abort()
             raise
 
 
-def _prefetched(batches: Iterator[RawBatch]) -> Iterator[RawBatch]:
-    """Read and parse the next block in a thread while the store loads this one (polars and
-    DuckDB both release the GIL, so the two overlap)."""
-    results: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                while not stop.is_set():
-                    try:
-                        results.put(("batch", batch), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            results.put(("done", None))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
-            results.put(("error", exc))
-
-    thread = threading.Thread(target=produce, name="ingest-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, item = results.get()
-            if kind == "done":
-                return
-            if kind == "error":
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+def _load(writer: DatasetWriter, groups: list[tuple[Any, list[Path]]], hashers: dict[Path, Any],
+          redactor: Redactor | None, report: Report) -> None:
+    """Every group's batches into the writer, committing block by block. Canonical JSON Lines go
+    through DuckDB's bulk loader unless redaction (done in Python) is on."""
+    seq = 0
+    for reader, paths in groups:
+        if reader.name == "jsonl" and redactor is None:
+            seq = load_jsonl(writer, reader, paths, hashers, seq, report)
+            continue
+        if reader.name == "jsonl":
+            report.say("redaction runs in Python: JSON Lines are read by the Python reader, not DuckDB's")
+        for batch in prefetched(reader.read_group(paths, hashers, seq)):
+            if redactor is not None:
+                batch = _redacted(batch, redactor)
+            if batch.frame.height:
+                writer.add_batch(batch.frame, batch.source, trusted_json=batch.trusted_json)
+                seq = max(seq, int(batch.frame["_seq"].max()) + 1)  # type: ignore[arg-type]
+            writer.add_malformed(batch.malformed)
+            seq += len(batch.malformed)
+            report.block(batch.source)
 
 
 def _redacted(batch: RawBatch, redactor: Redactor) -> RawBatch:

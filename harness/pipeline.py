@@ -8,41 +8,19 @@ the log already holds) is the same job with captured agents: `captured_compariso
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.config import HarnessConfig, ScoringConfig, load_config
 from harness.errors import NotFoundError
+from harness.outcome import ReleaseOutcome
 from harness.store import Store, open_store
 
 if TYPE_CHECKING:
     from harness.agents import Agent
-    from harness.gates import GateReport
-    from harness.replay import ReplaySummary
-    from harness.scoring import Embedder, ScoreSummary
+    from harness.scoring import Embedder
 
 __all__ = ["ReleaseOutcome", "release", "captured_comparison", "UnknownVariantError", "check_variants"]
-
-
-@dataclass
-class ReleaseOutcome:
-    """What a release job did. When the replay stopped early and incomplete runs are not allowed,
-    nothing after the replay ran (scores, gates and report are None)."""
-
-    store: Store
-    replay: ReplaySummary
-    scores: ScoreSummary | None = None
-    gates: GateReport | None = None
-    report: Path | None = None
-
-    @property
-    def run_id(self) -> str:
-        return self.replay.run_id
-
-    @property
-    def verdict(self) -> str | None:
-        return self.gates.verdict if self.gates is not None else None
 
 
 class UnknownVariantError(NotFoundError):
@@ -69,7 +47,8 @@ def release(
     """Replay a dataset (or resume `run_id`), score it, gate it and write its report.
 
     A run that stops early (budget, interrupt) is scored, gated and reported only with
-    `allow_incomplete`; its verdict is then at most pause_and_investigate."""
+    `allow_incomplete`; its verdict is then at most pause_and_investigate. With `[replay]
+    sequential = true` the replay goes wave by wave and stops once the anytime-valid gates decide."""
     from harness.gates import gate_run
     from harness.migration.gate import migration_checks
     from harness.pricing import PriceTable
@@ -80,6 +59,11 @@ def release(
     if not isinstance(config, HarnessConfig):
         config = load_config(config, profile=profile)
     store = store or open_store(config.db)
+    if config.replay.sequential:
+        from harness.sequential_run import sequential_release
+
+        return sequential_release(config, store=store, dataset=dataset, run_id=run_id, profile=profile, agents=agents,
+                                  embedder=embedder, report_path=report_path, progress=progress)
     summary = replay(config, store=store, dataset=dataset, run_id=run_id, profile=profile, agents=agents,
                      progress=progress)
     outcome = ReleaseOutcome(store, summary)

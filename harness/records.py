@@ -16,7 +16,7 @@ from typing import Any
 from harness.errors import AgentBadResponse
 from harness.limits import MAX_COST_USD, MAX_LATENCY_MS, MAX_TOKENS
 
-__all__ = ["ARMS", "Request", "ToolCall", "Usage", "AgentResult", "Response", "storable"]
+__all__ = ["ARMS", "Request", "ToolCall", "Usage", "AgentResult", "Response", "ToolEvent", "storable"]
 
 #: Who answered. `captured` is what production returned in the log itself.
 ARMS = ("prod", "prod_repeat", "candidate")
@@ -93,7 +93,8 @@ class ToolCall:
         """Accept the canonical `{name, arguments, result}` or OpenAI's `{function: {...}}`."""
         if not isinstance(data, Mapping):
             raise AgentBadResponse(f"a tool call must be an object, got {type(data).__name__}")
-        fn = data.get("function") if isinstance(data.get("function"), Mapping) else data
+        function = data.get("function")
+        fn: Mapping[str, Any] = function if isinstance(function, Mapping) else data
         name = fn.get("name")
         if not isinstance(name, str) or not name:
             raise AgentBadResponse("a tool call has no name")
@@ -216,6 +217,34 @@ class Response:
     finished_at: datetime | None
     harness_cancelled: bool = False
     invalid_values: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolEvent:
+    """One tool call that went through the replay's sandbox (a `tool_events` row).
+
+    `policy` is what was done (replay, block, live, error); `match` is exact, nearest or miss;
+    `arguments` and `result` are JSON text, None when longer than the cap (the digest stays)."""
+
+    run_id: str
+    request_id: str
+    arm: str
+    sample: int
+    attempt: int
+    step: int
+    tool: str
+    tool_class: str
+    policy: str
+    match: str
+    arguments: str | None
+    arguments_digest: str
+    result: str | None
+    result_digest: str | None
+    blocked: bool
+    live_allowed: bool | None
+    error: str | None
+    latency_ms: float
+    created_at: datetime
 
 
 def storable(result: Any) -> AgentResult:

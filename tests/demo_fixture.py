@@ -9,10 +9,11 @@ Use it from any test module (it is not in conftest.py on purpose)::
         ...
 
 `demo_db` is the path of a DuckDB file holding the dataset "demo-support" (1,200 requests,
-`harness.demo.run.DEMO_DATASET`) and two completed runs of it (`harness demo` run twice), each
-replayed through prod, prod_repeat and candidate, scored (embeddings and tool checks, no judge)
-and gated. Each run's HTML report is in `demo_db.parent / "reports"`, named after the run id.
-The newest run is row 0 of `store.runs()`.
+`harness.demo.run.DEMO_DATASET`) and two completed runs of it (`harness demo` run twice: first as
+a user runs it, the command in a subprocess, whose output `demo_cli` holds; then in this process),
+each replayed through prod, prod_repeat and candidate, scored (embeddings and tool checks, no
+judge) and gated. Each run's HTML report is in `demo_db.parent / "reports"`, named after the run
+id. The newest run is row 0 of `store.runs()`.
 
 It is built once per test session (about a minute, with the demo agents' sleeps scaled down by
 `HARNESS_DEMO_LATENCY_SCALE=0.1`) and shared: treat it as read-only. A test that needs to write
@@ -23,45 +24,59 @@ build, so give it room: `@pytest.mark.timeout(600)`.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-__all__ = ["demo_db", "build_demo_db", "DEMO_RUNS", "DEMO_LATENCY_SCALE"]
+from tests.procs import run_harness
+
+__all__ = ["demo_db", "demo_cli", "build_demo_db", "DEMO_RUNS", "DEMO_LATENCY_SCALE"]
 
 DEMO_RUNS = 2
 DEMO_LATENCY_SCALE = "0.1"
 
 # The fixture function is imported into several test modules, and pytest makes one fixture
 # definition per module that holds it; this cache keeps it to one build per session anyway.
-_built: dict[str, Path] = {}
+_built: dict[str, tuple[Path, subprocess.CompletedProcess[str]]] = {}
 
 
-def build_demo_db(workdir: Path, runs: int = DEMO_RUNS) -> Path:
-    """Run the whole demo `runs` times in `workdir` and return the DuckDB path.
+def build_demo_db(workdir: Path, runs: int = DEMO_RUNS) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """Run the whole demo `runs` times in `workdir`: `harness demo` as a command, then in this process.
 
-    HARNESS_DEMO_LATENCY_SCALE is set to DEMO_LATENCY_SCALE while building and restored after.
+    Returns the DuckDB path and the command's result. HARNESS_DEMO_LATENCY_SCALE is
+    DEMO_LATENCY_SCALE for both (set while building and restored after).
     """
     from harness.demo.run import run_demo
 
+    cli = run_harness("demo", "--workdir", str(workdir), HARNESS_DEMO_LATENCY_SCALE=DEMO_LATENCY_SCALE, timeout=400)
+    assert cli.returncode == 0, cli.stderr
     saved = os.environ.get("HARNESS_DEMO_LATENCY_SCALE")
     os.environ["HARNESS_DEMO_LATENCY_SCALE"] = DEMO_LATENCY_SCALE
     try:
-        outcome = None
-        for _ in range(runs):
-            outcome = run_demo(workdir, progress=False)
+        for _ in range(runs - 1):
+            run_demo(workdir, progress=False)
     finally:
         if saved is None:
             os.environ.pop("HARNESS_DEMO_LATENCY_SCALE", None)
         else:
             os.environ["HARNESS_DEMO_LATENCY_SCALE"] = saved
-    assert outcome is not None
-    return outcome.db
+    return workdir / "harness.duckdb", cli
+
+
+def _build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    if "db" not in _built:
+        _built["db"] = build_demo_db(tmp_path_factory.mktemp("demo"))
+    return _built["db"]
 
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Path of a session-wide demo DuckDB file: dataset "demo-support", two scored, gated runs."""
-    if "db" not in _built:
-        _built["db"] = build_demo_db(tmp_path_factory.mktemp("demo"))
-    return _built["db"]
+    return _build(tmp_path_factory)[0]
+
+
+@pytest.fixture(scope="session")
+def demo_cli(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    """What the first `harness demo` of the session demo store printed (its run is the oldest)."""
+    return _build(tmp_path_factory)[1]

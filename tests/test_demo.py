@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
+import pytest
+
 from harness.store import Store
-from tests.procs import run_harness
 
 
-def test_demo_end_to_end(tmp_path: Path) -> None:
-    result = run_harness("demo", "--workdir", str(tmp_path), HARNESS_DEMO_LATENCY_SCALE="0.3", timeout=240)
-    assert result.returncode == 0, result.stderr
+@pytest.mark.timeout(900)
+def test_demo_end_to_end(demo_db: Path, demo_cli: subprocess.CompletedProcess[str]) -> None:
+    result, workdir = demo_cli, demo_db.parent
     for name in ("demo_support_log.jsonl", "harness.toml", "harness.duckdb"):
-        assert (tmp_path / name).exists()
-        assert str(tmp_path / name) in result.stdout
-    store = Store(tmp_path / "harness.duckdb", read_only=True)
-    run = store.runs().row(0, named=True)
+        assert (workdir / name).exists()
+        assert str(workdir / name) in result.stdout
+    store = Store(demo_db, read_only=True)
+    run = store.runs().row(-1, named=True)  # the oldest: the one `harness demo` made as a command
     assert run["status"] == "completed" and run["dataset"] == "demo-support"
     assert run["n_responses"] == run["n_planned"] == 3 * 1200
     arms = {r["arm"]: r for r in store.arm_summary(run["run_id"]).iter_rows(named=True)}
@@ -45,11 +47,11 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     expected = next(f for f in refunds if f["kind"] == "expected_action")
     assert expected["candidate"] < 0.5 < 0.9 < expected["prod"]
     assert any(r.startswith("Candidate makes the expected issue_refund on") for r in reasons)
-    report = tmp_path / "reports" / f"{run['run_id']}.html"
+    report = workdir / "reports" / f"{run['run_id']}.html"
     assert report.exists() and "candidate" in report.read_text(encoding="utf-8")
     config = store.run(run["run_id"])["config"]
     assert config["agents"]["candidate"]["callable"] == "harness.demo.agents:candidate_v2"
-    assert json.loads(store.datasets()["sources"][0]) == [str(tmp_path / "demo_support_log.jsonl")]
+    assert json.loads(store.datasets()["sources"][0]) == [str(workdir / "demo_support_log.jsonl")]
 
 
 def test_a_second_demo_reuses_the_dataset_and_adds_a_run(demo_db: Path) -> None:

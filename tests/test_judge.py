@@ -24,11 +24,12 @@ from harness.scoring.judge import (
     UnparseableAnswer,
     build_tasks,
     cache_key,
+    judge_diagnostics,
+    judge_scores,
     load_templates,
     parse_answer,
     run_judge,
 )
-from harness.scoring.judge import judge_diagnostics, judge_scores
 from harness.secrets import REDACTED
 from tests.servers import serve
 

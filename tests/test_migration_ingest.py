@@ -70,7 +70,7 @@ def test_a_state_set_is_immutable_strict_leaves_nothing_and_duplicates_are_named
     assert ingest_states(store, [other], "s", schema_version="v1", replace=True, progress=False).replaced
     assert store.state_set("s")["n_states"] == 2
     bad = write_jsonl(tmp_path / "bad.jsonl", [*STATES, "{oops"])
-    with pytest.raises(IngestError, match=r"--strict: 1 malformed.*bad.jsonl:7"):
+    with pytest.raises(IngestError, match=r"strict: 1 malformed.*bad.jsonl:7"):
         ingest_states(store, [bad], "strict", schema_version="v1", strict=True, progress=False)
     assert store.state_sets().filter(pl.col("name") == "strict").is_empty()
     twice = write_jsonl(tmp_path / "twice.jsonl", [*STATES, STATES[1]])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import ConfigError, parse_config
+from harness.config import parse_config
+from harness.errors import ConfigError
 from harness.tools import ArgumentNormalizer, ToolClassifier, normalized_calls
 
 

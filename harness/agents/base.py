@@ -62,6 +62,8 @@ class CallContext:
     """The sandbox's HTTP endpoint for this call (`POST {tools_url}/tools/<name>`), or None."""
     request_key: str | None = None
     """The key that routes a sandbox call to this request, arm and sample."""
+    mcp_url: str | None = None
+    """The sandbox's MCP endpoint (streamable HTTP), when `[tools.sandbox] mcp` is on, or None."""
     state: dict[str, Any] | None = None
     """The user's migrated state (v2) for a blue-green replay, or None."""
 

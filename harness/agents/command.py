@@ -85,7 +85,7 @@ class CommandAgent(Agent):
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 cwd=self._cwd,
-                env=self._env,
+                env=_with_tools(self._env, context),
                 start_new_session=True,
             )
         except OSError as exc:
@@ -106,6 +106,16 @@ class CommandAgent(Agent):
             detail = tail.data.decode("utf-8", "replace").strip()
             raise AgentFailure(f"command {how}" + (f": {detail}" if detail else ""))
         return AgentResult.from_mapping(_parse(bytes(stdout.data)))
+
+
+def _with_tools(env: dict[str, str], context: CallContext) -> dict[str, str]:
+    """The replay's tool sandbox for this call: HARNESS_TOOLS_URL, HARNESS_REQUEST_KEY (and HARNESS_MCP_URL)."""
+    if context.tools_url is None or context.request_key is None:
+        return env
+    extra = {"HARNESS_TOOLS_URL": context.tools_url, "HARNESS_REQUEST_KEY": context.request_key}
+    if context.mcp_url is not None:
+        extra["HARNESS_MCP_URL"] = context.mcp_url
+    return {**env, **extra}
 
 
 async def _feed(process: asyncio.subprocess.Process, payload: bytes) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
@@ -55,13 +56,16 @@ class HttpAgentConfig(AgentSettings):
     headers: dict[str, str] = {}
     """Header values may use ${ENV_VAR}; they are expanded at call time and never stored."""
     body: dict[str, Any] | None = None
-    """Body template; strings like "{{input}}" or "{{metadata.intent}}" are filled from the request."""
+    """Body template; strings like "{{input}}" or "{{metadata.intent}}" are filled from the request, and
+    "{{tools_url}}" / "{{request_key}}" / "{{mcp_url}}" from the replay's tool sandbox."""
     response: HttpResponseMap = Field(default_factory=HttpResponseMap)
     max_response_bytes: int = Field(10_000_000, gt=0)
 
 Render = Callable[[Request], Any]
 Steps = tuple[tuple[str, int | None], ...]
 
+_CALL: ContextVar[CallContext] = ContextVar("harness_http_call", default=CallContext())
+"""The call being rendered: {{tools_url}} and {{request_key}} (the replay's tool sandbox) read it."""
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _ROOTS: dict[str, Render] = {
     "request": Request.to_dict,
@@ -74,6 +78,9 @@ _ROOTS: dict[str, Render] = {
     "timestamp": lambda r: r.timestamp.isoformat() if r.timestamp else None,
     "metadata": lambda r: r.metadata,
     "reference": lambda r: r.reference,
+    "tools_url": lambda r: _CALL.get().tools_url,
+    "request_key": lambda r: _CALL.get().request_key,
+    "mcp_url": lambda r: _CALL.get().mcp_url,
 }
 _ERROR_SNIPPET_CHARS = 200
 _PLAIN_HEADERS = frozenset({"accept", "accept-encoding", "accept-language", "cache-control", "connection",
@@ -124,7 +131,11 @@ class HttpAgent(Agent):
 
         if self._session is None:
             raise RuntimeError("HttpAgent.call() before start()")
-        payload = json.dumps(self._render(request)).encode()
+        token = _CALL.set(context)
+        try:
+            payload = json.dumps(self._render(request)).encode()
+        finally:
+            _CALL.reset(token)
         # Translations use `from None`: aiohttp errors can hold the request and its headers.
         try:
             async with self._session.post(self._config.url, data=payload) as response:

@@ -1,4 +1,5 @@
-"""The `openai` agent: one chat completion per request through the official SDK, on aiohttp.
+"""The `openai` agent: a chat completion per request through the official SDK, on aiohttp; with
+tools during a sandboxed replay, a tool loop (openai_loop.py) of several completions.
 
 The SDK's own retries are off (replay retries) and its errors are translated here, with
 the API key scrubbed from every message.
@@ -14,6 +15,7 @@ from pydantic import Field
 
 from harness.agents._http import CONNECT_TIMEOUT_S, parse_retry_after
 from harness.agents.base import Agent, AgentContext, AgentSettings, CallContext
+from harness.agents.openai_loop import next_turn, run_loop
 from harness.errors import (
     AgentBadResponse,
     AgentConnectionError,
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
     import httpx2
     import openai
 
-__all__ = ["AGENT", "OpenAIAgent", "OpenAIAgentConfig"]
+__all__ = ["AGENT", "OpenAIAgent", "OpenAIAgentConfig", "to_mapping"]
 
 
 class OpenAIAgentConfig(AgentSettings):
@@ -41,7 +43,12 @@ class OpenAIAgentConfig(AgentSettings):
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int | None = Field(None, gt=0)
     tools: list[dict[str, Any]] = []
-    """Tool definitions offered to the model, in OpenAI's `tools` form."""
+    """Tool definitions offered to the model, in OpenAI's `tools` form. During a replay with the
+    tool sandbox, the agent runs as a loop: the model's tool calls are answered by the sandbox."""
+    max_steps: int = Field(8, ge=1)
+    """Completions per request in the tool loop before it stops (error `max_steps`)."""
+    max_tool_calls: int = Field(16, ge=0)
+    """Tool calls per request in the tool loop before it stops (error `max_tool_calls`)."""
 
 _NO_KEY = "no-key"
 """Sent when `api_key_env` is unset: local OpenAI-compatible servers often want no key."""
@@ -58,7 +65,7 @@ class OpenAIAgent(Agent):
         super().__init__(model=config.model)
         self._config = config
         self._concurrency = context.concurrency
-        self._system = [{"role": "system", "content": config.system_prompt}] if config.system_prompt else []
+        self._system: list[Any] = [{"role": "system", "content": config.system_prompt}] if config.system_prompt else []
         options: dict[str, Any] = {"temperature": config.temperature, "max_tokens": config.max_tokens}
         self._options = {name: value for name, value in options.items() if value is not None}
         if config.tools:
@@ -96,15 +103,27 @@ class OpenAIAgent(Agent):
             self._client = None
 
     async def call(self, request: Request, context: CallContext) -> AgentResult:
+        """One chat completion, or with tools and the replay's sandbox the agent loop (openai_loop.py)."""
+        if self._client is None:
+            raise RuntimeError("OpenAIAgent.call() before start()")
+        messages = self._system + next_turn(request.messages)
+        if context.tools is not None and self._config.tools:
+            return AgentResult.from_mapping(await run_loop(self._step, messages, context.tools,
+                                                           self._config.max_steps, self._config.max_tool_calls))
+        return AgentResult.from_mapping(to_mapping(await self._complete(messages)))
+
+    async def _step(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        return to_mapping(await self._complete(messages))
+
+    async def _complete(self, messages: list[Any]) -> Any:
         """One chat completion; SDK errors become AgentErrors without the key in them."""
         import openai
 
-        if self._client is None:
-            raise RuntimeError("OpenAIAgent.call() before start()")
+        assert self._client is not None
         # Translations use `from None`: SDK errors hold the request with its Authorization header.
         try:
-            completion = await self._client.chat.completions.create(
-                model=self._config.model, messages=self._system + request.messages, **self._options
+            return await self._client.chat.completions.create(
+                model=self._config.model, messages=messages, **self._options
             )
         except openai.APITimeoutError as exc:
             if _is_connection_fault(exc):
@@ -120,13 +139,12 @@ class OpenAIAgent(Agent):
             ) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise AgentBadResponse(f"invalid JSON in response: {exc}") from None
-        return AgentResult.from_mapping(_to_mapping(completion))
 
     def _scrub(self, text: str) -> str:
         return scrub(text) or ""
 
 
-def _to_mapping(completion: Any) -> dict[str, Any]:
+def to_mapping(completion: Any) -> dict[str, Any]:
     """The canonical result mapping of a chat completion; any other shape is a bad response."""
     from openai.types.chat import ChatCompletion
 
@@ -153,10 +171,10 @@ def _to_mapping(completion: Any) -> dict[str, Any]:
 
 
 def _tool_call(call: Any) -> dict[str, Any]:
-    """A function tool call as `{name, arguments}`; a custom tool call's free-text input is its arguments."""
+    """A function tool call as `{id, name, arguments}`; a custom tool call's free-text input is its arguments."""
     if getattr(call, "function", None) is not None:
-        return {"name": call.function.name, "arguments": call.function.arguments}
-    return {"name": call.custom.name, "arguments": call.custom.input}
+        return {"id": call.id, "name": call.function.name, "arguments": call.function.arguments}
+    return {"id": call.id, "name": call.custom.name, "arguments": call.custom.input}
 
 
 def _status_message(exc: openai.APIStatusError) -> str:

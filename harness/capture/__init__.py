@@ -44,7 +44,7 @@ FORMATS = {
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
-def register(reader: type) -> type:
+def register(reader: type[Any]) -> type[Any]:
     """Add a reader class (with `name`, `matches(document)` and `read_group`) to the registry."""
     READERS[reader.name] = reader
     return reader

@@ -13,8 +13,8 @@ from typing import Any, BinaryIO, Protocol
 
 import polars as pl
 
+from harness.canonical import Malformed
 from harness.errors import IngestError
-from harness.store import Malformed
 
 __all__ = ["RawBatch", "Reader", "SingleFileReader", "open_source", "GZIP_MAGIC", "BOM"]
 

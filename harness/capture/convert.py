@@ -13,8 +13,8 @@ from typing import Any
 
 import polars as pl
 
+from harness.canonical import CANONICAL_COLUMNS, Malformed
 from harness.capture.base import RawBatch
-from harness.store import CANONICAL_COLUMNS, Malformed
 
 __all__ = ["Located", "batch_from_records"]
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import polars as pl
 
+from harness.canonical import CANONICAL_COLUMNS, Malformed
 from harness.capture.base import BOM, RawBatch, SingleFileReader, open_source
 from harness.errors import IngestError
-from harness.store import CANONICAL_COLUMNS, Malformed
 
 __all__ = ["CsvReader"]
 

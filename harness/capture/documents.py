@@ -82,7 +82,7 @@ def first_document(path: Path, limit: int = MAX_DOCUMENT_BYTES, tries: int = 100
 class _Source:
     """A binary stream with a pushback buffer, so a peeked head is read again."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO | _BytesStream) -> None:
         self._stream = stream
         self._pending = b""
 

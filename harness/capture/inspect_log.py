@@ -34,6 +34,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.canonical import Malformed
 from harness.capture.base import RawBatch
 from harness.capture.documents import MAX_DOCUMENT_BYTES, iter_documents, size_text
 from harness.capture.span_values import chat_message, text_of, tool_call_message_entry
@@ -50,7 +51,6 @@ from harness.capture.values import (
     timestamp,
     variant_value,
 )
-from harness.store import Malformed
 
 __all__ = ["READERS", "InspectLogReader"]
 
@@ -77,7 +77,8 @@ class InspectLogReader:
         return batches(merged_variants(items) if self.variant_from else items, seq_start)
 
     def _json(self, path: Path, hasher: Any) -> list[Item]:
-        source, items = str(path), []
+        source = str(path)
+        items: list[tuple[str, int, dict[str, Any]] | Malformed] = []
         for line, document, error in iter_documents(path, hasher):
             if error is not None:
                 items.append(Malformed(source, line, error))

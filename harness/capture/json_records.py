@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from harness.canonical import Malformed
 from harness.capture.base import RawBatch
 from harness.capture.documents import iter_documents
 from harness.capture.values import Item, batches, malformed
-from harness.store import Malformed
 
 __all__ = ["JsonRecordsReader"]
 

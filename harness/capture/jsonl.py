@@ -21,10 +21,10 @@ from typing import Any, BinaryIO
 
 import polars as pl
 
+from harness.canonical import CANONICAL_COLUMNS, Malformed
 from harness.capture.base import BOM, RawBatch, SingleFileReader, open_source
-from harness.store import CANONICAL_COLUMNS, Malformed
 
-__all__ = ["JsonlReader"]
+__all__ = ["Block", "JsonlReader", "line_problem", "raw_text"]
 
 RAW_SCHEMA = {name: pl.String for name in CANONICAL_COLUMNS}
 _NESTED = ("input", "metadata", "reference", "captured")
@@ -52,6 +52,27 @@ class _LongLine:
     size: int
 
 
+Block = bytes | _LongLine
+"""Whole lines of a file, or one line too long to hold."""
+
+
+def _split(piece: bytes, max_lines: int | None) -> Iterator[bytes]:
+    """`piece` in parts of at most `max_lines` lines."""
+    if max_lines is None or piece.count(b"\n") <= max_lines:
+        yield piece
+        return
+    start = 0
+    while start < len(piece):
+        end = start - 1
+        for _ in range(max_lines):
+            end = piece.find(b"\n", end + 1)
+            if end < 0:
+                end = len(piece) - 1
+                break
+        yield piece[start : end + 1]
+        start = end + 1
+
+
 class JsonlReader(SingleFileReader):
     name = "jsonl"
 
@@ -62,23 +83,33 @@ class JsonlReader(SingleFileReader):
         about 4 MiB of text), and a bound on what one line may cost in memory."""
 
     def read(self, path: Path, hasher: Any, seq_start: int) -> Iterator[RawBatch]:
-        source = str(path)
-        next_line = 1
         seq = seq_start
+        for piece, first_line, n_lines in self.blocks(path, hasher):
+            batch = self.parse(piece, str(path), first_line, n_lines, seq)
+            seq += batch.frame.height + len(batch.malformed)
+            yield batch
+
+    def blocks(self, path: Path, hasher: Any, max_lines: int | None = None) -> Iterator[tuple[Block, int, int]]:
+        """The file as blocks of whole lines (at most `max_lines` each), with each block's first line
+        number and its number of lines; a line over the size limit comes alone, as a _LongLine."""
+        next_line = 1
         with open_source(path, hasher) as stream:
             for piece in self._pieces(stream):
                 if isinstance(piece, _LongLine):
-                    bad = Malformed(source, next_line, self._too_long(piece.size), _raw_text(piece.head), piece.size)
-                    batch = RawBatch(
-                        _with_positions(pl.DataFrame(schema=RAW_SCHEMA), [], seq), source, [bad], trusted_json=True
-                    )
-                    n_lines = 1
-                else:
-                    n_lines = piece.count(b"\n") + (0 if piece.endswith(b"\n") else 1)
-                    batch = self._parse_block(piece, n_lines, source, next_line, seq)
-                next_line += n_lines
-                seq += batch.frame.height + len(batch.malformed)
-                yield batch
+                    yield piece, next_line, 1
+                    next_line += 1
+                    continue
+                for part in _split(piece, max_lines):
+                    n_lines = part.count(b"\n") + (0 if part.endswith(b"\n") else 1)
+                    yield part, next_line, n_lines
+                    next_line += n_lines
+
+    def parse(self, piece: Block, source: str, first_line: int, n_lines: int, seq: int) -> RawBatch:
+        """One block from blocks() as a canonical batch, its bad lines set aside."""
+        if isinstance(piece, _LongLine):
+            bad = Malformed(source, first_line, self._too_long(piece.size), raw_text(piece.head), piece.size)
+            return RawBatch(_with_positions(pl.DataFrame(schema=RAW_SCHEMA), [], seq), source, [bad], trusted_json=True)
+        return self._parse_block(piece, n_lines, source, first_line, seq)
 
     def _pieces(self, stream: BinaryIO) -> Iterator[bytes | _LongLine]:
         """Blocks of whole lines in file order, with each line too long to hold as a _LongLine."""
@@ -118,7 +149,7 @@ class JsonlReader(SingleFileReader):
             for offset, text in enumerate(texts):
                 if len(text) > self.max_line_bytes:
                     long.append(
-                        Malformed(source, first_line + offset, self._too_long(len(text)), _raw_text(text), len(text))
+                        Malformed(source, first_line + offset, self._too_long(len(text)), raw_text(text), len(text))
                     )
                     texts[offset] = b""
             if long:
@@ -155,18 +186,18 @@ class JsonlReader(SingleFileReader):
             if not text.strip():
                 continue
             number = first_line + offset
-            reason = _problem(text)
+            reason = line_problem(text)
             if reason is None:
                 good.append(text)
                 good_lines.append(number)
             else:
-                bad.append(Malformed(source, number, reason, _raw_text(text), len(text)))
+                bad.append(Malformed(source, number, reason, raw_text(text), len(text)))
         frame, good_lines, refused = _parsed_together(good, good_lines, source)
         bad = sorted([*bad, *refused], key=lambda m: m.line or 0)
         return RawBatch(_with_positions(frame, good_lines, seq), source, bad, trusted_json=True)
 
 
-def _problem(text: bytes) -> str | None:
+def line_problem(text: bytes) -> str | None:
     """Why one line cannot be a record, or None when Python's JSON parser accepts it as an object."""
     try:
         decoded = text.decode("utf-8")
@@ -208,7 +239,7 @@ def _parsed_together(
             except Exception as exc:  # noqa: BLE001
                 refused.append(
                     Malformed(
-                        source, line, f"unreadable record: {str(exc).splitlines()[0]}", _raw_text(text), len(text)
+                        source, line, f"unreadable record: {str(exc).splitlines()[0]}", raw_text(text), len(text)
                     )
                 )
         dropped = {m.line for m in refused}
@@ -246,7 +277,7 @@ def _lone_surrogate(data: bytes) -> tuple[str, int] | None:
     return None if pending is None else (pending.group().decode("ascii"), pending.start() + 1)
 
 
-def _raw_text(raw: bytes) -> str:
+def raw_text(raw: bytes) -> str:
     """The first bytes of a malformed line as text, for the quarantine."""
     return raw[:RAW_PREFIX_BYTES].decode("utf-8", "replace")
 

@@ -36,6 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from harness.canonical import Malformed
 from harness.capture.base import RawBatch
 from harness.capture.documents import iter_documents
 from harness.capture.langsmith import chat_messages
@@ -54,7 +55,6 @@ from harness.capture.values import (
     timestamp,
     variant_value,
 )
-from harness.store import Malformed
 
 __all__ = ["LangfuseReader"]
 
@@ -165,7 +165,7 @@ def json_value(value: Any, depth: int = 3) -> Any:
 
 def _observations(trace: dict[str, Any], separate: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Embedded and separately exported observations, each once (by id), in start order."""
-    embedded = trace.get("observations") if isinstance(trace.get("observations"), list) else []
+    embedded = given if isinstance(given := trace.get("observations"), list) else []
     by_id: dict[str, dict[str, Any]] = {}
     for i, observation in enumerate([*embedded, *separate]):
         if isinstance(observation, dict):  # an API listing gives ids only: their objects come separately

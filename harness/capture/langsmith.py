@@ -36,6 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from harness.canonical import Malformed
 from harness.capture.base import RawBatch
 from harness.capture.documents import iter_documents
 from harness.capture.values import (
@@ -54,7 +55,6 @@ from harness.capture.values import (
     timestamp,
     variant_value,
 )
-from harness.store import Malformed
 
 __all__ = ["LangSmithReader", "chat_messages"]
 

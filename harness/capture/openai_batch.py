@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from harness.canonical import Malformed
 from harness.capture.base import RawBatch
 from harness.capture.documents import iter_documents
 from harness.capture.openai_chat import api_error, completion_captured, other_choices, response_captured
@@ -44,7 +45,6 @@ from harness.capture.values import (
     variant_value,
 )
 from harness.errors import IngestError
-from harness.store import Malformed
 
 __all__ = ["OpenAIBatchInputReader", "OpenAIBatchOutputReader"]
 

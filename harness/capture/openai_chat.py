@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from harness.canonical import Malformed
 from harness.capture.base import RawBatch
 from harness.capture.documents import iter_documents
 from harness.capture.values import (
@@ -41,7 +42,6 @@ from harness.capture.values import (
     timestamp,
     variant_value,
 )
-from harness.store import Malformed
 
 __all__ = [
     "OpenAIChatReader",
@@ -96,7 +96,7 @@ def _entries(path: Path, hasher: Any, variant_from: str | None) -> Iterator[Item
 def _record(entry: dict[str, Any], variant_from: str | None) -> dict[str, Any]:
     """The canonical record of one log entry."""
     request = entry["request"]
-    response = entry.get("response") if isinstance(entry.get("response"), dict) else {}
+    response = given if isinstance(given := entry.get("response"), dict) else {}
     messages = request.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ValueError("request.messages is missing or not a list of messages")
@@ -212,7 +212,7 @@ def _message_text(message: dict[str, Any]) -> str | None:
     """The text of an assistant message: its content (joined text parts), else its refusal."""
     content = message.get("content")
     if isinstance(content, list):
-        parts = [p.get("text") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
+        parts = [p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
         content = "".join(parts) if parts else None
     if isinstance(content, str) and content:
         return content

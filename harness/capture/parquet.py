@@ -9,9 +9,9 @@ from typing import Any
 import polars as pl
 import pyarrow.parquet as pq
 
+from harness.canonical import CANONICAL_COLUMNS
 from harness.capture.base import RawBatch, SingleFileReader
 from harness.errors import IngestError
-from harness.store import CANONICAL_COLUMNS
 
 __all__ = ["ParquetReader"]
 

@@ -97,7 +97,8 @@ def openai_like_message(body: Mapping[str, Any], default_role: str) -> dict[str,
     calls = []
     for call in body.get("tool_calls") or []:
         if isinstance(call, Mapping):
-            function = call.get("function") if isinstance(call.get("function"), Mapping) else call
+            given = call.get("function")
+            function: Mapping[str, Any] = given if isinstance(given, Mapping) else call
             calls.append(tool_call_message_entry(call.get("id"), function.get("name"), function.get("arguments")))
     call_id = body.get("tool_call_id") or (body.get("id") if role == "tool" else None)
     return chat_message(role, text_of(body.get("content")), calls, call_id)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from harness.canonical import Malformed
 from harness.capture.base import RawBatch
 from harness.capture.documents import iter_documents
 from harness.capture.span_values import (
@@ -23,7 +24,6 @@ from harness.capture.span_values import (
     output_text,
 )
 from harness.capture.values import Item, batches, decoded, merged_variants, variant_value
-from harness.store import Malformed
 
 __all__ = [
     "Span",
@@ -261,6 +261,8 @@ def _root(spans: list[Span]) -> Span | None:
 
 def _timing(spans: list[Span], root: Span | None) -> tuple[str | None, float | None]:
     """(timestamp, latency_ms): the root span's start and duration, else first start to last end."""
+    start: int | None
+    end: int | None
     if root is not None and root.start_ns is not None and root.end_ns is not None:
         start, end = root.start_ns, root.end_ns
     else:

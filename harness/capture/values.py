@@ -9,9 +9,9 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from harness.canonical import Malformed
 from harness.capture.base import RawBatch
 from harness.capture.convert import batch_from_records
-from harness.store import Malformed
 
 __all__ = [
     "BATCH_ROWS",
@@ -207,8 +207,8 @@ def merged_variants(items: list[Item]) -> list[Item]:
         earlier = first.get(record.get("request_id"))
         captured = record.get("captured")
         if earlier is not None and isinstance(captured, dict):
-            present = earlier["captured"] if isinstance(earlier.get("captured"), list) else [earlier.get("captured")]
-            present = [c for c in present if isinstance(c, dict)]
+            given = earlier["captured"] if isinstance(earlier.get("captured"), list) else [earlier.get("captured")]
+            present = [c for c in given if isinstance(c, dict)]
             if all(c.get("variant") != captured.get("variant") for c in present):
                 earlier["captured"] = [*present, captured]
                 continue

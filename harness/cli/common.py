@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness._version import __version__
-from harness.errors import HarnessError, IncompleteRunError
+from harness.errors import DatasetExistsError, HarnessError, IncompleteRunError
 from harness.names import InvalidNameError
 from harness.secrets import scrub
 
@@ -101,6 +101,9 @@ def handled(fn: F) -> F:
         except IncompleteRunError as exc:
             _error(f"{exc}: resume it with `harness replay --run-id ...` to finish it, or pass --allow-incomplete"
                    " to use what it has")
+            raise typer.Exit(EXIT_ERROR) from None
+        except DatasetExistsError as exc:
+            _error(f"{exc}: choose another --name, or pass --replace to replace it")
             raise typer.Exit(EXIT_ERROR) from None
         except InvalidNameError as exc:
             _error(str(exc))

@@ -25,6 +25,7 @@ from harness.cli.common import (
 )
 from harness.cli.printing import print_migration
 
+
 @app.command("ingest-states")
 @handled
 def ingest_states(
@@ -111,10 +112,10 @@ def show_migration(
     db: DbOption = None,
 ) -> None:
     """Summarize a migration check: outcomes, per canary step, top errors, field changes, the gate."""
+    import polars as pl
+
     from harness.config import HarnessConfig, MigrationConfig, load_config
     from harness.migration import migration_gate, migration_summary
-
-    import polars as pl
 
     cfg = load_config(config) if config else HarnessConfig()
     store = store_for(db, read_only=True, configured=cfg.db)

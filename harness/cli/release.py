@@ -88,6 +88,7 @@ def run_release(
     run_id: RunIdOption = None,
     profile: ProfileOption = None,
     allow_incomplete: AllowIncompleteOption = False,
+    sequential: Annotated[bool, typer.Option("--sequential", help="Replay in waves and stop once the anytime-valid gates decide ([replay] sequential).")] = False,
     fail_on: FailOnOption = None,
     no_preflight: NoPreflightOption = False,
     db: DbOption = None,
@@ -95,7 +96,10 @@ def run_release(
     """The release job: replay, score, gate and report in one go; exit code as `harness gate`."""
     from harness.config import load_config
 
-    _release_job(preflight_setting(load_config(config, profile=profile), no_preflight), db, dataset, run_id, profile, allow_incomplete, fail_on)
+    cfg = preflight_setting(load_config(config, profile=profile), no_preflight)
+    if sequential:
+        cfg = cfg.model_copy(update={"replay": cfg.replay.model_copy(update={"sequential": True})})
+    _release_job(cfg, db, dataset, run_id, profile, allow_incomplete, fail_on)
 
 
 @app.command()

@@ -28,6 +28,7 @@ from harness.cli.common import (
 )
 from harness.cli.printing import print_scores
 
+
 @app.command()
 @handled
 def replay(
@@ -130,6 +131,12 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id.")], config: DbConfi
               f"  planned {run['n_planned']:,}  created {run['created_at']:%Y-%m-%d %H:%M:%S}")
     if run.get("message"):
         out.print(run["message"], highlight=False, markup=False)
+    looks = store.looks(run_id)
+    if looks:
+        out.print(table(pl.DataFrame([{"look": lk["look"], "requests": lk["n_requests"], "spend_usd": lk["spend_usd"],
+                                       "decision": lk["decision"], "verdict": lk["verdict"],
+                                       "undecided": sum(c["status"] not in ("pass", "fail") for c in lk["checks"])}
+                                      for lk in looks]), title="sequential looks"))
     rows = [{"arm": a["arm"], "responses": f"{a['n']:,}", "errors": f"{a['errors']:,}",
              "error rate": f"{100 * a['error_rate']:.1f}%", "mean cost": _usd(a["mean_cost_usd"]),
              "p50": _ms(a["p50_ms"]), "p95": _ms(a["p95_ms"]), "p99": _ms(a["p99_ms"]),
@@ -137,9 +144,10 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id.")], config: DbConfi
             for a in store.arm_summary(run_id).iter_rows(named=True)]
     out.print(table(pl.DataFrame(rows, schema=list(rows[0]) if rows else ["arm"]),
                     title="per arm (cost and latency of successful answers)"))
-    errors = store.error_breakdown(run_id)
+    errors = store.error_examples(run_id, per_type=1)
     if errors.height:
-        out.print(table(errors.with_columns(pl.col("example").str.slice(0, 80)), title="errors"))
+        example = pl.col("examples").list.first().str.slice(0, 80).alias("example")
+        out.print(table(errors.select("arm", "error_type", "n", example), title="errors"))
 
 
 def _usd(value: float | None) -> str:

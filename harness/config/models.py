@@ -51,6 +51,10 @@ class ReplayConfig(_RetrySettings):
     seed: int = 0
     flush_interval_s: float = Field(1.0, gt=0)
     flush_rows: int = Field(2000, ge=1)
+    sequential: bool = False
+    """Replay in waves, in a random order fixed by the seed, and stop once the anytime-valid gates decide."""
+    wave_size: int = Field(100, ge=1)
+    """Sequential replay: requests per wave (whole users or sessions, so a wave may hold a few more)."""
     preflight: bool = True
     """Call each http, openai and command agent once before a replay; stop when one cannot answer."""
     preflight_request: str | None = None

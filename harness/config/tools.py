@@ -1,12 +1,16 @@
-"""The `[tools]` section: which tools are actions (`write`) and how their arguments compare."""
+"""The `[tools]` section: which tools are actions (`write`), how their arguments compare, and
+what the replay's tool sandbox does with each tool's calls (`[tools.sandbox]`, `[tools.policies]`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
 from harness.sections import Section
+
+ToolPolicy = Literal["replay", "block", "live"]
+MissPolicy = Literal["error", "block", "live"]
 
 
 class ToolArgumentsConfig(Section):
@@ -23,6 +27,42 @@ class ToolArgumentsConfig(Section):
     """"3" and 3 are the same value."""
 
 
+class ToolPolicyConfig(Section):
+    """What the sandbox does with the calls of one tool (a name or a glob pattern)."""
+
+    policy: ToolPolicy | None = None
+    """`replay` (default for read tools), `block` (default for write tools) or `live`."""
+    on_miss: MissPolicy | None = None
+    """For a call no recording matches; defaults to tools.sandbox.on_miss."""
+    stub: Any = None
+    """The JSON a blocked call answers; default `{"status": "blocked", "tool": ...}`."""
+    stub_from_recording: bool = True
+    """A blocked call answers with the matched recording's result when there is one."""
+    url: str | None = None
+    """The live endpoint (`POST url` with the JSON arguments), for `live` and a `live` miss."""
+    allow_live_write: bool = False
+    """A `write` tool may reach its live endpoint only with this set (else: a critical finding)."""
+    description: str | None = None
+    """For the tool's definition (openai agents, MCP); else inferred from the recordings."""
+    parameters: dict[str, Any] | None = None
+    """The arguments' JSON schema; else inferred from the recordings."""
+
+
+class SandboxConfig(Section):
+    """The replay's tool sandbox: recorded results served, writes blocked, every call stored."""
+
+    enabled: bool = True
+    recordings: str = "prod"
+    """The captured variant whose tool calls are served as recordings."""
+    on_miss: MissPolicy = "error"
+    """A call no recording matches: `error` (the agent gets an error), `block` (the stub) or `live`."""
+    max_result_chars: int = Field(4000, ge=0)
+    """Results and arguments longer than this are stored as a digest (sha256) in tool_events."""
+    live_timeout_s: float = Field(10.0, gt=0)
+    mcp: bool = False
+    """Also serve the tools over MCP (streamable HTTP): `{{mcp_url}}` / HARNESS_MCP_URL for agents."""
+
+
 class ToolsConfig(Section):
     """Which tools change state (`write`: actions) and which only read; names or glob patterns.
 
@@ -32,14 +72,17 @@ class ToolsConfig(Section):
     read: list[str] = []
     write: list[str] = []
     arguments: ToolArgumentsConfig = Field(default_factory=ToolArgumentsConfig)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    policies: dict[str, ToolPolicyConfig] = {}
+    """Per tool name or glob pattern (an exact name beats a pattern; patterns in file order)."""
 
     def classifier(self) -> Any:
-        from harness.tools import ToolClassifier
+        from harness.tools.classes import ToolClassifier
 
         return ToolClassifier(tuple(self.read), tuple(self.write))
 
     def normalizer(self) -> Any:
-        from harness.tools import ArgumentNormalizer
+        from harness.tools.arguments import ArgumentNormalizer
 
         a = self.arguments
         return ArgumentNormalizer.from_lists(a.ignore, a.unordered, case_sensitive=a.case_sensitive,

@@ -2,8 +2,9 @@
 
 Both act like an LLM agent with tools: route on `metadata["intent"]` (keywords in the text
 when it is missing), find the order number, product and address anywhere in the
-conversation, call the shop's tools (their results are a pure function of the arguments,
-so one request always gets the same tool calls) and phrase the answer with fresh
+conversation, call the shop's tools through the replay's tool sandbox (`context.tools`:
+recorded results served, writes such as issue_refund blocked; the calls a plan makes are a
+pure function of the conversation, so one request always makes the same calls) and phrase the answer with fresh
 randomness on every call, so prod differs a little from itself: the noise floor.
 
 Planted differences, the findings a release review of candidate_v2 must make:
@@ -32,8 +33,10 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from harness.agents import CallContext
 from harness.demo.plans import Plan, intent, plain, plan_for
 from harness.demo.shop import CATALOG, INTENTS, Product, order_facts
+from harness.errors import ToolCallError
 from harness.records import Request
 
 __all__ = [
@@ -214,7 +217,22 @@ def _latency_scale() -> float:
     return float(os.environ.get("HARNESS_DEMO_LATENCY_SCALE", "1"))
 
 
-async def _run(request: Request, plan: Plan, profile: _Profile, rng: random.Random) -> dict[str, Any]:
+async def _use_tools(plan: Plan, context: CallContext | None) -> None:
+    """Make the plan's tool calls through the replay's tool sandbox, when there is one: the calls
+    (blocked writes included) become this answer's actions, with the results the sandbox served.
+    A refused call changes nothing here: the answer rests on the plan's facts."""
+    if context is None or context.tools is None:
+        return
+    for call in plan.tool_calls:
+        try:
+            await context.tools.call(call["name"], call["arguments"])
+        except ToolCallError:
+            continue
+
+
+async def _run(request: Request, plan: Plan, profile: _Profile, rng: random.Random,
+               context: CallContext | None) -> dict[str, Any]:
+    await _use_tools(plan, context)
     answer = _answer(request, plan, profile, rng)
     await asyncio.sleep(_latency_s(profile, len(plan.tool_calls), rng) * _latency_scale())
     if rng.random() < profile.error_rate:
@@ -225,19 +243,19 @@ async def _run(request: Request, plan: Plan, profile: _Profile, rng: random.Rand
 # --- the public agents -------------------------------------------------------------
 
 
-async def prod_v1(request: Request) -> dict[str, Any]:
+async def prod_v1(request: Request, context: CallContext | None = None) -> dict[str, Any]:
     """Production: gpt-4.1 with the full prompt; takes the right action on every intent."""
     rng = random.Random()
-    return await _run(request, plan_for(request), _PROD, rng)
+    return await _run(request, plan_for(request), _PROD, rng, context)
 
 
-async def candidate_v2(request: Request) -> dict[str, Any]:
+async def candidate_v2(request: Request, context: CallContext | None = None) -> dict[str, Any]:
     """The release candidate: cheaper, but deflects most refunds and has a slow tail."""
     rng = random.Random()
     plan = plan_for(request)
     if intent(request) == "refund_request" and rng.random() < _DEFLECT_SHARE:
         plan = Plan("deflect", {})
-    return await _run(request, plan, _CANDIDATE, rng)
+    return await _run(request, plan, _CANDIDATE, rng, context)
 
 
 def simulate_prod(request: Request, rng: random.Random) -> tuple[dict[str, Any], float]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness.config import load_config
 from harness.demo.generator import write_log
+from harness.demo.payments import PaymentsService
 from harness.demo.states import write_states
 from harness.gates import GateReport
 from harness.ingest import ingest
@@ -48,6 +49,21 @@ model = "gpt-4.1"
 kind = "python"
 callable = "harness.demo.agents:candidate_v2"
 model = "gpt-4.1-mini"
+
+# The agents call their tools through the replay's tool sandbox: lookups and knowledge-base
+# searches get the results production recorded; writes (refunds, cancellations, ...) are
+# blocked and stored in tool_events as the agent's intended actions. issue_refund has a live
+# endpoint (the demo's local payments service) but stays blocked: the service gets nothing.
+[tools]
+write = ["issue_refund", "cancel_order", "update_address", "reset_password"]
+
+[tools.sandbox]
+recordings = "prod"              # the captured variant whose tool results are served
+on_miss = "block"                # a call no recording matches gets the blocked stub
+
+[tools.policies.issue_refund]
+policy = "block"                 # "live" would POST every refund to the url below
+url = "{payments_url}/refunds"
 
 [scoring]
 embedding_model = "all-MiniLM-L6-v2"
@@ -91,10 +107,12 @@ class DemoOutcome:
     gates: GateReport
     states: Path
     migration: MigrationOutcome
+    refunds_received: int = 0
+    """Refund requests the payments service received during the replay (0: no side effects)."""
 
 
-def write_demo_config(path: Path) -> Path:
-    path.write_text(DEMO_CONFIG, encoding="utf-8")
+def write_demo_config(path: Path, payments_url: str = "http://127.0.0.1:9") -> Path:
+    path.write_text(DEMO_CONFIG.replace("{payments_url}", payments_url), encoding="utf-8")
     return path
 
 
@@ -103,7 +121,13 @@ def run_demo(workdir: str | Path = ".", db: str | Path | None = None, progress: 
     root = Path(workdir)
     root.mkdir(parents=True, exist_ok=True)
     log = write_log(root / "demo_support_log.jsonl")
-    config_path = write_demo_config(root / "harness.toml")
+    with PaymentsService() as payments:
+        config_path = write_demo_config(root / "harness.toml", payments.url)
+        return _run_demo(root, log, config_path, db, progress, payments)
+
+
+def _run_demo(root: Path, log: Path, config_path: Path, db: str | Path | None, progress: bool,
+              payments: PaymentsService) -> DemoOutcome:
     store = Store(Path(db) if db else root / "harness.duckdb")
     ingest(store, [log], DEMO_DATASET, progress=progress)
     config = load_config(config_path)
@@ -117,4 +141,4 @@ def run_demo(workdir: str | Path = ".", db: str | Path | None = None, progress: 
                       progress=progress)
     assert outcome.scores is not None and outcome.gates is not None and outcome.report is not None
     return DemoOutcome(root, log, config_path, store.path, outcome.report, outcome.replay, outcome.scores,
-                       outcome.gates, states, migration)
+                       outcome.gates, states, migration, payments.refunds)

@@ -35,6 +35,8 @@ _CORE_CHECKS = (
     _check("latency_p99_ratio", "latency_ms", "p99_ratio", "max", 1.5, "warning", "candidate p99 at most 1.5x prod's"),
     _check("error_rate_diff", "error", "diff", "max", 0.02, "critical",
            "candidate error rate at most 2 points above prod's"),
+    _check("tool_miss_rate", "tool_miss", "diff", "max", 0.05, "warning",
+           "candidate tool calls matching no recording at most 5 points above prod's own rate"),
 )  # fmt: skip
 
 

@@ -98,7 +98,7 @@ def sentence(r: CheckResult, spec: CheckSpec, alpha: float = 0.05) -> str:
         if r.kind == "relative" and r.margin is not None:
             limit += f" ({margin_text(r)})"
     what = f"{measured(r)} {interval}"
-    worse = "above" if spec.worse == "higher" else "below"
+    worse = "above" if metric(spec.metric).worse == "higher" else "below"
     if r.status == "pass":
         return f"{head} passes: {what} is within {limit}.{evidence}{note}"
     if r.status in ("fail", "fail_prod_too"):

@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 
 from harness import stats
+from harness.anytime import AnytimeInterval
 from harness.config import GatesConfig
+from harness.gates.anytime_intervals import NoSequence, absolute_sequence, relative_sequence
 from harness.gates.describe import measured, sentence
 from harness.gates.inputs import GateInputs
 from harness.metrics import STATISTICS, CheckSpec, Metric, metric
@@ -78,8 +80,11 @@ class CheckResult:
 
 
 def evaluate(spec: CheckSpec, inputs: GateInputs, settings: GatesConfig, *, arm: str = "candidate",
-             sanity: bool = False, n_boot: int | None = None, segment: tuple[str, str] = ("", "")) -> CheckResult:
-    """The check's result on these requests; `sanity` compares prod_repeat with the threshold alone."""
+             sanity: bool = False, n_boot: int | None = None, segment: tuple[str, str] = ("", ""),
+             anytime: bool = False) -> CheckResult:
+    """The check's result on these requests; `sanity` compares prod_repeat with the threshold alone.
+    `anytime` uses confidence sequences (valid at every look of a sequential replay) instead of the
+    bootstrap, on the rows in the order they were replayed."""
     result = CheckResult(spec.name, spec.metric, spec.statistic, spec.kind, "sanity" if sanity else spec.severity,
                          "nodata", spec.threshold, spec.bound, arm=arm, segment_key=segment[0],
                          segment_value=segment[1])
@@ -103,10 +108,17 @@ def evaluate(spec: CheckSpec, inputs: GateInputs, settings: GatesConfig, *, arm:
         result.status = "skipped"
         result.details["why"] = (f"no request of this run has a reference to measure {m.label} against"
                                  + (" (a reference with tool_calls)" if m.score != "similarity" else ""))
+    elif m.absent and not any((spec.metric, a) in inputs.series for a in m.arms):
+        result.status = "skipped"
+        result.details["why"] = m.absent
     elif spec.kind == "noise" and not inputs.has_repeat:
         result.details["why"] = "no prod_repeat arm: there is no noise floor to compare with"
     else:
-        _compute(result, spec, inputs, settings, n_boot or settings.n_bootstrap, sanity)
+        n_boot = 0 if anytime else n_boot or settings.n_bootstrap  # 0: confidence sequences
+        try:
+            _compute(result, spec, inputs, settings, n_boot, sanity)
+        except (ValueError if anytime else NoSequence) as exc:  # a sequence refuses values it cannot bound
+            result.status, result.details["why"] = "inconclusive", str(exc)
         _superseded(result, m, inputs)
     result.sentence = sentence(result, spec, settings.alpha)
     return result
@@ -138,7 +150,7 @@ def _compute(result: CheckResult, spec: CheckSpec, inputs: GateInputs, settings:
             _too_few(result, int(ok.sum()), settings, f"a {result.arm} {label}",
                      inputs.notes.get((spec.metric, result.arm)))
             return
-        interval = _absolute(spec.statistic, values[ok], inputs.clusters[ok], n_boot, level, seed)
+        interval = _absolute(spec, values[ok], inputs.clusters[ok], n_boot, level, seed)
         null, margin = spec.threshold, 0.0
         p_value = None
     else:
@@ -161,10 +173,14 @@ def _compute(result: CheckResult, spec: CheckSpec, inputs: GateInputs, settings:
     note = inputs.notes.get((spec.metric, result.arm))
     if note:
         result.details["note"] = note
+    if not n_boot and math.isfinite(interval.estimate) and not math.isfinite(interval.halfwidth):
+        result.status = "inconclusive"
+        result.details["why"] = "its anytime interval is still unbounded: too few requests so far"
+        return
     if not all(math.isfinite(v) for v in (interval.estimate, interval.low, interval.high)):
         result.details["why"] = "the statistic is undefined on these requests"
         return
-    result.status, distance = _status(interval, null, margin, spec.worse == "higher")
+    result.status, distance = _status(interval, null, margin, metric(spec.metric).worse == "higher")
     if result.status == "inconclusive":
         result.n_needed = stats.n_to_settle(result.n, interval.halfwidth, distance)
     from scipy.stats import norm
@@ -175,7 +191,7 @@ def _compute(result: CheckResult, spec: CheckSpec, inputs: GateInputs, settings:
         _against_prod(result, spec, inputs, n_boot, level, seed)
 
 
-def _status(interval: stats.Interval, null: float, margin: float, higher_worse: bool) -> tuple[str, float]:
+def _status(interval: stats.Interval | AnytimeInterval, null: float, margin: float, higher_worse: bool) -> tuple[str, float]:
     """pass / fail / inconclusive by the rule, and the estimate's distance to the margin."""
     lo, hi = (interval.low - null, interval.high - null) if higher_worse else (null - interval.high, null - interval.low)
     est = interval.estimate - null if higher_worse else null - interval.estimate
@@ -193,8 +209,8 @@ def _against_prod(result: CheckResult, spec: CheckSpec, inputs: GateInputs, n_bo
     ok = np.isfinite(prod)
     if ok.sum() < 2:
         return
-    prod_interval = _absolute(spec.statistic, prod[ok], inputs.clusters[ok], n_boot, level, seed)
-    prod_status, _ = _status(prod_interval, spec.threshold, 0.0, spec.worse == "higher")
+    prod_interval = _absolute(spec, prod[ok], inputs.clusters[ok], n_boot, level, seed)
+    prod_status, _ = _status(prod_interval, spec.threshold, 0.0, metric(spec.metric).worse == "higher")
     result.details["prod"] = {"estimate": prod_interval.estimate, "low": prod_interval.low,
                               "high": prod_interval.high, "status": prod_status}
     if prod_status != "fail":
@@ -208,7 +224,7 @@ def _against_prod(result: CheckResult, spec: CheckSpec, inputs: GateInputs, n_bo
         return
     interval, _ = _relative(relative, first[both], second[both], inputs.clusters[both], n_boot, level, seed)
     band = noise_band(relative, inputs, null, {}) or 0.0
-    worse, _ = _status(interval, null, band, spec.worse == "higher")
+    worse, _ = _status(interval, null, band, metric(spec.metric).worse == "higher")
     result.details["vs_prod"] = {"statistic": relative.statistic, "estimate": interval.estimate,
                                  "low": interval.low, "high": interval.high, "noise_band": band}
     if worse != "fail":
@@ -237,9 +253,11 @@ def _too_few(result: CheckResult, n: int, settings: GatesConfig, what: str, note
         result.details["note"] = note
 
 
-def _absolute(statistic: str, values: np.ndarray, clusters: np.ndarray, n_boot: int, level: float,
-              seed: int) -> stats.Interval:
-    q = STATISTICS[statistic].quantile
+def _absolute(spec: CheckSpec, values: np.ndarray, clusters: np.ndarray, n_boot: int, level: float,
+              seed: int) -> stats.Interval | AnytimeInterval:
+    if not n_boot:
+        return absolute_sequence(spec, values, clusters, 1 - level)
+    q = STATISTICS[spec.statistic].quantile
     if q is None:
         return stats.bootstrap_mean(values, clusters, n_boot=n_boot, level=level, seed=seed)
     return stats.bootstrap_quantile(values, q, clusters, n_boot=n_boot, level=level, seed=seed)
@@ -257,9 +275,11 @@ def _paired_columns(spec: CheckSpec, inputs: GateInputs, arm: str) -> tuple[np.n
 
 
 def _relative(spec: CheckSpec, a: np.ndarray, b: np.ndarray, clusters: np.ndarray, n_boot: int, level: float,
-              seed: int) -> tuple[stats.Interval, float]:
+              seed: int) -> tuple[stats.Interval | AnytimeInterval, float | None]:
+    if not n_boot:  # a fixed-sample p-value means nothing under continuous monitoring
+        return relative_sequence(spec, a, b, clusters, 1 - level), None
     statistic = STATISTICS[spec.statistic]
-    alternative = "greater" if spec.worse == "higher" else "less"
+    alternative = "greater" if metric(spec.metric).worse == "higher" else "less"
     if spec.statistic in ("diff", "net", "noise_gap"):
         interval = stats.bootstrap_mean(a - b, clusters, n_boot=n_boot, level=level, seed=seed)
     elif statistic.quantile is None:

@@ -15,11 +15,12 @@ from harness.gates.evaluate import CheckResult, evaluate
 from harness.gates.findings import Finding, action_findings
 from harness.gates.inputs import GateInputs, JudgeHealth, build_inputs
 from harness.gates.segments import evaluate_segments, significantly_worse
+from harness.gates.side_effects import side_effect_checks
 from harness.gates.verdict import decide
 from harness.metrics import metrics
 from harness.store import Store
 
-__all__ = ["GateReport", "gate_run", "evaluate_gates", "load_inputs", "run_coverage"]
+__all__ = ["GateReport", "gate_run", "evaluate_gates", "load_inputs", "result_row", "run_coverage"]
 
 
 @dataclass
@@ -56,10 +57,10 @@ def gate_run(store: Store, run_id: str, settings: GatesConfig | None = None, *,
     findings = action_findings(store.score_details(run_id, "action_match"),
                                store.score_details(run_id, "action_changed"), alpha=settings.alpha)
     report = evaluate_gates(load_inputs(store, run_id, settings), settings, run_id, findings=findings,
-                            extra_checks=extra_checks)
+                            extra_checks=[*extra_checks, *side_effect_checks(store, run_id)])
     if coverage is not None:
         _cap_for_incomplete(report, coverage)
-    rows = [_row(r, name=f"sanity:{r.check_name}" if r.severity == "sanity" else r.check_name)
+    rows = [result_row(r, name=f"sanity:{r.check_name}" if r.severity == "sanity" else r.check_name)
             for r in report.checks + report.sanity + report.segments]
     store.save_gate_results(run_id, pl.DataFrame(rows, infer_schema_length=None), report.verdict,
                             report.reasons, settings.model_dump(mode="json"), [f.to_dict() for f in findings])
@@ -70,9 +71,9 @@ def run_coverage(store: Store, run_id: str, allow_incomplete: bool) -> str | Non
     """None for a completed run; for an incomplete one, a sentence on how much of it there is
     (IncompleteRunError unless `allow_incomplete`)."""
     run = store.run(run_id)  # NotFoundError for an unknown run
-    if run["status"] == "completed":
+    if run["status"] in ("completed", "stopped_early"):  # stopped_early: a sequential replay decided
         return None
-    done = int(store.run_counts(run_id)["responses"] or 0)
+    done = store.run_totals(run_id)["n_responses"]
     planned = int(run["n_planned"] or 0)
     share = f" ({done / planned:.0%})" if planned else ""
     coverage = f"run {run_id} is incomplete ({run['status']}): {done:,} of {planned:,} planned responses{share}"
@@ -92,12 +93,14 @@ def _cap_for_incomplete(report: GateReport, coverage: str) -> None:
 
 def evaluate_gates(inputs: GateInputs, settings: GatesConfig, run_id: str = "", *,
                    segments: bool = True, only: set[str] | None = None,
-                   findings: list[Finding] | None = None, extra_checks: Sequence[CheckResult] = ()) -> GateReport:
+                   findings: list[Finding] | None = None, extra_checks: Sequence[CheckResult] = (),
+                   anytime: bool = False) -> GateReport:
     """Every check (or `only` those named), prod_repeat's sanity checks and (optionally) the
-    segments, and the verdict (with `extra_checks` among the checks)."""
+    segments, and the verdict (with `extra_checks` among the checks); `anytime`: confidence
+    sequences instead of the bootstrap (a look of a sequential replay or a live canary)."""
     specs = [s for s in resolve_checks(settings.checks) if only is None or s.name in only]
-    checks = [evaluate(spec, inputs, settings) for spec in specs] + list(extra_checks)
-    sanity = [evaluate(spec, inputs, settings, arm="prod_repeat", sanity=True)
+    checks = [evaluate(spec, inputs, settings, anytime=anytime) for spec in specs] + list(extra_checks)
+    sanity = [evaluate(spec, inputs, settings, arm="prod_repeat", sanity=True, anytime=anytime)
               for spec in specs if spec.kind == "relative"] if inputs.has_repeat else []
     sanity = [s for s in sanity if s.status not in ("skipped", "unreliable")]
     by_segment = evaluate_segments(specs, inputs, settings) if segments else []
@@ -107,7 +110,8 @@ def evaluate_gates(inputs: GateInputs, settings: GatesConfig, run_id: str = "", 
                       inputs.evidence.get("quality"), list(findings or []), inputs.judge)
 
 
-def _row(result: CheckResult, name: str) -> dict[str, object]:
+def result_row(result: CheckResult, name: str) -> dict[str, object]:
+    """A check result as a gate_results row (details as JSON, numbers as floats)."""
     row = asdict(result)
     row["check_name"] = name
     row["details"] = json.dumps(row["details"])

@@ -38,10 +38,10 @@ def evaluate_segments(specs: list[CheckSpec], inputs: GateInputs, settings: Gate
                                   segment=(key, value))
                 if result.status != "skipped":
                     results.append(result)
-    tested = [r for r in results if r.p_value is not None and np.isfinite(r.p_value)]
+    tested = [(r, r.p_value) for r in results if r.p_value is not None and np.isfinite(r.p_value)]
     if tested:
         adjust = stats.holm if settings.correction == "holm" else stats.benjamini_hochberg
-        for result, adjusted in zip(tested, adjust([r.p_value for r in tested]), strict=True):
+        for (result, _), adjusted in zip(tested, adjust([p for _, p in tested]), strict=True):
             result.p_adjusted = float(adjusted)
     return results
 

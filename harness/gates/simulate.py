@@ -73,11 +73,11 @@ def simulate_inputs(n_requests: int = 1200, n_users: int = 300, *, seed: int = 0
     return GateInputs(series, users.astype(str), frozenset(_ARMS), segments={"intent": intents})
 
 
-def false_failure_rate(seeds: range, settings: GatesConfig, **sizes: int) -> float:
+def false_failure_rate(seeds: range, settings: GatesConfig) -> float:
     """A/A: the share of seeds where any critical check fails although nothing changed."""
     failing = 0
     for seed in seeds:
-        report = evaluate_gates(simulate_inputs(seed=seed, **sizes), settings, segments=False)
+        report = evaluate_gates(simulate_inputs(seed=seed), settings, segments=False)
         failing += any(c.severity == "critical" and c.status == "fail" for c in report.checks)
     return failing / len(seeds)
 

@@ -19,10 +19,10 @@ from typing import Any, BinaryIO
 
 import polars as pl
 
+from harness.canonical import Malformed
 from harness.capture.base import BOM, open_source
-from harness.capture.jsonl import RAW_PREFIX_BYTES, _problem
+from harness.capture.jsonl import RAW_PREFIX_BYTES, line_problem
 from harness.errors import IngestError
-from harness.store import Malformed
 from harness.store.states import STATE_COLUMNS, read_duckdb_query
 
 __all__ = ["FORMATS", "StateBatch", "read_states", "sniff"]
@@ -184,7 +184,7 @@ def _jsonl_rows(path: Path, max_state_bytes: int) -> Iterator[tuple[int, Any]]:
             try:
                 record = json.loads(text, parse_constant=_no_constant)
             except (ValueError, RecursionError):
-                reason = _problem(text) or "invalid JSON"
+                reason = line_problem(text) or "invalid JSON"
                 yield line, Malformed(source, line, reason, text[:RAW_PREFIX_BYTES].decode("utf-8", "replace"),
                                       len(text))
                 continue

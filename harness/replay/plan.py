@@ -60,6 +60,8 @@ class RunPlan:
     dataset: str
     run_id: str
     profile: str | None = None
+    only: frozenset[str] | None = None
+    """Sequential replay: this session answers only these requests (a wave); the plan is unchanged."""
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     @property
@@ -123,13 +125,16 @@ class RunPlan:
             done_keys = set(zip(done["request_id"].to_list(), done["arm"].to_list(), done["sample"].to_list(),
                                 strict=True))
             owed: list[Call] = []
+            ids = chunk["request_id"].to_list()
             for row in chunk.iter_rows(named=True):
                 rid = row["request_id"]
+                if self.only is not None and rid not in self.only:
+                    continue
                 missing = [(arm, k) for arm in self._arms_for(rid) for k in range(repeats) if (rid, arm, k) not in done_keys]
                 if missing:
                     request = _request(row, self.dataset)
                     owed += [Call(request, arm, k) for arm, k in missing]
-            yield chunk["request_id"].to_list(), owed
+            yield (ids if self.only is None else [i for i in ids if i in self.only]), owed
 
     def _arms_for(self, request_id: str) -> list[str]:
         s = self.config.replay

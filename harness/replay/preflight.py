@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from functools import partial
 from typing import Any
 
 from harness.agents import Agent, CallContext
@@ -71,7 +72,7 @@ async def _try(config: HarnessConfig, agent: Agent, arm: str, requests: list[Req
     rng = random.Random(0)
     last = ""
     for request in requests:
-        outcome = await call_with_retries(lambda r=request: agent.call(r, CallContext(arm=arm)), policy, rng=rng)
+        outcome = await call_with_retries(partial(agent.call, request, CallContext(arm=arm)), policy, rng=rng)
         if outcome.error is None or not cannot_answer(outcome.error):
             return None
         tries = f"{outcome.attempts} attempt" + ("s" if outcome.attempts != 1 else "")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from harness.replay.budget import Budget
 from harness.replay.plan import RunPlan, new_run_id, preflight_requests
 from harness.replay.preflight import needs_preflight, preflight
 from harness.replay.runner import Runner
+from harness.replay.tooling import open_sandbox
 from harness.secrets import redact, scrub
 from harness.store import Store, open_store
 
@@ -55,13 +56,15 @@ def replay(
     profile: str | None = None,
     agents: Mapping[str, Agent] | None = None,
     progress: bool = True,
+    only: Collection[str] | None = None,
 ) -> ReplaySummary:
     """Replay a dataset through the configured arms (or resume `run_id`). Works in notebooks too.
 
     `agents` gives your own Agent instances for some arms (started and closed by the replay);
-    the others are built from the config."""
+    the others are built from the config. `only` limits this session to some requests (a wave
+    of a sequential replay)."""
     coroutine = replay_async(config, store=store, dataset=dataset, run_id=run_id, profile=profile, agents=agents,
-                             progress=progress)
+                             progress=progress, only=only)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -93,6 +96,7 @@ async def replay_async(
     profile: str | None = None,
     agents: Mapping[str, Agent] | None = None,
     progress: bool = True,
+    only: Collection[str] | None = None,
 ) -> ReplaySummary:
     """The coroutine behind replay()."""
     if run_id is not None:
@@ -106,7 +110,7 @@ async def replay_async(
     for arm in ("prod", "candidate"):
         if arm not in config.agents and arm not in (agents or {}):
             raise ReplayError(f"a replay needs an agent for the {arm} arm ([agents.{arm}] in the config)")
-    plan = RunPlan(config, name, run_id or new_run_id(), profile)
+    plan = RunPlan(config, name, run_id or new_run_id(), profile, None if only is None else frozenset(only))
     return await _session(plan, store, dict(agents or {}), progress)
 
 
@@ -125,15 +129,17 @@ async def _session(plan: RunPlan, store: Store, given: dict[str, Agent], progres
     totals = await asyncio.to_thread(store.run_totals, run_id)
     budget = Budget(plan.config.replay.budget_usd, spent=totals["spend_usd"], max_cost=totals["max_cost_usd"])
     agents = _agents(plan, store, given)
-    runner = Runner(plan, store, agents, budget, progress=progress)
     n_before = totals["n_responses"]
-    if budget.exhausted and n_before < n_planned:
-        runner.stop("budget_exhausted")
     try:
-        await _started(agents)
-        if plan.config.replay.preflight and n_before < n_planned and not budget.exhausted and needs_preflight(agents):
-            await preflight(plan.config, agents, await asyncio.to_thread(preflight_requests, plan, store))
-        await runner.run(n_before, n_planned)
+        async with open_sandbox(plan, store) as sandbox:
+            runner = Runner(plan, store, agents, budget, progress=progress, sandbox=sandbox)
+            if budget.exhausted and n_before < n_planned:
+                runner.stop("budget_exhausted")
+            await _started(agents)
+            if (plan.config.replay.preflight and n_before < n_planned and not budget.exhausted
+                    and needs_preflight(agents)):
+                await preflight(plan.config, agents, await asyncio.to_thread(preflight_requests, plan, store))
+            await runner.run(n_before, n_planned)
     except BaseException as exc:
         reason = "interrupted" if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError) else "failed"
         await asyncio.to_thread(store.update_run, run_id, status=reason, message=scrub(f"{type(exc).__name__}: {exc}"[:500]))

@@ -28,8 +28,10 @@ from harness.records import Response
 from harness.replay.budget import Budget
 from harness.replay.plan import Call, RunPlan
 from harness.replay.responses import fault_response, rejected_response, to_response
+from harness.replay.tooling import call_with_sandbox, write_with_events
 from harness.retry import Attempted, RetryPolicy, call_with_retries
 from harness.store import Store
+from harness.tools import Sandbox
 from harness.writer import BatchWriter
 
 __all__ = ["Runner"]
@@ -39,8 +41,9 @@ class Runner:
     """One session of a run: answers what `plan` still owes, until done or stopped."""
 
     def __init__(self, plan: RunPlan, store: Store, agents: dict[str, Agent], budget: Budget, *,
-                 progress: bool = True) -> None:
+                 progress: bool = True, sandbox: Sandbox | None = None) -> None:
         self.plan = plan
+        self.sandbox = sandbox
         self.settings = plan.config.replay
         self.store = store
         self.agents = agents
@@ -51,7 +54,7 @@ class Runner:
                          for arm in agents}
         self.rng = random.Random(f"{self.settings.seed}:{plan.run_id}")
         self.writer: BatchWriter[Response] = BatchWriter(
-            lambda rows: store.write_responses(plan.run_id, rows), rows=self.settings.flush_rows,
+            lambda rows: write_with_events(store, plan.run_id, rows, sandbox), rows=self.settings.flush_rows,
             interval_s=self.settings.flush_interval_s, isolate=self._isolate)
         self.writer.on_failure = lambda _exc: self.stop("failed")
         self.stop_reason: str | None = None
@@ -125,6 +128,8 @@ class Runner:
             ids, owed = item
             for agent in unique_agents:
                 await agent.prepare(ids)
+            if self.sandbox is not None:
+                await self.sandbox.prepare(ids)
             by_request: dict[str, list[Call]] = {}
             for call in owed:
                 by_request.setdefault(call.request.request_id, []).append(call)
@@ -161,6 +166,8 @@ class Runner:
         def attempt() -> Any:
             nonlocal tries
             tries += 1
+            if self.sandbox is not None:
+                return call_with_sandbox(self.sandbox, agent, call, tries)
             return agent.call(call.request, context)
 
         self.budget.in_flight += 1
@@ -189,11 +196,11 @@ class Runner:
         """The store rejected a batch for its data: halve it until the rejected rows are found, and
         store each of those as its request's bad_response instead."""
         if len(rows) == 1:
-            self.store.write_responses(self.plan.run_id, [rejected_response(rows[0], exc)])
+            write_with_events(self.store, self.plan.run_id, [rejected_response(rows[0], exc)], self.sandbox)
             return
         for half in (rows[: len(rows) // 2], rows[len(rows) // 2:]):
             try:
-                self.store.write_responses(self.plan.run_id, half)
+                write_with_events(self.store, self.plan.run_id, half, self.sandbox)
             except StoreDataError as inner:
                 self._isolate(half, inner)
 

@@ -24,6 +24,8 @@ from harness.migration.report import MigrationSection, migration_section
 from harness.report.changes import WhatChanged, what_changed
 from harness.report.charts import Chart, IntervalChart, histogram_chart, interval_chart
 from harness.report.headline import Headline, headlines, plain, worse_segments
+from harness.report.sequential import SequentialSection, sequential_section
+from harness.report.side_effects import SideEffectsSection, side_effects_section
 from harness.report.tooldiff import tool_diff
 from harness.store import Store
 
@@ -80,6 +82,10 @@ class ReportContext:
     """For an incomplete run: how much of it there is (the report says so on top)."""
     migration: MigrationSection | None = None
     """The state-migration check the config's [migration] names, if any."""
+    side_effects: SideEffectsSection | None = None
+    """What the tool sandbox blocked, served and let through (tool_events)."""
+    sequential: SequentialSection | None = None
+    """A sequential replay's looks and intervals against the requests used, if it was one."""
     headlines: list[Headline] = field(default_factory=list)
     """At most five findings under the verdict, the most severe and largest first."""
     changes: WhatChanged | None = None
@@ -108,7 +114,7 @@ def build_context(store: Store, run_id: str, config: HarnessConfig | None = None
     scoring = store.scoring_run(run_id)
     verdict = store.verdict(run_id)
     canary = _canary(store, run, cfg)
-    counts = store.run_counts(run_id)
+    counts = store.run_totals(run_id)
     ctx = ReportContext(
         run=run, dataset=store.dataset(run["dataset"]), release=cfg.release, verdict=verdict, arms=arms,
         counts=counts, checklist=[], gates=overall.to_dicts(),
@@ -135,9 +141,12 @@ def build_context(store: Store, run_id: str, config: HarnessConfig | None = None
     ctx.changes = what_changed(store, run, ctx.dataset, findings)
     ctx.charts["segments"] = _segment_chart(gates, ctx.worse)
     ctx.migration = migration_section(store, cfg, overall)
+    ctx.sequential = sequential_section(store, run_id)
     ctx.checklist = _checklist(ctx, overall)
     if ctx.migration is not None:
         ctx.checklist.append(ChecklistItem(**ctx.migration.checklist))
+    ctx.side_effects = side_effects_section(store, run_id, cfg)
+    ctx.checklist.insert(1, ChecklistItem(**ctx.side_effects.checklist))
     return ctx
 
 
@@ -187,8 +196,8 @@ def _checklist(ctx: ReportContext, overall: pl.DataFrame) -> list[ChecklistItem]
     complete = ctx.run["status"] == "completed"
     items.append(ChecklistItem(
         "Shadow replay results reviewed", "done" if complete and ctx.verdict else "attention" if complete else "missing",
-        [f"{ctx.counts['requests']:,} requests replayed through {', '.join(a['arm'] for a in ctx.arms)}:"
-         f" {ctx.counts['responses']:,} responses, {ctx.counts['errors']:,} errors; run {ctx.run['status']}.",
+        [f"{ctx.counts['n_requests']:,} requests replayed through {', '.join(a['arm'] for a in ctx.arms)}:"
+         f" {ctx.counts['n_responses']:,} responses, {ctx.counts['n_errors']:,} errors; run {ctx.run['status']}.",
          "Verdict: " + (ctx.verdict["verdict"] if ctx.verdict else "not gated yet (run `harness gate`)."),
          f"{len(ctx.regressions)} top regressions are shown side by side below."],
         "regressions"))  # fmt: skip
@@ -326,9 +335,9 @@ def _shown(text: str | None, total: int | None, *, pretty: bool = False) -> str:
     how much more there is; JSON indented when it is whole."""
     if not text:
         return ""
-    cut = total is not None and total > len(text)
-    shown = _pretty(text) if pretty and not cut else text
-    return shown + (f"\n[... {total - len(text):,} more characters not shown]" if cut else "")
+    if total is not None and total > len(text):
+        return text + f"\n[... {total - len(text):,} more characters not shown]"
+    return _pretty(text) if pretty else text
 
 
 def _why(r: dict[str, Any]) -> list[str]:

@@ -115,7 +115,7 @@ def _cost(arms: dict[str, dict[str, Any]], checks: dict[str, dict[str, Any]]) ->
                          abs(math.log(ratio)), detail)]
     if ratio >= 1.05 or (check and check["status"] == "fail"):
         failed = check is not None and check["status"] == "fail"
-        tone = "bad" if failed and check["severity"] == "critical" else "warn"
+        tone = "bad" if failed and check is not None and check["severity"] == "critical" else "warn"
         return [Headline(f"Cost {ratio:.2f}x prod's (adds ${per_1000:,.2f} per 1,000 requests).", tone,
                          abs(math.log(ratio)), detail)]
     return []

@@ -12,18 +12,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
 
-from harness.config import JudgeConfig, ScoringConfig, ToolsConfig
-from harness.metrics import CheckSpec, Metric
+from harness.metrics.definitions import CheckSpec, Metric
 
 if TYPE_CHECKING:
+    from harness.config import JudgeConfig, ScoringConfig, ToolsConfig
     from harness.pricing import PriceTable
     from harness.scoring.embeddings import Embedder
     from harness.store import Store
 
 __all__ = ["Scorer", "ScoringContext", "SCORE_SCHEMA", "score_frame"]
 
-SCORE_SCHEMA = {"request_id": pl.String, "scorer": pl.String, "arm_a": pl.String, "arm_b": pl.String,
-                "value": pl.Float64, "details": pl.String}
+SCORE_SCHEMA = pl.Schema({"request_id": pl.String, "scorer": pl.String, "arm_a": pl.String, "arm_b": pl.String,
+                          "value": pl.Float64, "details": pl.String})
 
 
 @dataclass

@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from harness.errors import ConfigError, ScoringError
 from harness.progress import progress_bar
 from harness.store import Store
 
-__all__ = ["DEFAULT_MODEL", "Embedded", "Embedder", "embed_texts", "text_hash"]
+__all__ = ["DEFAULT_MODEL", "Embedded", "Embedder", "Executor", "LocalExecutor", "embed_texts", "text_hash"]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
@@ -110,10 +110,30 @@ class Embedder:
 class Embedded(NamedTuple):
     """What embed_texts found: row of `vectors` per text, and how many texts were encoded or cached."""
 
-    index: dict[str, int]
+    row_of: dict[str, int]
     vectors: np.ndarray
     encoded: int
     cached: int
+
+
+_CHUNK = 1024  # texts encoded (and cached) per step: a killed scoring keeps what it encoded
+
+
+class Executor(Protocol):
+    """Encodes texts somewhere; yields (hashes, vectors) batches as they are ready, each hash once."""
+
+    def encode(self, hashes: Sequence[str], texts: Sequence[str]) -> Iterator[tuple[list[str], np.ndarray]]: ...
+
+
+class LocalExecutor:
+    """The embedder of this process, a chunk of texts at a time."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def encode(self, hashes: Sequence[str], texts: Sequence[str]) -> Iterator[tuple[list[str], np.ndarray]]:
+        for start in range(0, len(hashes), _CHUNK):
+            yield list(hashes[start : start + _CHUNK]), self.embedder.encode(texts[start : start + _CHUNK])
 
 
 def embed_texts(store: Store, embedder: Embedder, texts: Sequence[str], *, executor: Any = None,
@@ -121,12 +141,10 @@ def embed_texts(store: Store, embedder: Embedder, texts: Sequence[str], *, execu
     """Vectors for `texts`: cached ones from the store, the rest encoded by `executor` and cached as they come.
 
     Each text is cut to `max_chars` before hashing and encoding. `executor` defaults to this process
-    (harness.scoring.executors.LocalExecutor). Vectors are written to the store at least every
+    (LocalExecutor). Vectors are written to the store at least every
     _SAVE_ROWS rows or _SAVE_INTERVAL_S seconds, so a killed scoring keeps nearly all it encoded,
     and the matrix is filled in place, so a job holds its vectors once.
     """
-    from harness.scoring.executors import LocalExecutor
-
     hash_of: dict[str, str] = {}
     by_hash: dict[str, str] = {}
     for text in texts:

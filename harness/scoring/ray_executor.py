@@ -125,7 +125,7 @@ def _import_ray() -> Any:
 def _root_cause(exc: BaseException) -> BaseException:
     """The error raised on the worker, when Ray wrapped one (RayTaskError.cause), else the error itself."""
     seen = 0
-    while getattr(exc, "cause", None) is not None and seen < 10:
-        exc = exc.cause  # type: ignore[assignment]
+    while isinstance(cause := getattr(exc, "cause", None), BaseException) and seen < 10:
+        exc = cause
         seen += 1
     return exc

@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +74,17 @@ def one(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> tuple
 def frame(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> pl.DataFrame:
     """A query's result as a polars DataFrame, through Arrow."""
     return con.sql(query, params=params).pl()
+
+
+ARM_ORDER = "CASE arm WHEN 'prod' THEN 0 WHEN 'prod_repeat' THEN 1 WHEN 'candidate' THEN 2 ELSE 3 END"
+"""SQL ordering arms as every table shows them: prod, prod_repeat, candidate, then the rest."""
+
+
+_POLARS_TYPES = {"str": pl.String, "int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean,
+                 "datetime": pl.Datetime("us", "UTC")}
+
+
+def record_schema(record: type) -> dict[str, Any]:
+    """The polars schema of a dataclass record's rows, read off its fields (`int | None` is Int64):
+    one definition of the columns, no copy to keep in step."""
+    return {f.name: _POLARS_TYPES[str(f.type).split(" |")[0]] for f in fields(record)}

@@ -1,48 +1,44 @@
 """Writing a dataset: raw canonical batches in, validated requests / captured / quarantine out.
 
 Readers hand over polars frames whose canonical columns may be text (JSON Lines, CSV)
-or typed (Parquet structs); DuckDB normalizes and validates them in bulk through Arrow,
-inside one transaction, so a failed or strict ingest leaves nothing behind.
+or typed (Parquet structs); DuckDB normalizes and validates them in bulk through Arrow
+(harness.store.normalize). Rows are committed block by block under a staging name that no
+dataset can have, so memory stays bounded at any file size; the last step renames them to
+the dataset and marks it complete in one transaction. Until then nothing of the dataset is
+visible, and a killed ingest leaves only staged rows, which the next ingest of the name removes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 import polars as pl
 
+from harness.canonical import CANONICAL_COLUMNS, Malformed
 from harness.errors import DatasetExistsError, IngestError
 from harness.store.connection import one, registered
+from harness.store.normalize import INSERT_CAPTURED, INSERT_REQUESTS, as_text, checked_sql
 
-__all__ = ["CANONICAL_COLUMNS", "Malformed", "DatasetWriter", "DatasetSummary"]
-
-#: Columns a reader may provide; only request_id and input are required.
-CANONICAL_COLUMNS = (
-    "request_id",
-    "timestamp",
-    "user_id",
-    "session_id",
-    "input",
-    "metadata",
-    "reference",
-    "captured",
-)
+__all__ = ["CANONICAL_COLUMNS", "DatasetSummary", "DatasetWriter", "Malformed", "staging_name"]
 
 RAW_LIMIT = 1_000_000  # characters of a malformed line kept in quarantine
+_TABLES = ("requests", "captured", "quarantine")
 
 
-@dataclass(frozen=True, slots=True)
-class Malformed:
-    """A line (or row) that could not become a request, and why."""
+def block_rows() -> int:
+    """Rows (requests and malformed lines) committed together; HARNESS_INGEST_BLOCK_ROWS sets it."""
+    return max(1, int(os.environ.get("HARNESS_INGEST_BLOCK_ROWS", "50000")))
 
-    source: str
-    line: int | None
-    reason: str
-    raw: str | None = None
-    raw_bytes: int | None = None
+
+def staging_name(name: str) -> str:
+    """Where a dataset's rows live while it is ingested: a name with a control character, which
+    no dataset may have (harness.names), so staged rows never mix with a dataset's."""
+    return f"\x1fingesting\x1f{name}"
 
 
 @dataclass
@@ -59,177 +55,111 @@ class DatasetSummary:
     """Redaction settings and counts per kind, when the ingest redacted."""
 
 
-# Text of each canonical column, whatever type the reader gave it.
-def _as_text(name: str, dtype: pl.DataType | None) -> str:
-    if dtype is None:
-        return f"NULL::VARCHAR AS {name}"
-    if dtype == pl.String:
-        return f'"{name}" AS {name}'
-    if dtype in (pl.Null,):
-        return f"NULL::VARCHAR AS {name}"
-    if isinstance(dtype, pl.Struct | pl.List | pl.Array):
-        return f'to_json("{name}")::VARCHAR AS {name}'
-    return f'CAST("{name}" AS VARCHAR) AS {name}'
-
-
-_CAPTURED_SHAPE = json.dumps([{
-    "variant": "VARCHAR", "output": "VARCHAR", "model": "VARCHAR", "tool_calls": ["JSON"],
-    "usage": {"input_tokens": "VARCHAR", "output_tokens": "VARCHAR", "cached_input_tokens": "VARCHAR",
-              "prompt_tokens": "VARCHAR", "completion_tokens": "VARCHAR"},
-    "cost_usd": "VARCHAR", "latency_ms": "VARCHAR", "error": "JSON",
-}])  # fmt: skip
-_MESSAGES_SHAPE = json.dumps({"messages": [{"role": "VARCHAR", "content": "JSON"}]})
-_REFERENCE_SHAPE = json.dumps({"output": "VARCHAR", "tool_calls": "JSON"})
-
-
-def _container(column: str, trusted: bool) -> str:
-    """True when a text column holds a JSON object or array. Text a JSON parser already produced
-    needs only its first character checked; anything else is validated once."""
-    starts = f"(starts_with(ltrim({column}), '{{') OR starts_with(ltrim({column}), '['))"
-    return starts if trusted else f"({starts} AND json_valid({column}))"
-
-
-def _checked(columns: str, trusted: bool) -> str:
-    """The batch with cheap shape checks and the quarantine reason. The nested columns are parsed
-    later, once each, by the statement that needs them, into a typed structure (DuckDB parses
-    JSON text again on every function call, so field-by-field extraction would parse a dozen
-    times, and materializing the parsed structures costs more than parsing)."""
-    obj = _container("metadata", trusted).replace("OR starts_with(ltrim(metadata), '[')", "")
-    return f"""
-WITH src AS (SELECT {columns}, _line, _seq FROM _raw),
-shaped AS (
-    SELECT *,
-        {_container("input", trusted)} AS _input_container,
-        {_container("reference", trusted)} AS _ref_container,
-        metadata IS NULL OR {obj} AS _meta_ok,
-        CASE WHEN captured IS NULL OR NOT {_container("captured", trusted)} THEN NULL
-             WHEN starts_with(ltrim(captured), '[') THEN captured ELSE '[' || captured || ']' END AS _cap_list,
-        coalesce(
-            try_cast("timestamp" AS TIMESTAMPTZ),
-            CASE WHEN try_cast("timestamp" AS DOUBLE) > 1e11
-                 THEN to_timestamp(try_cast("timestamp" AS DOUBLE) / 1000)
-                 ELSE to_timestamp(try_cast("timestamp" AS DOUBLE)) END
-        ) AS _ts
-    FROM src
-)
-SELECT *,
-    CASE
-        WHEN request_id IS NULL OR trim(request_id) = '' THEN 'missing request_id'
-        WHEN starts_with(ltrim(request_id), '{{') OR starts_with(ltrim(request_id), '[')
-            THEN 'request_id must be a string or a number'
-        WHEN input IS NULL THEN 'missing input'
-        WHEN NOT _meta_ok THEN 'metadata must be a JSON object'
-        WHEN captured IS NOT NULL AND _cap_list IS NULL
-            THEN 'captured must be an object or a list of objects'
-        WHEN starts_with(ltrim(captured), '[') AND NOT coalesce(list_bool_and(list_transform(
-                from_json(_cap_list, '["JSON"]'), lambda x: json_type(x) = 'OBJECT')), true)
-            THEN 'captured must be an object or a list of objects'
-        WHEN "timestamp" IS NOT NULL AND _ts IS NULL
-            THEN 'timestamp is neither ISO 8601 nor epoch seconds/milliseconds'
-    END AS _reason
-FROM shaped
-"""
-
-
-_INSERT_REQUESTS = f"""
-INSERT INTO requests
-SELECT ?, _seq, request_id, _ts, user_id, session_id,
-    CASE WHEN _input_container THEN input::JSON ELSE to_json(input) END,
-    coalesce(list_filter(_messages, lambda m: m.role = 'user')[-1].content->>'$', input),
-    metadata::JSON,
-    CASE WHEN _ref_container THEN reference::JSON ELSE to_json(reference) END,
-    CASE WHEN _ref_parts IS NOT NULL THEN _ref_parts.output ELSE reference END,
-    _ref_parts.tool_calls,
-    ?, _line
-FROM (
-    SELECT *,
-        CASE WHEN _input_container THEN from_json(input, '{_MESSAGES_SHAPE}').messages END AS _messages,
-        CASE WHEN _ref_container THEN from_json(reference, '{_REFERENCE_SHAPE}') END AS _ref_parts
-    FROM _checked WHERE _reason IS NULL
-)
-"""
-
-_INSERT_CAPTURED = f"""
-INSERT INTO captured
-SELECT ?, request_id,
-    coalesce(c.variant, 'prod'), c.output, c.model,
-    to_json(c.tool_calls),
-    len(c.tool_calls),
-    try_cast(try_cast(coalesce(c.usage.input_tokens, c.usage.prompt_tokens) AS DOUBLE) AS BIGINT),
-    try_cast(try_cast(coalesce(c.usage.output_tokens, c.usage.completion_tokens) AS DOUBLE) AS BIGINT),
-    try_cast(try_cast(c.usage.cached_input_tokens AS DOUBLE) AS BIGINT),
-    try_cast(c.cost_usd AS DOUBLE),
-    try_cast(c.latency_ms AS DOUBLE),
-    CASE json_type(c.error)
-        WHEN 'OBJECT' THEN coalesce(c.error->>'type', 'agent_error')
-        WHEN 'VARCHAR' THEN CASE WHEN c.error->>'$' = '' THEN NULL ELSE 'agent_error' END
-        WHEN 'BOOLEAN' THEN CASE WHEN c.error::VARCHAR = 'true' THEN 'agent_error' END
-        WHEN 'NULL' THEN NULL
-        ELSE CASE WHEN c.error IS NULL THEN NULL ELSE 'agent_error' END
-    END,
-    CASE json_type(c.error)
-        WHEN 'OBJECT' THEN c.error->>'message'
-        WHEN 'VARCHAR' THEN nullif(c.error->>'$', '')
-        WHEN 'BOOLEAN' THEN NULL
-        WHEN 'NULL' THEN NULL
-        ELSE c.error::VARCHAR
-    END
-FROM (SELECT request_id, unnest(from_json(_cap_list, '{_CAPTURED_SHAPE}')) AS c
-      FROM _checked WHERE _reason IS NULL AND _cap_list IS NOT NULL)
-"""
-
-
 class DatasetWriter:
-    """Writes one dataset inside one transaction on an open write connection."""
+    """Writes one dataset on an open write connection: staged block by block, published at finish()."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, name: str, *, replace: bool) -> None:
         self._con = con
+        self.connection = con
+        """The open write connection, for the bulk loader (harness.store.bulk_load)."""
         self.name = name
         self.replace = replace
         self.summary = DatasetSummary(name)
-        row = one(con, "SELECT content_hash FROM datasets WHERE name = ?", [name])
+        self.target = staging_name(name)
+        """The dataset name the rows carry until finish() publishes them."""
+        self.block_rows = block_rows()
+        self._pending = 0
+        self._in_block = False
+        row = one(con, "SELECT content_hash FROM datasets WHERE name = ? AND status = 'complete'", [name])
         self.existing_hash: str | None = row[0] if row else None
 
     def begin(self) -> None:
-        self._con.execute("BEGIN TRANSACTION")
-        if self.existing_hash is not None and self.replace:
-            for table in ("requests", "captured", "quarantine"):
-                self._con.execute(f"DELETE FROM {table} WHERE dataset = ?", [self.name])
-            self._con.execute("DELETE FROM datasets WHERE name = ?", [self.name])
-            self.summary.replaced = True
+        """Remove what a killed ingest of this name left behind and register this one."""
+        con = self._con
+        con.execute("BEGIN TRANSACTION")
+        self._delete(self.target)
+        con.execute(
+            "INSERT INTO datasets (name, content_hash, format, sources, n_requests, n_captured, n_quarantined,"
+            " created_at, status) VALUES (?, '', '', '[]', 0, 0, 0, now(), 'ingesting')",
+            [self.target],
+        )
+        con.execute("COMMIT")
+        self.summary.replaced = self.existing_hash is not None and self.replace
 
-    def rollback(self) -> None:
-        self._con.execute("ROLLBACK")
+    def _open(self) -> None:
+        """Open a block (a transaction) unless one is open."""
+        if not self._in_block:
+            self._con.execute("BEGIN TRANSACTION")
+            self._in_block = True
+
+    def commit(self) -> None:
+        """Commit the open block, if any."""
+        if self._in_block:
+            self._con.execute("COMMIT")
+            self._in_block = False
+            self._pending = 0
+
+    def checkpoint(self) -> bool:
+        """Commit the open block once it holds `block_rows` rows; True when it did."""
+        if self._pending < self.block_rows:
+            return False
+        self.commit()
+        return True
+
+    def abort(self) -> None:
+        """Drop the open block and every staged row: a failed ingest leaves nothing behind."""
+        con = self._con
+        if self._in_block:
+            self._in_block = False
+            with contextlib.suppress(duckdb.Error):  # a block that failed to open has nothing to undo
+                con.execute("ROLLBACK")
+        con.execute("BEGIN TRANSACTION")
+        self._delete(self.target)
+        con.execute("COMMIT")
+
+    def _delete(self, dataset: str) -> None:
+        for table in _TABLES:
+            self._con.execute(f"DELETE FROM {table} WHERE dataset = ?", [dataset])
+        self._con.execute("DELETE FROM datasets WHERE name = ?", [dataset])
 
     def add_batch(self, frame: pl.DataFrame, source: str, *, trusted_json: bool = False) -> None:
         """Validate and insert one batch; rows that fail validation go to quarantine."""
         schema = frame.schema
-        columns = ", ".join(_as_text(c, schema.get(c)) for c in CANONICAL_COLUMNS)
+        columns = ", ".join(as_text(c, schema.get(c)) for c in CANONICAL_COLUMNS)
         trusted = trusted_json and all(schema.get(c) in (None, pl.String, pl.Null) for c in CANONICAL_COLUMNS)
-        con = self._con
         lines = f"lines {frame['_line'].min()}-{frame['_line'].max()}" if frame.height else "no lines"
-        try:
-            with registered(con, "_raw", frame):
-                con.execute("CREATE OR REPLACE TEMP VIEW _checked AS " + _checked(columns, trusted))
-                con.execute(_INSERT_REQUESTS, [self.name, source])
-                con.execute(_INSERT_CAPTURED, [self.name])
-                bad = con.execute("SELECT _line, _reason FROM _checked WHERE _reason IS NOT NULL ORDER BY _line").fetchall()
-                con.execute("DROP VIEW _checked")
-        except duckdb.Error as exc:
-            raise IngestError(f"{source} ({lines}): could not load these records: {exc}") from None
-        self.summary.n_requests += frame.height - len(bad)
+        with registered(self._con, "_raw", frame):
+            bad = self.insert_raw(columns, trusted, source, lines, frame.height)
         if bad:
             self.add_malformed([Malformed(source, line, reason, _row_raw(frame, line)) for line, reason in bad])
+
+    def insert_raw(self, columns: str, trusted: bool, source: str, lines: str, n_rows: int) -> list[tuple[int, str]]:
+        """Normalize the relation `_raw` (of `n_rows` rows) into requests and captured; the (line,
+        reason) of the rows refused, which the caller sets aside."""
+        con = self._con
+        self._open()
+        try:
+            con.execute("CREATE OR REPLACE TEMP VIEW _checked AS " + checked_sql(columns, trusted))
+            con.execute(INSERT_REQUESTS, [self.target, source])
+            con.execute(INSERT_CAPTURED, [self.target])
+            bad = con.execute("SELECT _line, _reason FROM _checked WHERE _reason IS NOT NULL ORDER BY _line").fetchall()
+            con.execute("DROP VIEW _checked")
+        except duckdb.Error as exc:
+            raise IngestError(f"{source} ({lines}): could not load these records: {exc}") from None
+        self.summary.n_requests += n_rows - len(bad)
+        self._pending += n_rows - len(bad)
+        return bad
 
     def add_malformed(self, rows: list[Malformed]) -> None:
         if not rows:
             return
         self.summary.n_quarantined += len(rows)
+        self._pending += len(rows)
         room = 20 - len(self.summary.quarantined)
         self.summary.quarantined.extend(rows[: max(room, 0)])
         table = pl.DataFrame(
             {
-                "dataset": [self.name] * len(rows),
+                "dataset": [self.target] * len(rows),
                 "source": [r.source for r in rows],
                 "line": [r.line for r in rows],
                 "reason": [r.reason for r in rows],
@@ -239,27 +169,16 @@ class DatasetWriter:
             schema={"dataset": pl.String, "source": pl.String, "line": pl.Int64, "reason": pl.String,
                     "raw": pl.String, "raw_bytes": pl.Int64},
         )
+        self._open()
         with registered(self._con, "_bad", table):
             self._con.execute("INSERT INTO quarantine SELECT *, now() FROM _bad")
 
     def finish(self, *, content_hash: str, fmt: str, sources: list[str], strict: bool,
                redaction: dict[str, Any] | None = None) -> DatasetSummary:
-        """Check duplicates and strictness, record the dataset and commit."""
+        """Check duplicates and strictness, then publish the staged rows as the dataset in one commit."""
         con = self._con
-        # count only first: listing every id's lines would cost more than the whole check
-        repeated = [r[0] for r in con.execute(
-            "SELECT request_id FROM requests WHERE dataset = ? GROUP BY request_id HAVING count(*) > 1 LIMIT 11",
-            [self.name],
-        ).fetchall()]
-        duplicates = con.execute(
-            "SELECT request_id, list(line ORDER BY line) FROM requests WHERE dataset = ?"
-            " AND request_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY request_id ORDER BY min(line)",
-            [self.name, repeated],
-        ).fetchall() if repeated else []
-        if duplicates:
-            shown = "; ".join(f"{rid!r} at lines {', '.join(map(str, lines))}" for rid, lines in duplicates[:10])
-            more = " and more" if len(duplicates) > 10 else ""
-            raise IngestError(f"duplicate request_id in dataset {self.name!r}: {shown}{more}")
+        self._open()
+        self._check_duplicates()
         if strict and self.summary.n_quarantined:
             shown = "; ".join(f"{m.source}:{m.line}: {m.reason}" for m in self.summary.quarantined[:10])
             raise IngestError(
@@ -270,17 +189,38 @@ class DatasetWriter:
                 f"no valid request in {', '.join(sources)}"
                 + (f" ({self.summary.n_quarantined} malformed)" if self.summary.n_quarantined else " (empty)")
             )
-        row = one(con, "SELECT count(*) FROM captured WHERE dataset = ?", [self.name])
+        row = one(con, "SELECT count(*) FROM captured WHERE dataset = ?", [self.target])
         self.summary.n_captured = int(row[0]) if row else 0
+        self._delete(self.name)  # the replaced dataset, if any; gone in the same commit the new one appears
+        for table in _TABLES:
+            con.execute(f"UPDATE {table} SET dataset = ? WHERE dataset = ?", [self.name, self.target])
         con.execute(
-            "INSERT INTO datasets (name, content_hash, format, sources, n_requests, n_captured, n_quarantined,"
-            " redacted, created_at, redaction) VALUES (?, ?, ?, ?, ?, ?, ?, ?, now(), ?)",
+            "UPDATE datasets SET name = ?, content_hash = ?, format = ?, sources = ?, n_requests = ?, n_captured = ?,"
+            " n_quarantined = ?, redacted = ?, created_at = now(), redaction = ?, status = 'complete' WHERE name = ?",
             [self.name, content_hash, fmt, json.dumps(sources), self.summary.n_requests,
              self.summary.n_captured, self.summary.n_quarantined, redaction is not None,
-             None if redaction is None else json.dumps(redaction)],
+             None if redaction is None else json.dumps(redaction), self.target],
         )
-        con.execute("COMMIT")
+        self.commit()
         return self.summary
+
+    def _check_duplicates(self) -> None:
+        """IngestError naming every location (file:line) of the first repeated request ids."""
+        # count only first: listing every id's lines would cost more than the whole check
+        repeated = [r[0] for r in self._con.execute(
+            "SELECT request_id FROM requests WHERE dataset = ? GROUP BY request_id HAVING count(*) > 1 LIMIT 11",
+            [self.target],
+        ).fetchall()]
+        if not repeated:
+            return
+        duplicates = self._con.execute(
+            "SELECT request_id, list(source ORDER BY seq), list(line ORDER BY seq) FROM requests WHERE dataset = ?"
+            " AND request_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY request_id ORDER BY min(seq)",
+            [self.target, repeated],
+        ).fetchall()
+        shown = "; ".join(f"{rid!r} at {_locations(files, lines)}" for rid, files, lines in duplicates[:10])
+        more = " and more" if len(duplicates) > 10 else ""
+        raise IngestError(f"duplicate request_id in dataset {self.name!r}: {shown}{more}")
 
     def check_existing(self, content_hash: str) -> bool:
         """True when the dataset already holds exactly this content (a no-op)."""
@@ -293,6 +233,13 @@ class DatasetWriter:
             f"dataset {self.name!r} already exists with different content;"
             " datasets are immutable: choose another --name or pass --replace"
         )
+
+
+def _locations(files: list[str], lines: list[int]) -> str:
+    """Where a repeated id occurs: `lines 1, 3` within one file, `a.jsonl:1, b.jsonl:4` across files."""
+    if len(set(files)) == 1:
+        return "lines " + ", ".join(map(str, lines))
+    return ", ".join(f"{f}:{n}" for f, n in zip(files, lines, strict=True))
 
 
 def _row_raw(frame: pl.DataFrame, line: int) -> str | None:

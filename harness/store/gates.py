@@ -37,9 +37,16 @@ class GateQueries:
     def gate_responses(self: _HasConnection, run_id: str) -> pl.DataFrame:
         """Per request and arm, over its samples: the error share, and cost and latency of the
         successful answers only (a cost of 0 or none is unknown, not free, and is counted apart,
-        as are numbers not believed); calls the harness itself cancelled are not answers."""
+        as are numbers not believed); calls the harness itself cancelled are not answers. From the
+        tool sandbox: the share of its calls that matched no recording, and unallowed live writes."""
         return self._frame(
             """
+            WITH tools AS (
+                SELECT request_id, arm, sample, avg(CASE WHEN "match" = 'miss' THEN 1.0 ELSE 0.0 END) AS miss,
+                       count(*) FILTER (WHERE policy = 'live' AND tool_class = 'write'
+                                        AND NOT coalesce(live_allowed, false)) AS live_writes
+                FROM tool_events WHERE run_id = $run GROUP BY ALL
+            )
             SELECT request_id, arm, count(*) AS n, count(*) FILTER (WHERE error_type IS NULL) AS n_ok,
                    avg(CASE WHEN error_type IS NULL THEN 0.0 ELSE 1.0 END) AS error,
                    avg(cost_usd) FILTER (WHERE error_type IS NULL AND cost_usd > 0 AND isfinite(cost_usd)) AS cost_usd,
@@ -50,8 +57,10 @@ class GateQueries:
                        AS latency_ms,
                    avg(n_tool_calls) AS tool_calls,
                    count(*) FILTER (WHERE (invalid_values->>'$.cost_usd') IS NOT NULL) AS cost_invalid,
-                   count(*) FILTER (WHERE (invalid_values->>'$.latency_ms') IS NOT NULL) AS latency_invalid
-            FROM responses WHERE run_id = $run AND NOT harness_cancelled
+                   count(*) FILTER (WHERE (invalid_values->>'$.latency_ms') IS NOT NULL) AS latency_invalid,
+                   avg(tools.miss) AS tool_miss, sum(tools.live_writes) AS live_writes
+            FROM responses LEFT JOIN tools USING (request_id, arm, sample)
+            WHERE run_id = $run AND NOT harness_cancelled
             GROUP BY ALL
             """,
             {"run": run_id},

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import polars as pl
 
+from harness.store.connection import ARM_ORDER
 from harness.store.runs import _HasConnection
 
 __all__ = ["ReportQueries"]
-
-_ARM_ORDER = "CASE arm WHEN 'prod' THEN 0 WHEN 'prod_repeat' THEN 1 WHEN 'candidate' THEN 2 ELSE 3 END"
 
 
 class ReportQueries:
@@ -23,7 +20,7 @@ class ReportQueries:
             f"""
             SELECT arm, pow(10, floor(log10(greatest(latency_ms, 1)) * $b) / $b) AS bin, count(*) AS n
             FROM responses WHERE run_id = $run AND latency_ms IS NOT NULL AND error_type IS NULL
-            GROUP BY 1, 2 ORDER BY {_ARM_ORDER}, bin
+            GROUP BY 1, 2 ORDER BY {ARM_ORDER}, bin
             """,
             {"run": run_id, "b": bins_per_decade},
         )
@@ -35,7 +32,7 @@ class ReportQueries:
             f"""
             SELECT arm, pow(10, floor(log10(cost_usd) * $b) / $b) AS bin, count(*) AS n
             FROM responses WHERE run_id = $run AND cost_usd > 0 AND isfinite(cost_usd) AND error_type IS NULL
-            GROUP BY 1, 2 ORDER BY {_ARM_ORDER}, bin
+            GROUP BY 1, 2 ORDER BY {ARM_ORDER}, bin
             """,
             {"run": run_id, "b": bins_per_decade},
         )
@@ -105,7 +102,7 @@ class ReportQueries:
                        WHERE run_id = $run AND kind = 'pointwise' AND sample = 0 AND error_type IS NULL
                        GROUP BY ALL) j ON j.request_id = x.request_id AND j.arm_a = x.arm
             WHERE x.run_id = $run AND x.sample = 0 AND x.request_id IN (SELECT unnest($ids::VARCHAR[]))
-            ORDER BY x.request_id, {_ARM_ORDER.replace('arm', 'x.arm')}
+            ORDER BY x.request_id, {ARM_ORDER.replace('arm', 'x.arm')}
             """,
             {"run": run_id, "ids": request_ids, "cap": cap},
         )
@@ -118,19 +115,10 @@ class ReportQueries:
                    list(error_message ORDER BY request_id)[1:$k] AS examples,
                    list(request_id ORDER BY request_id)[1:$k] AS request_ids
             FROM responses WHERE run_id = $run AND error_type IS NOT NULL
-            GROUP BY 1, 2 ORDER BY {_ARM_ORDER}, n DESC
+            GROUP BY 1, 2 ORDER BY {ARM_ORDER}, n DESC
             """,
             {"run": run_id, "k": per_type},
         )
-
-    def run_counts(self: _HasConnection, run_id: str) -> dict[str, Any]:
-        """Requests replayed, responses, errors and agent spend of a run."""
-        rows = self._frame(
-            "SELECT count(DISTINCT request_id) AS requests, count(*) AS responses, count(error_type) AS errors,"
-            " sum(cost_usd) AS spend_usd FROM responses WHERE run_id = ?",
-            [run_id],
-        ).to_dicts()
-        return rows[0]
 
     def models_by_arm(self: _HasConnection, run_id: str) -> pl.DataFrame:
         """The models each arm's answers named, with how many answers named each (the report's what-changed)."""
@@ -138,7 +126,7 @@ class ReportQueries:
             f"""
             SELECT arm, coalesce(model, '(not reported)') AS model, count(*) AS n
             FROM responses WHERE run_id = ? AND NOT harness_cancelled
-            GROUP BY arm, 2 ORDER BY {_ARM_ORDER}, n DESC
+            GROUP BY arm, 2 ORDER BY {ARM_ORDER}, n DESC
             """,
             [run_id],
         )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import astuple, fields
 from contextlib import AbstractContextManager
+from dataclasses import astuple, fields
 from typing import Any, Protocol
 
 import duckdb
@@ -13,23 +13,20 @@ import polars as pl
 
 from harness.errors import NotFoundError
 from harness.names import what_exists
-from harness.records import Response
-from harness.store.connection import frame, one, registered
+from harness.records import Response, ToolEvent
+from harness.store.connection import ARM_ORDER, frame, one, record_schema, registered
+from harness.store.tool_events import replace_tool_events
 
 __all__ = ["RunQueries", "RESPONSE_COLUMNS"]
 
 RESPONSE_COLUMNS = tuple(f.name for f in fields(Response))
-_POLARS_TYPES = {"str": pl.String, "int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean,
-                 "datetime": pl.Datetime("us", "UTC")}
-_RESPONSE_SCHEMA = {f.name: _POLARS_TYPES[str(f.type).split(" |")[0]] for f in fields(Response)}
-"""The responses frame's schema, read off the Response record: one definition, no copy to keep in step."""
+_RESPONSE_SCHEMA = record_schema(Response)
 
-_ARM_ORDER = "CASE arm WHEN 'prod' THEN 0 WHEN 'prod_repeat' THEN 1 WHEN 'candidate' THEN 2 ELSE 3 END"
 
 
 class _HasConnection(Protocol):
     def _connection(self, write: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
-    def _frame(self, query: str, params: list[Any] | None = None) -> pl.DataFrame: ...
+    def _frame(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pl.DataFrame: ...
 
 
 class RunQueries:
@@ -69,7 +66,7 @@ class RunQueries:
         if arm is not None:
             query += " AND arm = ?"
             params.append(arm)
-        return self._frame(query + f" ORDER BY request_id, {_ARM_ORDER}, sample", params)
+        return self._frame(query + f" ORDER BY request_id, {ARM_ORDER}, sample", params)
 
     def arm_summary(self: _HasConnection, run_id: str) -> pl.DataFrame:
         """Per arm: responses, errors, error rate, mean cost, p50/p95/p99 latency, tool calls, and
@@ -86,18 +83,7 @@ class RunQueries:
                    avg(n_tool_calls) AS mean_tool_calls,
                    avg(input_tokens) AS mean_input_tokens, avg(output_tokens) AS mean_output_tokens,
                    count(invalid_values) AS invalid
-            FROM responses WHERE run_id = ? AND NOT harness_cancelled GROUP BY arm ORDER BY {_ARM_ORDER}
-            """,
-            [run_id],
-        )
-
-    def error_breakdown(self: _HasConnection, run_id: str) -> pl.DataFrame:
-        """Errors per arm and type, with one example message each."""
-        return self._frame(
-            f"""
-            SELECT arm, error_type, count(*) AS n, any_value(error_message) AS example
-            FROM responses WHERE run_id = ? AND error_type IS NOT NULL
-            GROUP BY arm, error_type ORDER BY {_ARM_ORDER}, n DESC
+            FROM responses WHERE run_id = ? AND NOT harness_cancelled GROUP BY arm ORDER BY {ARM_ORDER}
             """,
             [run_id],
         )
@@ -127,6 +113,9 @@ class RunQueries:
     def clear_cancelled(self: _HasConnection, run_id: str) -> int:
         """Forget responses cancelled by a stop, so a resume redoes them."""
         with self._connection(write=True) as con:
+            con.execute("DELETE FROM tool_events e USING responses r WHERE e.run_id = ? AND r.run_id = e.run_id"
+                        " AND r.request_id = e.request_id AND r.arm = e.arm AND r.sample = e.sample"
+                        " AND r.harness_cancelled", [run_id])
             row = con.execute(
                 "DELETE FROM responses WHERE run_id = ? AND harness_cancelled RETURNING 1", [run_id]
             ).fetchall()
@@ -167,8 +156,10 @@ class RunQueries:
             [dataset, variant, request_ids],
         )
 
-    def write_responses(self: _HasConnection, run_id: str, responses: Sequence[Response]) -> None:
-        """Insert a batch of responses and beat the run's heartbeat, in one transaction."""
+    def write_responses(self: _HasConnection, run_id: str, responses: Sequence[Response],
+                        tool_events: Sequence[ToolEvent] | None = None) -> None:
+        """Insert a batch of responses (and, when given, their sandbox's tool events, replacing any
+        earlier ones of the same responses) and beat the run's heartbeat, in one transaction."""
         batch = pl.DataFrame([astuple(r) for r in responses], schema=_RESPONSE_SCHEMA, orient="row")
         columns = ", ".join(RESPONSE_COLUMNS)
         with self._connection(write=True) as con:
@@ -177,21 +168,23 @@ class RunQueries:
                 con.execute(
                     f"INSERT OR REPLACE INTO responses ({columns}) SELECT {columns} FROM _batch_responses"
                 )
+                if tool_events is not None:
+                    replace_tool_events(con, run_id, "_batch_responses", tool_events)
                 con.execute("UPDATE runs SET updated_at = now() WHERE run_id = ?", [run_id])
                 con.execute("COMMIT")
 
     def run_totals(self: _HasConnection, run_id: str) -> dict[str, Any]:
-        """Responses so far, errors, and agent spend in USD."""
+        """Requests answered, responses so far, errors, and agent spend in USD (total and largest)."""
         with self._connection() as con:
             row = one(
                 con,
-                "SELECT count(*), count(error_type), coalesce(sum(cost_usd), 0), coalesce(max(cost_usd), 0)"
-                " FROM responses WHERE run_id = ?",
+                "SELECT count(DISTINCT request_id), count(*), count(error_type), coalesce(sum(cost_usd), 0),"
+                " coalesce(max(cost_usd), 0) FROM responses WHERE run_id = ?",
                 [run_id],
             )
         assert row is not None
-        return {"n_responses": int(row[0]), "n_errors": int(row[1]), "spend_usd": float(row[2]),
-                "max_cost_usd": float(row[3])}
+        return {"n_requests": int(row[0]), "n_responses": int(row[1]), "n_errors": int(row[2]),
+                "spend_usd": float(row[3]), "max_cost_usd": float(row[4])}
 
     def count_planned(self: _HasConnection, dataset: str, repeats: int, fraction: float, seed: int) -> int:
         """Responses a run will hold: prod and candidate for every request, prod_repeat for the

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
 
 from harness.store.connection import frame, one, registered
 from harness.store.runs import _HasConnection
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["ScoreQueries", "SCORE_COLUMNS", "JUDGMENT_COLUMNS", "JUDGE_CACHE_COLUMNS"]
 
@@ -81,6 +83,8 @@ class ScoreQueries:
                 " AND text_hash IN (SELECT unnest(?::VARCHAR[]))",
                 [model, hashes],
             )
+        import numpy as np  # only where vectors are (numpy is slow to import; most commands never need it)
+
         if found.is_empty():
             return [], np.zeros((0, 0), dtype=np.float32)
         dim = len(found["vector"][0])
@@ -89,6 +93,8 @@ class ScoreQueries:
 
     def save_embeddings(self: _HasConnection, model: str, hashes: list[str], vectors: np.ndarray) -> None:
         """Cache vectors by (model, text hash); a known one is left as it is."""
+        import numpy as np
+
         batch = pl.DataFrame({"text_hash": hashes, "vector": vectors.astype(np.float32)}).with_columns(
             pl.col("vector").arr.to_list()
         )

@@ -17,16 +17,17 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from harness.canonical import Malformed
 from harness.errors import DatasetExistsError, IngestError, NotFoundError
 from harness.names import what_exists
 from harness.store.connection import one, registered
-from harness.store.datasets import RAW_LIMIT, Malformed
+from harness.store.datasets import RAW_LIMIT
 from harness.store.runs import _HasConnection
 
 __all__ = ["STATE_COLUMNS", "StateQueries", "StateSetSummary", "StateSetWriter", "read_duckdb_query"]
 
 #: What a reader hands the writer for each good row.
-STATE_COLUMNS = {"seq": pl.Int64, "key": pl.String, "state": pl.String, "updated_at": pl.Datetime("us", "UTC"),
+STATE_COLUMNS: dict[str, Any] = {"seq": pl.Int64, "key": pl.String, "state": pl.String, "updated_at": pl.Datetime("us", "UTC"),
                  "n_bytes": pl.Int64, "source": pl.String, "line": pl.Int64}  # fmt: skip
 
 
@@ -62,7 +63,7 @@ class StateSetWriter:
             self.summary.unchanged = True
             return True
         raise DatasetExistsError(f"state set {self.name!r} already exists with different content (or schema"
-                                 " version); state sets are immutable: choose another --name or pass --replace")
+                                 " version); state sets are immutable")
 
     def begin(self) -> None:
         self._con.execute("BEGIN TRANSACTION")
@@ -119,7 +120,7 @@ class StateSetWriter:
         s = self.summary
         if strict and s.n_quarantined:
             shown = "; ".join(f"{m.source}:{m.line}: {m.reason}" for m in s.quarantined[:10])
-            raise IngestError(f"--strict: {s.n_quarantined} malformed row(s), nothing ingested: {shown}")
+            raise IngestError(f"strict: {s.n_quarantined} malformed row(s), nothing ingested: {shown}")
         if s.n_states == 0:
             raise IngestError(f"no valid state in {', '.join(sources)}"
                               + (f" ({s.n_quarantined} malformed)" if s.n_quarantined else " (empty)"))

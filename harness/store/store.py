@@ -21,12 +21,14 @@ from harness.names import what_exists
 from harness.store.connection import connect, frame
 from harness.store.datasets import DatasetWriter
 from harness.store.gates import GateQueries
+from harness.store.looks import LookQueries
 from harness.store.migration import MigrationQueries
 from harness.store.migrations import SCHEMA_VERSION, current_version, migrate
 from harness.store.report import ReportQueries
 from harness.store.runs import RunQueries
 from harness.store.scores import ScoreQueries
 from harness.store.states import StateQueries
+from harness.store.tool_events import ToolEventQueries
 
 __all__ = ["Store", "open_store", "DEFAULT_DB", "resolve_db_path"]
 
@@ -41,7 +43,8 @@ def resolve_db_path(explicit: str | os.PathLike[str] | None = None, configured: 
     return Path(DEFAULT_DB)
 
 
-class Store(RunQueries, ScoreQueries, GateQueries, ReportQueries, StateQueries, MigrationQueries):
+class Store(RunQueries, ScoreQueries, GateQueries, ReportQueries, StateQueries, MigrationQueries,
+            ToolEventQueries, LookQueries):
     """A harness DuckDB file. Read-only stores never write and never migrate."""
 
     def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False, lock_wait_s: float = 600.0) -> None:
@@ -93,18 +96,19 @@ class Store(RunQueries, ScoreQueries, GateQueries, ReportQueries, StateQueries, 
             except duckdb.Error as exc:
                 raise StoreError(f"query failed: {exc}") from None
 
-    def _frame(self, query: str, params: list[Any] | None = None) -> pl.DataFrame:
+    def _frame(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
         with self._connection() as con:
             return frame(con, query, params)
 
     # ---- datasets -------------------------------------------------------------------
 
     def datasets(self) -> pl.DataFrame:
-        """Every dataset with its counts, newest first."""
-        return self._frame("SELECT * FROM datasets ORDER BY created_at DESC")
+        """Every complete dataset with its counts, newest first (an ingest in progress is not one yet)."""
+        return self._frame("SELECT * EXCLUDE (status) FROM datasets WHERE status = 'complete' ORDER BY created_at DESC")
 
     def dataset(self, name: str) -> dict[str, Any]:
-        rows = self._frame("SELECT * FROM datasets WHERE name = ?", [name]).to_dicts()
+        rows = self._frame("SELECT * EXCLUDE (status) FROM datasets WHERE name = ? AND status = 'complete'",
+                           [name]).to_dicts()
         if not rows:
             names = self._frame("SELECT name FROM datasets ORDER BY created_at DESC")["name"].to_list()
             raise NotFoundError(f"no dataset named {name!r} in {self.path}; {what_exists(name, names, 'datasets')}")

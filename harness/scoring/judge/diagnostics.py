@@ -19,13 +19,10 @@ from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import cohen_kappa_score, confusion_matrix
 
 from harness.config import ScoringConfig
+from harness.scoring.base import SCORE_SCHEMA
 
-__all__ = ["SCORE_SCHEMA", "DIAGNOSTIC_SCHEMA", "pair_outcomes", "judge_scores", "judge_diagnostics"]
+__all__ = ["DIAGNOSTIC_SCHEMA", "pair_outcomes", "judge_scores", "judge_diagnostics"]
 
-SCORE_SCHEMA = {
-    "request_id": pl.String, "scorer": pl.String, "arm_a": pl.String, "arm_b": pl.String,
-    "value": pl.Float64, "details": pl.String,
-}  # fmt: skip
 DIAGNOSTIC_SCHEMA = {"metric": pl.String, "value": pl.Float64, "n": pl.Int64, "details": pl.String}
 
 _JUDGMENT_KEY = ["request_id", "kind", "arm_a", "arm_b", "sample", "order"]
@@ -161,7 +158,7 @@ def _swap_consistency(pairs: pl.DataFrame) -> _Row:
         return None
     shares = pairs.group_by("arm_a", "arm_b").agg(pl.col("consistent").mean()).sort("arm_b")
     by_pair = {f"{arm_a}_vs_{arm_b}": share for arm_a, arm_b, share in shares.iter_rows()}
-    return _row("swap_consistency", float(pairs["consistent"].mean()), pairs.height, by_pair)
+    return _row("swap_consistency", _mean(pairs["consistent"]), pairs.height, by_pair)
 
 
 def _tie_rate(pairs: pl.DataFrame) -> _Row:
@@ -194,7 +191,7 @@ def _longer_answer_win_rate(pairs: pl.DataFrame, responses: pl.DataFrame) -> _Ro
     if judged.is_empty():
         return None
     details = {"longer_won": int(judged["longer_won"].sum()), "same_length": decisive.height - judged.height}
-    return _row("longer_answer_win_rate", float(judged["longer_won"].mean()), judged.height, details)
+    return _row("longer_answer_win_rate", _mean(judged["longer_won"]), judged.height, details)
 
 
 def _longer_answer_scored_higher(judgments: pl.DataFrame, responses: pl.DataFrame) -> _Row:
@@ -288,3 +285,9 @@ def _kappa(metric: str, human: list[Any], judge: list[Any], labels: list[Any], w
     matrix = confusion_matrix(human, judge, labels=labels).tolist()
     details = {"labels": labels, "confusion_matrix": matrix, "rows": "human", "columns": "judge", "n": len(human)}
     return _row(metric, None if math.isnan(kappa) else kappa, len(human), details)
+
+
+def _mean(values: pl.Series) -> float:
+    """A series' mean as a float (NaN when it has none)."""
+    mean = values.cast(pl.Float64).mean()
+    return float(mean) if isinstance(mean, float) else math.nan

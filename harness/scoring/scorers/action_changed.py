@@ -13,7 +13,7 @@ from typing import Any
 
 import polars as pl
 
-from harness.metrics import CheckSpec, Metric
+from harness.metrics.definitions import CheckSpec, Metric
 from harness.scoring.actions import actions_of, by_request_sample
 from harness.scoring.base import ScoringContext, score_frame
 

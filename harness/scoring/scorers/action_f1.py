@@ -12,7 +12,8 @@ from typing import Any
 
 import polars as pl
 
-from harness.metrics import ARMS, CheckSpec, Metric
+from harness.metrics.definitions import CheckSpec, Metric
+from harness.records import ARMS
 from harness.scoring.actions import actions_of, prf
 from harness.scoring.base import ScoringContext, score_frame
 from harness.scoring.scorers.action_match import reference_actions

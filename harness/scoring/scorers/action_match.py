@@ -16,7 +16,8 @@ from typing import Any
 
 import polars as pl
 
-from harness.metrics import ARMS, CheckSpec, Metric
+from harness.metrics.definitions import CheckSpec, Metric
+from harness.records import ARMS
 from harness.scoring.actions import Action, actions_of
 from harness.scoring.base import ScoringContext, score_frame
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import polars as pl
 
-from harness.metrics import ARMS, CheckSpec, Metric
+from harness.metrics.definitions import CheckSpec, Metric
 from harness.progress import console
+from harness.records import ARMS
 from harness.scoring.base import ScoringContext
 
 __all__ = ["SCORER"]

@@ -13,7 +13,8 @@ import json
 import numpy as np
 import polars as pl
 
-from harness.metrics import ARMS, CheckSpec, Metric
+from harness.metrics.definitions import CheckSpec, Metric
+from harness.records import ARMS
 from harness.scoring.base import ScoringContext
 
 __all__ = ["SCORER", "similarity_pairs", "similarity_scores"]
@@ -83,7 +84,7 @@ def _details(row: dict[str, object]) -> str:
     details: dict[str, object] = {"pairs": row["pairs"]}
     cut = [arm for arm, flag in ((row["arm_a"], row["cut_a"]), (row["arm_b"], row["cut_b"])) if flag]
     if cut:
-        details["truncated"] = sorted(set(cut))
+        details["truncated"] = sorted({str(arm) for arm in cut})
     return json.dumps(details)
 
 
@@ -128,7 +129,7 @@ class SimilarityScorer:
                                max_chars=max_chars, progress=ctx.progress)
         ctx.figures["texts_encoded"] = ctx.figures.get("texts_encoded", 0) + embedded.encoded
         ctx.figures["texts_cached"] = ctx.figures.get("texts_cached", 0) + embedded.cached
-        return similarity_scores(wanted.drop("scorer"), ctx.responses, ctx.requests, embedded.index,
+        return similarity_scores(wanted.drop("scorer"), ctx.responses, ctx.requests, embedded.row_of,
                                  embedded.vectors, max_chars=max_chars)
 
 

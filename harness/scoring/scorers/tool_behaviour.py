@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from harness.metrics import CheckSpec, Metric
+from harness.metrics.definitions import CheckSpec, Metric
 from harness.scoring.actions import by_request_sample, calls_of
 from harness.scoring.base import ScoringContext, score_frame
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import polars as pl
 
-from harness.metrics import ARMS, Metric
+from harness.metrics.definitions import Metric
+from harness.records import ARMS
 from harness.scoring.actions import calls_of, prf
 from harness.scoring.base import ScoringContext, score_frame
 from harness.tools import ArgumentNormalizer

@@ -1,0 +1,81 @@
+"""Start-up of the CLI, printed against its bounds (`make bench`, section `startup`).
+
+- `harness --help` and `harness runs` (on a store with one run): median wall time of fresh
+  processes, bound 0.3 s each.
+- The peer workload: `harness replay` of 2,000 requests x 2 agents (prod, candidate) through a
+  local HTTP agent answering in 50 ms, 32 in flight, timed from process start to exit (start-up
+  included) against the bound 2,000 x 2 x 0.05 s / 32 = 6.25 s; target within 1.15x.
+Usage: python bench/startup.py [--repeats N] [--requests N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+HARNESS = Path(sys.executable).parent / "harness"
+
+
+def wall(argv: list[str], cwd: Path) -> float:
+    """Seconds from spawning a command to its exit; it must succeed."""
+    start = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def median_wall(argv: list[str], cwd: Path, repeats: int) -> float:
+    wall(argv, cwd)  # the first run warms the page cache and the bytecode
+    return statistics.median(wall(argv, cwd) for _ in range(repeats))
+
+
+def peer_workload(tmp: Path, n: int, latency: float, concurrency: int) -> dict[str, float]:
+    """`harness ingest` then a timed `harness replay` of n requests x 2 arms through the agent server."""
+    from run import free_port, write_requests
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, str(HERE / "agent_server.py"), str(port), str(latency)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        agent = f'kind = "http"\nurl = "http://127.0.0.1:{port}/answer"\n'
+        (tmp / "harness.toml").write_text(
+            f'db = "peer.duckdb"\n[replay]\ndataset = "peer"\nconcurrency = {concurrency}\ntimeout_s = 30\n'
+            f"prod_repeat_fraction = 0.0\n[agents.prod]\n{agent}[agents.candidate]\n{agent}")
+        subprocess.run([str(HARNESS), "ingest", str(write_requests(tmp / "peer.jsonl", n)), "--name", "peer",
+                        "--config", "harness.toml"], cwd=tmp, check=True, stdout=subprocess.DEVNULL)
+        seconds = wall([str(HARNESS), "replay", "--config", "harness.toml", "--run-id", "peer"], tmp)
+    finally:
+        server.terminate()
+        server.wait()
+    bound = n * 2 * latency / concurrency
+    return {"replay_s": seconds, "bound_s": bound, "replay_over_bound": seconds / bound}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--requests", type=int, default=2000)
+    args = parser.parse_args()
+    sys.path.insert(0, str(HERE))
+    from run import show
+
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        figures = {"help_s": median_wall([str(HARNESS), "--help"], tmp, args.repeats)}
+        peer = peer_workload(tmp, args.requests, 0.05, 32)
+        figures["runs_s"] = median_wall([str(HARNESS), "runs", "--db", "peer.duckdb"], tmp, args.repeats)
+        figures |= peer
+    ok = show(f"startup: median of {args.repeats} fresh processes; replay {args.requests:,} requests x 2 arms, "
+              "HTTP agent 50 ms, 32 in flight, start-up included", figures,
+              {"help_s": ("<=", 0.3), "runs_s": ("<=", 0.3), "replay_over_bound": ("<=", 1.15)})
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Canonical JSON Lines at DuckDB's speed, and the progress lines every ingest prints.
+
+A thread cuts each file into blocks of whole lines (hashing every byte on the way) and writes
+each block to a scratch file; the store's bulk loader parses it with DuckDB and normalizes it
+in SQL. A block the bulk loader leaves (DuckDB refused it, or it may hold what only DuckDB
+accepts) is parsed by the Python reader, which sets each bad line aside with its number and
+reason. Rows the SQL refuses get Python's own reason when it has one, and their original text.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+from harness.canonical import Malformed
+from harness.capture.jsonl import Block, JsonlReader, line_problem, raw_text
+from harness.prefetch import prefetched
+from harness.store import DatasetWriter
+from harness.store.bulk_load import load_json_block
+
+__all__ = ["Report", "load_jsonl"]
+
+
+class Report:
+    """Progress of one ingest: the bar's status, a line per committed block and one per file read."""
+
+    def __init__(self, writer: DatasetWriter, bar: Progress | None, n_files: int) -> None:
+        self.writer = writer
+        self.bar = bar
+        self.n_files = n_files
+        self.task = bar.add_task(f"ingest {writer.name}", total=n_files, status="") if bar is not None else None
+        self._source: str | None = None
+        self._done = 0
+        self._at_start = self._last = (0, 0)
+
+    def say(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.console.print(f"ingest {self.writer.name}: {text}", markup=False, highlight=False, soft_wrap=True)
+
+    def block(self, source: str) -> None:
+        """After each block (its rows added): commit when the block is full, note a file finished."""
+        s = self.writer.summary
+        if source != self._source:
+            self._file_done()
+            self._source = source
+        self._last = (s.n_requests, s.n_quarantined)
+        if self.writer.checkpoint():
+            self.say(f"committed {s.n_requests:,} requests, {s.n_quarantined:,} malformed")
+        if self.bar is not None and self.task is not None:
+            self.bar.update(self.task, status=f"{s.n_requests:,} requests, {s.n_quarantined:,} malformed")
+
+    def close(self) -> None:
+        self._file_done()
+
+    def _file_done(self) -> None:
+        """A line for the file read until the last block, which holds the counts since its start."""
+        if self._source is not None:
+            self._done += 1
+            requests, malformed = (now - then for now, then in zip(self._last, self._at_start, strict=True))
+            self.say(f"read {self._source} ({self._done}/{self.n_files}): {requests:,} requests,"
+                     f" {malformed:,} malformed")
+            if self.bar is not None and self.task is not None:
+                self.bar.advance(self.task)
+        self._at_start = self._last
+
+
+def load_jsonl(writer: DatasetWriter, reader: JsonlReader, paths: list[Path], hashers: dict[Path, Any],
+               seq: int, report: Report) -> int:
+    """Every file's blocks into the writer; returns the next free sequence number."""
+    with tempfile.TemporaryDirectory(prefix="harness-ingest-") as scratch:
+        for source, piece, first_line, n_lines, file in prefetched(
+                _blocks(reader, paths, hashers, writer.block_rows, Path(scratch))):
+            try:
+                refused = None if file is None else load_json_block(
+                    writer, file, source=source, first_line=first_line, n_lines=n_lines, seq=seq,
+                    max_line_bytes=reader.max_line_bytes)
+            finally:
+                if file is not None:
+                    file.unlink(missing_ok=True)
+            if refused is None:
+                batch = reader.parse(piece, source, first_line, n_lines, seq)
+                writer.add_batch(batch.frame, source, trusted_json=True)
+                writer.add_malformed(batch.malformed)
+            elif refused:
+                assert isinstance(piece, bytes)
+                writer.add_malformed(_explained(refused, piece, first_line, source))
+            seq += n_lines
+            report.block(source)
+    return seq
+
+
+def _blocks(reader: JsonlReader, paths: list[Path], hashers: dict[Path, Any], max_lines: int,
+            scratch: Path) -> Iterator[tuple[str, Block, int, int, Path | None]]:
+    """Each file's blocks, each written to its own scratch file (none for a line too long to hold)."""
+    count = 0
+    for path in paths:
+        for piece, first_line, n_lines in reader.blocks(path, hashers[path], max_lines):
+            file = None
+            if isinstance(piece, bytes):
+                count += 1
+                file = scratch / f"block-{count}.jsonl"
+                with open(file, "wb") as f:
+                    f.write(piece)
+            yield str(path), piece, first_line, n_lines, file
+
+
+def _explained(refused: list[tuple[int, str]], piece: bytes, first_line: int, source: str) -> list[Malformed]:
+    """The rows the SQL refused, with their original line and Python's reason when it has one
+    (a `null` line is "not a JSON object", not a record missing its request_id)."""
+    lines = piece.split(b"\n")
+    bad = []
+    for line, reason in refused:
+        text = lines[line - first_line].removesuffix(b"\r")
+        bad.append(Malformed(source, line, line_problem(text) or reason, raw_text(text), len(text)))
+    return bad
