@@ -223,7 +223,8 @@ class Response:
 class ToolEvent:
     """One tool call that went through the replay's sandbox (a `tool_events` row).
 
-    `policy` is what was done (replay, block, live, error); `match` is exact, nearest or miss;
+    `policy` is what was done (replay, block, live, emulate, error); `match` is exact, nearest or miss;
+    `blocked` means not executed (block, emulate);
     `arguments` and `result` are JSON text, None when longer than the cap (the digest stays)."""
 
     run_id: str

@@ -24,6 +24,7 @@ build, so give it room: `@pytest.mark.timeout(600)`.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -31,7 +32,7 @@ import pytest
 
 from tests.procs import run_harness
 
-__all__ = ["demo_db", "demo_cli", "build_demo_db", "DEMO_RUNS", "DEMO_LATENCY_SCALE"]
+__all__ = ["demo_db", "demo_cli", "build_demo_db", "DEMO_RUNS", "DEMO_LATENCY_SCALE", "DEMO_REFUNDS_RECEIVED"]
 
 DEMO_RUNS = 2
 DEMO_LATENCY_SCALE = "0.1"
@@ -39,6 +40,8 @@ DEMO_LATENCY_SCALE = "0.1"
 # The fixture function is imported into several test modules, and pytest makes one fixture
 # definition per module that holds it; this cache keeps it to one build per session anyway.
 _built: dict[str, tuple[Path, subprocess.CompletedProcess[str]]] = {}
+#: Refund requests the demo's payments service received in each demo run of the build (all 0: blocked).
+DEMO_REFUNDS_RECEIVED: list[int] = []
 
 
 def build_demo_db(workdir: Path, runs: int = DEMO_RUNS) -> tuple[Path, subprocess.CompletedProcess[str]]:
@@ -51,11 +54,14 @@ def build_demo_db(workdir: Path, runs: int = DEMO_RUNS) -> tuple[Path, subproces
 
     cli = run_harness("demo", "--workdir", str(workdir), HARNESS_DEMO_LATENCY_SCALE=DEMO_LATENCY_SCALE, timeout=400)
     assert cli.returncode == 0, cli.stderr
+    received = re.search(r"payments service: ([\d,]+) refund requests received", cli.stdout)
+    assert received is not None, cli.stdout
+    DEMO_REFUNDS_RECEIVED.append(int(received.group(1).replace(",", "")))
     saved = os.environ.get("HARNESS_DEMO_LATENCY_SCALE")
     os.environ["HARNESS_DEMO_LATENCY_SCALE"] = DEMO_LATENCY_SCALE
     try:
         for _ in range(runs - 1):
-            run_demo(workdir, progress=False)
+            DEMO_REFUNDS_RECEIVED.append(run_demo(workdir, progress=False).refunds_received)
     finally:
         if saved is None:
             os.environ.pop("HARNESS_DEMO_LATENCY_SCALE", None)

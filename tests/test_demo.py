@@ -38,6 +38,7 @@ def test_demo_end_to_end(demo_db: Path, demo_cli: subprocess.CompletedProcess[st
     assert abs(sim[("order_status", "candidate")] - sim[("order_status", "prod_repeat")]) < 0.1
     # it ends with the verdict: the missing refunds are an action-level failure and a finding per tool
     assert "verdict: rollback" in result.stdout
+    assert "payments service: 0 refund requests received" in result.stdout
     verdict = store.verdict(run["run_id"])
     reasons = verdict["reasons"]
     assert any(r.startswith("task_success_delta (critical) fails") for r in reasons)

@@ -19,7 +19,7 @@ from harness.replay import replay
 from harness.replay.plan import _request
 from harness.store import Store, open_store
 from tests.conftest import write_jsonl
-from tests.demo_fixture import demo_db  # noqa: F401
+from tests.demo_fixture import DEMO_REFUNDS_RECEIVED, demo_db  # noqa: F401
 
 
 def small_demo(tmp_path: Path, payments: PaymentsService, live: bool = False) -> tuple[Store, str]:
@@ -62,6 +62,7 @@ def test_the_same_tool_made_live_really_refunds(tmp_path: Path, monkeypatch: pyt
 
 @pytest.mark.timeout(600)
 def test_demo_store_holds_every_intended_refund(demo_db: Path) -> None:  # noqa: F811
+    assert DEMO_REFUNDS_RECEIVED and set(DEMO_REFUNDS_RECEIVED) == {0}  # full demo replays: the service got nothing
     store = open_store(demo_db, read_only=True)
     run_id = store.runs()["run_id"][0]
     requests = store.sql("SELECT * FROM requests WHERE dataset = ?", [DEMO_DATASET])

@@ -150,3 +150,61 @@ def test_hostile_arguments_are_stored_safely() -> None:
     assert json.loads(got[2]["arguments"]) == "not json {"
     assert got[3]["arguments"].encode("utf-8")  # a lone surrogate never reaches the store
     assert capped_json({"a": 1}, 3) == (None, capped_json({"a": 1}, 100)[1])
+
+
+def test_emulate_asks_a_model_for_a_plausible_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Any] = []
+
+    async def chat(request: web.Request) -> web.Response:
+        body = await request.json()
+        seen.append((request.headers.get("Authorization"), json.loads(body["messages"][1]["content"])))
+        content = '```json\n{"articles": [{"id": "kb-1", "title": "Returns"}]}\n```'
+        return web.json_response({"id": "c", "object": "chat.completion", "created": 1, "model": "emu",
+                                  "choices": [{"index": 0, "finish_reason": "stop",
+                                               "message": {"role": "assistant", "content": content}}]})
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    monkeypatch.setenv("EMULATOR_KEY", "sk-emulator-secret-0042")
+    with serve(app) as url:
+        config = tools(sandbox={"on_miss": "emulate", "emulator": {"base_url": f"{url}/v1", "model": "emu",
+                                                                   "api_key_env": "EMULATOR_KEY"}},
+                       policies={"search_kb": {"description": "Search the help center"}})
+        sandbox = Sandbox(config, RECORDED)
+
+        async def go() -> Any:
+            session = sandbox.open("r1", "candidate", 0, messages=[{"role": "user", "content": "how do returns work?"}])
+            served = await session.call("search_kb", {"q": "returns"})
+            await sandbox.aclose()
+            return served
+
+        served = asyncio.run(go())
+    assert served == {"articles": [{"id": "kb-1", "title": "Returns"}]}
+    auth, prompt = seen[0]
+    assert auth == "Bearer sk-emulator-secret-0042"
+    assert prompt["tool"] == "search_kb" and prompt["description"] == "Search the help center"
+    assert prompt["arguments"] == {"q": "returns"} and "how do returns work?" in prompt["conversation"]
+    (event,) = events(sandbox)
+    assert (event["policy"], event["match"], event["blocked"]) == ("emulate", "miss", True)
+    assert "sk-emulator" not in json.dumps(event, default=str)
+    with pytest.raises(ConfigError, match="emulator"):
+        parse_config({"tools": {"policies": {"x": {"policy": "emulate"}}}})
+
+
+def test_recordings_are_read_once_per_chunk_and_only_when_a_tool_is_called() -> None:
+    reads: list[list[str]] = []
+
+    def source(ids: list[str]) -> dict[str, Any]:
+        reads.append(list(ids))
+        return {rid: RECORDED["r1"] for rid in ids}
+
+    async def go() -> list[Any]:
+        sandbox = Sandbox(tools(), source)
+        await sandbox.prepare(["r0", "r1", "r2"])
+        await sandbox.prepare(["r3"])
+        assert reads == []  # nothing read before a tool is called
+        sessions = [sandbox.open(f"r{i % 3}", "prod", i) for i in range(30)]
+        return await asyncio.gather(*(s.call("lookup_order", {"order_id": "1234"}) for s in sessions))
+
+    served = asyncio.run(go())
+    assert served == [{"status": "shipped"}] * 30 and reads == [["r0", "r1", "r2"]]

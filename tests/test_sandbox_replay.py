@@ -115,18 +115,13 @@ def test_sigkill_mid_tool_loop_then_resume_keeps_each_event_once(tmp_path: Path)
     assert orphans["n"][0] == 0
 
 
-@pytest.mark.parametrize("n_in_flight", [64])
-def test_many_in_flight_are_routed_to_their_own_request(store: Store, tmp_path: Path, n_in_flight: int) -> None:
+def test_64_in_flight_are_routed_to_their_own_request(store: Store, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     ingest(store, [write_jsonl(tmp_path / "log.jsonl", records(200))], "d", progress=False)
     cfg = config()
-    cfg = cfg.model_copy(update={"replay": cfg.replay.model_copy(update={"concurrency": n_in_flight})})
-    import os
-
-    os.environ["TOOL_AGENT_DELAY"] = "0.005"
-    try:
-        summary = replay(cfg, store=store, progress=False)
-    finally:
-        del os.environ["TOOL_AGENT_DELAY"]
+    cfg = cfg.model_copy(update={"replay": cfg.replay.model_copy(update={"concurrency": 64})})
+    monkeypatch.setenv("TOOL_AGENT_DELAY", "0.005")  # the calls of many requests interleave
+    summary = replay(cfg, store=store, progress=False)
     events = store.tool_events(summary.run_id)
     lookups = events.filter(events["tool"] == "lookup_order")
     assert lookups.height == 400

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import Field
 
@@ -123,7 +123,7 @@ class OpenAIAgent(Agent):
         # Translations use `from None`: SDK errors hold the request with its Authorization header.
         try:
             return await self._client.chat.completions.create(
-                model=self._config.model, messages=messages, **self._options
+                model=self._config.model, messages=cast(Any, messages), **self._options
             )
         except openai.APITimeoutError as exc:
             if _is_connection_fault(exc):

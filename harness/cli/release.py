@@ -50,6 +50,8 @@ def demo(
               f" ${r.spend_usd:,.4f} simulated spend, {r.elapsed_s:.1f}s replay", markup=False, highlight=False)
     print_scores(outcome.scores, console=out)
     out.print(outcome.migration.message, markup=False, highlight=False)
+    out.print(f"payments service: {outcome.refunds_received:,} refund requests received; {outcome.refunds_intended:,}"
+              " intended refunds blocked by the tool sandbox (tool_events)", markup=False, highlight=False)
     print_verdict(outcome.gates)
     for label, path in (("captured log", outcome.log), ("v1 states", outcome.states), ("config", outcome.config),
                         ("DuckDB", outcome.db), ("report", outcome.report)):

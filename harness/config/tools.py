@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from harness.sections import Section
 
-ToolPolicy = Literal["replay", "block", "live"]
-MissPolicy = Literal["error", "block", "live"]
+ToolPolicy = Literal["replay", "block", "live", "emulate"]
+MissPolicy = Literal["error", "block", "live", "emulate"]
 
 
 class ToolArgumentsConfig(Section):
@@ -31,7 +31,7 @@ class ToolPolicyConfig(Section):
     """What the sandbox does with the calls of one tool (a name or a glob pattern)."""
 
     policy: ToolPolicy | None = None
-    """`replay` (default for read tools), `block` (default for write tools) or `live`."""
+    """`replay` (default for read tools), `block` (default for write tools), `live` or `emulate`."""
     on_miss: MissPolicy | None = None
     """For a call no recording matches; defaults to tools.sandbox.on_miss."""
     stub: Any = None
@@ -48,6 +48,17 @@ class ToolPolicyConfig(Section):
     """The arguments' JSON schema; else inferred from the recordings."""
 
 
+class EmulatorConfig(Section):
+    """The OpenAI-compatible model that invents plausible results for the `emulate` policy."""
+
+    base_url: str = Field(pattern=r"^https?://")
+    model: str
+    api_key_env: str | None = "OPENAI_API_KEY"
+    """Name of the environment variable holding the API key (never the key itself)."""
+    temperature: float = Field(0.0, ge=0, le=2)
+    timeout_s: float = Field(30.0, gt=0)
+
+
 class SandboxConfig(Section):
     """The replay's tool sandbox: recorded results served, writes blocked, every call stored."""
 
@@ -55,12 +66,15 @@ class SandboxConfig(Section):
     recordings: str = "prod"
     """The captured variant whose tool calls are served as recordings."""
     on_miss: MissPolicy = "error"
-    """A call no recording matches: `error` (the agent gets an error), `block` (the stub) or `live`."""
+    """A call no recording matches: `error` (the agent gets an error), `block` (the stub), `live` or
+    `emulate`."""
     max_result_chars: int = Field(4000, ge=0)
     """Results and arguments longer than this are stored as a digest (sha256) in tool_events."""
     live_timeout_s: float = Field(10.0, gt=0)
     mcp: bool = False
     """Also serve the tools over MCP (streamable HTTP): `{{mcp_url}}` / HARNESS_MCP_URL for agents."""
+    emulator: EmulatorConfig | None = None
+    """The model behind the `emulate` policy; required when any policy or on_miss is `emulate`."""
 
 
 class ToolsConfig(Section):
@@ -75,6 +89,14 @@ class ToolsConfig(Section):
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     policies: dict[str, ToolPolicyConfig] = {}
     """Per tool name or glob pattern (an exact name beats a pattern; patterns in file order)."""
+
+    @model_validator(mode="after")
+    def _emulator_when_emulating(self) -> ToolsConfig:
+        uses = [f"policies.{n}" for n, p in self.policies.items() if "emulate" in (p.policy, p.on_miss)]
+        uses += ["sandbox.on_miss"] if self.sandbox.on_miss == "emulate" else []
+        if uses and self.sandbox.emulator is None:
+            raise ValueError(f"{uses[0]} is 'emulate', which needs [tools.sandbox.emulator] (base_url, model)")
+        return self
 
     def classifier(self) -> Any:
         from harness.tools.classes import ToolClassifier

@@ -109,6 +109,8 @@ class DemoOutcome:
     migration: MigrationOutcome
     refunds_received: int = 0
     """Refund requests the payments service received during the replay (0: no side effects)."""
+    refunds_intended: int = 0
+    """issue_refund calls the tool sandbox blocked in this run (the agents' intended refunds)."""
 
 
 def write_demo_config(path: Path, payments_url: str = "http://127.0.0.1:9") -> Path:
@@ -140,5 +142,7 @@ def _run_demo(root: Path, log: Path, config_path: Path, db: str | Path | None, p
     outcome = release(config, store=store, run_id=run_id, report_path=root / "reports" / f"{run_id}.html",
                       progress=progress)
     assert outcome.scores is not None and outcome.gates is not None and outcome.report is not None
+    events = store.tool_event_summary(run_id)
+    intended = int(events.filter(events["tool"] == "issue_refund")["writes_blocked"].sum()) if events.height else 0
     return DemoOutcome(root, log, config_path, store.path, outcome.report, outcome.replay, outcome.scores,
-                       outcome.gates, states, migration, payments.refunds)
+                       outcome.gates, states, migration, payments.refunds, intended)

@@ -45,7 +45,7 @@ async def open_sandbox(plan: RunPlan, store: Store) -> AsyncIterator[Sandbox | N
 
 async def call_with_sandbox(sandbox: Sandbox, agent: Agent, call: Call, attempt: int) -> Any:
     """One attempt with its own tool session; the session's calls become the answer's tool calls."""
-    session = sandbox.open(call.request.request_id, call.arm, call.sample, attempt)
+    session = sandbox.open(call.request.request_id, call.arm, call.sample, attempt, call.request.messages)
     context = CallContext(call.arm, call.sample, tools=session, tools_url=sandbox.tools_url, request_key=session.key,
                           mcp_url=sandbox.mcp_url)
     try:

@@ -31,7 +31,7 @@ class SideEffectsSection:
 
     @property
     def totals(self) -> dict[str, int]:
-        keys = ("calls", "blocked", "writes_blocked", "misses", "live", "live_writes_unallowed", "errors")
+        keys = ("calls", "blocked", "writes_blocked", "misses", "emulated", "live", "live_writes_unallowed", "errors")
         return {k: sum(int(r[k]) for r in self.rows) for k in keys}
 
 
@@ -60,7 +60,8 @@ def _checklist(s: SideEffectsSection) -> dict[str, Any]:
             f"No evidence: {why}. Agents that call their own tools directly are not seen by the harness."]}
     live_writes = sum(int(r["live"]) for r in s.rows if r["tool_class"] == "write")
     evidence = [f"{t['calls']:,} tool calls went through the sandbox: {t['writes_blocked']:,} intended writes blocked,"
-                f" {t['misses']:,} calls matched no recording, {t['live']:,} forwarded to live endpoints."]
+                f" {t['misses']:,} calls matched no recording, {t['emulated']:,} results emulated,"
+                f" {t['live']:,} forwarded to live endpoints."]
     if t["live_writes_unallowed"]:
         evidence.append(f"{t['live_writes_unallowed']:,} write calls reached a live endpoint without"
                         " allow_live_write: the replay had side effects (no_live_writes fails).")

@@ -52,13 +52,15 @@ class ToolEventQueries:
         return self._frame(query + " ORDER BY request_id, arm, sample, attempt, step", params)
 
     def tool_event_summary(self: _HasConnection, run_id: str) -> pl.DataFrame:
-        """Per arm and tool: calls, blocked writes, misses, live calls (unallowed live writes), errors."""
+        """Per arm and tool: calls, blocked writes, misses, emulated results, live calls (unallowed live
+        writes), errors."""
         return self._frame(
             """
             SELECT arm, tool, any_value(tool_class) AS tool_class, count(*) AS calls,
                    count(*) FILTER (WHERE blocked) AS blocked,
                    count(*) FILTER (WHERE blocked AND tool_class = 'write') AS writes_blocked,
                    count(*) FILTER (WHERE "match" = 'miss') AS misses,
+                   count(*) FILTER (WHERE policy = 'emulate') AS emulated,
                    count(*) FILTER (WHERE policy = 'live') AS live,
                    count(*) FILTER (WHERE policy = 'live' AND tool_class = 'write' AND NOT coalesce(live_allowed, false))
                        AS live_writes_unallowed,

@@ -10,6 +10,7 @@ keeps neither or both, and a resume redoes the call without duplicating its even
 from __future__ import annotations
 
 import asyncio
+import itertools
 import secrets
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -46,9 +47,15 @@ class Sandbox:
         self._source: RecordingSource = _as_source(source)
         self._recordings: dict[str, Recordings] = {}
         self._chunks: deque[list[str]] = deque()
+        self._pending: dict[str, list[str]] = {}
+        """Request id -> the ids of its chunk, while that chunk's recordings are not loaded."""
+        self._loads: dict[int, asyncio.Future[None]] = {}
         self._sessions: dict[str, ToolSession] = {}
+        self._key_prefix = secrets.token_urlsafe(12)
+        self._keys = itertools.count()
         self._events: dict[Key, list[ToolEvent]] = {}
         self._http: Any = None
+        self._emulator: Any = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tools_url: str | None = None
         """The HTTP endpoint's base URL while one is serving this sandbox."""
@@ -58,29 +65,49 @@ class Sandbox:
     # ---- recordings ---------------------------------------------------------------------
 
     async def prepare(self, request_ids: list[str]) -> None:
-        """Load the recordings of a chunk of requests (one read), dropping the oldest chunk."""
+        """Note a chunk of requests about to be replayed, dropping the oldest chunk. Nothing is read
+        yet: the chunk's recordings are loaded in one read when its first tool call comes, so a
+        replay whose agents call no tools never reads them."""
         self.loop = asyncio.get_running_loop()
-        found = await asyncio.to_thread(self._source, request_ids)
-        for rid in request_ids:
-            self._recordings[rid] = parse_recordings(found.get(rid), self.normalizer)
-        self._chunks.append(list(request_ids))
+        chunk = list(request_ids)
+        for rid in chunk:
+            self._pending[rid] = chunk
+        self._chunks.append(chunk)
         while len(self._chunks) > _CHUNKS_KEPT:
             for rid in self._chunks.popleft():
                 self._recordings.pop(rid, None)
+                self._pending.pop(rid, None)
 
     async def recordings_for(self, request_id: str) -> Recordings:
+        """The request's recordings, loading its whole chunk (once, however many calls wait)."""
         known = self._recordings.get(request_id)
-        if known is None:  # not prepared (a direct call, or a call that outlived its chunk)
-            found = await asyncio.to_thread(self._source, [request_id])
-            known = self._recordings[request_id] = parse_recordings(found.get(request_id), self.normalizer)
-        return known
+        if known is not None:
+            return known
+        chunk = self._pending.get(request_id) or [request_id]  # not prepared: a direct call
+        load = self._loads.get(id(chunk))
+        if load is None:
+            load = self._loads[id(chunk)] = asyncio.ensure_future(self._load(chunk))
+        await asyncio.shield(load)  # a cancelled caller does not cancel the load others wait for
+        known = self._recordings.get(request_id)
+        return known if known is not None else parse_recordings(None, self.normalizer)
+
+    async def _load(self, chunk: list[str]) -> None:
+        try:
+            found = await asyncio.to_thread(self._source, chunk)
+            for rid in chunk:
+                self._recordings[rid] = parse_recordings(found.get(rid), self.normalizer)
+                self._pending.pop(rid, None)
+        finally:
+            self._loads.pop(id(chunk), None)
 
     # ---- sessions -----------------------------------------------------------------------
 
-    def open(self, request_id: str, arm: str, sample: int, attempt: int = 1) -> ToolSession:
-        """A session for one attempt, reachable by its request key until released."""
-        key = secrets.token_urlsafe(12)
-        session = ToolSession(self, request_id, arm, sample, attempt, key)
+    def open(self, request_id: str, arm: str, sample: int, attempt: int = 1,
+             messages: list[dict[str, Any]] | None = None) -> ToolSession:
+        """A session for one attempt, reachable by its request key until released; `messages`
+        (the request's conversation) is what the emulator sees."""
+        key = f"{self._key_prefix}.{next(self._keys)}"  # unguessable per run, unique per session, cheap
+        session = ToolSession(self, request_id, arm, sample, attempt, key, messages or [])
         self._sessions[key] = session
         return session
 
@@ -124,7 +151,24 @@ class Sandbox:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ToolCallError(f"live tool {policy.tool!r}: {type(exc).__name__}: {exc}") from None
 
+    async def emulate(self, policy: ResolvedPolicy, arguments: Any, session: ToolSession) -> Any:
+        """An invented result from the emulator model ([tools.sandbox.emulator])."""
+        from harness.tools.definitions import tool_definitions
+        from harness.tools.emulator import Emulator
+
+        if self.settings.emulator is None:
+            raise ToolCallError(f"tool {policy.tool!r} is emulated but [tools.sandbox.emulator] is not configured")
+        if self._emulator is None:
+            self._emulator = Emulator(self.settings.emulator)
+        recordings = await self.recordings_for(session.request_id)
+        definition = next((d for d in tool_definitions(self.tools, recordings) if d["name"] == policy.tool),
+                          {"name": policy.tool, "description": None, "input_schema": {"type": "object"}})
+        return await self._emulator.result(definition, arguments, session.messages)
+
     async def aclose(self) -> None:
+        if self._emulator is not None:
+            await self._emulator.aclose()
+            self._emulator = None
         if self._http is not None:
             await self._http.close()
             self._http = None

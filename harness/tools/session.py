@@ -3,7 +3,8 @@ sample and attempt. Each call is matched, answered by its policy and recorded as
 
 What a call gets: `replay` serves the matched recording's result (a miss goes to the miss
 policy); `block` executes nothing and answers the stub (or the recording's result); `live`
-forwards the arguments to the tool's endpoint; `error` raises ToolCallError. The calls made
+forwards the arguments to the tool's endpoint; `emulate` asks the emulator model for a plausible
+result (nothing executed); `error` raises ToolCallError. The calls made
 (blocked writes included) are the agent's actions: `calls` is what the response stores.
 """
 
@@ -31,7 +32,8 @@ __all__ = ["ToolSession", "capped_json"]
 class ToolSession:
     """The tools of one attempt at one request: routes calls through its sandbox."""
 
-    def __init__(self, sandbox: Sandbox, request_id: str, arm: str, sample: int, attempt: int, key: str) -> None:
+    def __init__(self, sandbox: Sandbox, request_id: str, arm: str, sample: int, attempt: int, key: str,
+                 messages: list[dict[str, Any]] | None = None) -> None:
         self.sandbox = sandbox
         self.request_id = request_id
         self.arm = arm
@@ -39,6 +41,8 @@ class ToolSession:
         self.attempt = attempt
         self.key = key
         """The request key that routes HTTP and MCP calls to this session."""
+        self.messages = messages or []
+        """The request's conversation (what the emulator sees)."""
         self.calls: list[ToolCall] = []
         self._counts: Counter[str] = Counter()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -69,6 +73,8 @@ class ToolSession:
                 result = copy.deepcopy(policy.stub(recorded))
             elif action == "live":
                 result = await self.sandbox.live(policy, arguments)
+            elif action == "emulate":
+                result = await self.sandbox.emulate(policy, arguments, self)
             else:
                 error = f"no recording of {name!r} for request {self.request_id!r} (on_miss = 'error')"
                 raise ToolCallError(error)
@@ -95,7 +101,7 @@ class ToolSession:
         result_text, result_digest = capped_json(result, limit) if error is None else (None, None)
         self.sandbox.add_event(ToolEvent(
             self.sandbox.run_id, self.request_id, self.arm, self.sample, self.attempt, step, name, tool_class,
-            action, match, args_text, args_digest or "", result_text, result_digest, action == "block",
+            action, match, args_text, args_digest or "", result_text, result_digest, action in ("block", "emulate"),
             live_allowed, scrub(error), (time.perf_counter() - started) * 1000, datetime.now(UTC)))
 
 
