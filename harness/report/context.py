@@ -31,7 +31,7 @@ from harness.store import Store
 
 __all__ = ["ReportContext", "ChecklistItem", "build_context"]
 
-TOP_REGRESSIONS = 3
+TOP_REGRESSIONS = 2
 """Regression cards shown: enough to see the pattern, few enough that the printed report stays short."""
 ARM_LABELS = {"prod": "prod", "prod_repeat": "prod_repeat", "candidate": "candidate"}
 _POST_DEPLOY = [
