@@ -22,11 +22,16 @@ from rich.progress import (
 __all__ = ["console", "progress_bar"]
 
 console = Console(stderr=True)
+if not console.is_terminal:  # CI logs, pipes: whole lines, never a bar cut to 80 columns
+    console = Console(stderr=True, width=240, soft_wrap=True)
 
 
 @contextmanager
 def progress_bar(enabled: bool = True) -> Iterator[Progress]:
-    """A bar with done/total, a free-text status field, elapsed and remaining time."""
+    """A bar with done/total, a free-text status field, elapsed and remaining time; in a non-terminal,
+    the same as one whole line of text (no bar, no spinner), written when the work ends."""
+    text = (TextColumn("{task.description}"), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn())
     columns = (
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -35,6 +40,6 @@ def progress_bar(enabled: bool = True) -> Iterator[Progress]:
         TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-    )
+    ) if console.is_terminal else text
     with Progress(*columns, console=console, disable=not enabled, transient=False, refresh_per_second=5) as bar:
         yield bar

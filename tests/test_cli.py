@@ -64,11 +64,14 @@ def test_ingest_runs_and_show_from_the_command_line(tmp_path: Path) -> None:
     replayed = run_harness("replay", "-c", str(config), "--run-id", "cli-1", "--db", str(db))
     assert replayed.returncode == 0, replayed.stderr
     assert replayed.stdout.strip() == "cli-1"
+    # not a terminal (a CI log): progress is whole lines of text, never a bar cut short
+    line = next(x for x in replayed.stderr.splitlines() if x.startswith("replay cli-1"))
+    assert "60/60" in line and "spent" in line and "━" not in replayed.stderr and "…" not in replayed.stderr
     runs = run_harness("runs", HARNESS_DB=str(db))
     assert runs.returncode == 0 and "cli-1" in runs.stdout and "completed" in runs.stdout
     show = run_harness("--db", str(db), "show", "cli-1")
     assert show.returncode == 0
-    for text in ("prod_repeat", "candidate", "p99"):
+    for text in ("prod_repeat", "candidate", "p99", "0.0%", " ms"):  # rates in percent, latencies in ms
         assert text in show.stdout
 
 

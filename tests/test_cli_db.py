@@ -60,3 +60,18 @@ def test_not_found_lists_the_closest_names_first(tmp_path: Path) -> None:
     assert what_exists("suport-nov", ["eval-a", "support-dec", "support-nov"], "datasets") == \
         "datasets there: 'support-nov', 'support-dec', 'eval-a' (closest first)"
     assert what_exists("x", [], "runs") == "there are no runs in it yet"
+
+
+def test_ingest_format_help_lists_every_format() -> None:
+    """Every name `--format` accepts (readers and their other names) is in its help."""
+    from typer.testing import CliRunner
+
+    from harness.capture import ALIASES, READERS
+    from harness.cli import app
+    from harness.cli.data import _FORMAT_HELP
+
+    names = set(READERS) | set(ALIASES)
+    assert names >= {"jsonl", "json", "otel", "inspect"}
+    missing = sorted(n for n in names if n not in _FORMAT_HELP)
+    assert not missing, f"ingest --format help lacks {missing}"
+    assert "--format" in CliRunner().invoke(app, ["ingest", "--help"]).output

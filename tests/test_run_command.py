@@ -45,6 +45,7 @@ def test_same_agent_proceeds(tmp_path: Path) -> None:
     result = run_harness("run", "--config", str(config), "--db", str(store.path), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verdict: proceed" in result.stdout
+    assert "loading the embedding model all-MiniLM-L6-v2" in result.stderr  # the bar sits at 0/N meanwhile
     run_id = store.runs()["run_id"][0]
     assert f"run id: {run_id}" in result.stdout
     assert store.verdict(run_id)["verdict"] == "proceed"

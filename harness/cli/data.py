@@ -11,8 +11,8 @@ from rich.markup import escape
 from harness.cli.common import DbConfigOption, DbOption, app, configured_db, err, handled, out, store_for, table
 
 _FORMAT_HELP = (
-    "auto (from the content), or one of: jsonl (canonical JSON Lines); json (canonical records as a JSON "
-    "array); csv; parquet; otel (OTLP JSON, GenAI spans); otel_sdk (SDK span dumps: console exporter, "
+    "auto (from the content), or one of: jsonl (canonical JSON Lines); json or json_array (canonical records as a"
+    " JSON array); csv; parquet; otel (OTLP JSON, GenAI spans); otel_sdk (SDK span dumps: console exporter, "
     '{"spans": [...]}); openinference or phoenix; openai_chat; openai_batch (input + output files; also '
     "openai_batch_input, openai_batch_output); langfuse; langsmith; inspect or inspect_ai (.eval, .json).")
 

@@ -137,11 +137,23 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id.")], config: DbConfi
                                        "decision": lk["decision"], "verdict": lk["verdict"],
                                        "undecided": sum(c["status"] not in ("pass", "fail") for c in lk["checks"])}
                                       for lk in looks]), title="sequential looks"))
-    summary = store.arm_summary(run_id).select(
-        "arm", "n", "errors", "error_rate", "mean_cost_usd", "p50_ms", "p95_ms", "p99_ms", "mean_tool_calls"
-    )
-    out.print(table(summary, title="per arm"))
+    rows = [{"arm": a["arm"], "responses": f"{a['n']:,}", "errors": f"{a['errors']:,}",
+             "error rate": f"{100 * a['error_rate']:.1f}%", "mean cost": _usd(a["mean_cost_usd"]),
+             "p50": _ms(a["p50_ms"]), "p95": _ms(a["p95_ms"]), "p99": _ms(a["p99_ms"]),
+             "tool calls": f"{a['mean_tool_calls']:.2f}" if a["mean_tool_calls"] is not None else "-"}
+            for a in store.arm_summary(run_id).iter_rows(named=True)]
+    out.print(table(pl.DataFrame(rows, schema=list(rows[0]) if rows else ["arm"]),
+                    title="per arm (cost and latency of successful answers)"))
     errors = store.error_examples(run_id, per_type=1)
     if errors.height:
         example = pl.col("examples").list.first().str.slice(0, 80).alias("example")
         out.print(table(errors.select("arm", "error_type", "n", example), title="errors"))
+
+
+def _usd(value: float | None) -> str:
+    """Dollars with the precision a per-response cost needs."""
+    return "-" if value is None else f"${value:.3g}" if value < 0.01 else f"${value:,.4f}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} ms"

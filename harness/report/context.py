@@ -31,7 +31,7 @@ from harness.store import Store
 
 __all__ = ["ReportContext", "ChecklistItem", "build_context"]
 
-TOP_REGRESSIONS = 4
+TOP_REGRESSIONS = 2
 """Regression cards shown: enough to see the pattern, few enough that the printed report stays short."""
 ARM_LABELS = {"prod": "prod", "prod_repeat": "prod_repeat", "candidate": "candidate"}
 _POST_DEPLOY = [
@@ -216,7 +216,8 @@ def _checklist(ctx: ReportContext, overall: pl.DataFrame) -> list[ChecklistItem]
     items.append(ChecklistItem("Actions compared (write tools against the reference and against prod)",
                                _status(*actions), [
         f"Write tools (actions): {', '.join(writes) or 'none seen'}; the classes used are listed under Actions.",
-        *[f["text"] for f in findings[:5]],
+        *([f"{len(findings)} action finding{'s' if len(findings) != 1 else ''} in words under Findings, above."]
+          if findings else []),
         *[plain(r["sentence"]) for r in actions if r is not None]], "actions"))
     quality = [_gate(overall, n) for n in ("quality", "quality_delta", "judge_win_rate", "similarity_vs_noise",
                                            "tool_behaviour")]
@@ -243,14 +244,12 @@ def _charts(store: Store, run_id: str) -> dict[str, Chart | IntervalChart | None
                                    x_label="latency (ms, log scale)", fmt=lambda v: f"{v:,.0f} ms",
                                    bin_width=lambda b: b * (10 ** 0.1 - 1)),
     }
-    cost = store.cost_histogram(run_id)
-    width = float(cost["width"][0]) if cost.height else 0.0
-    charts["cost"] = histogram_chart("Cost per request per arm", cost.drop("width"), arms, log_x=False,
-                                     x_label="cost per response (USD)", fmt=lambda v: f"${v:.4f}",
-                                     bin_width=lambda b: width) if width > 0 else None
+    charts["cost"] = histogram_chart("Cost per response per arm", store.cost_histogram(run_id), arms, log_x=True,
+                                     x_label="cost per response (USD, log scale)", fmt=_usd_tick,
+                                     bin_width=lambda b: b * (10 ** 0.1 - 1))
     charts["similarity"] = histogram_chart(
         "Similarity to prod: candidate against the noise floor", store.similarity_histogram(run_id),
-        [("prod_repeat", "prod_repeat (noise)"), ("candidate", "candidate")], log_x=False,
+        [("prod_repeat", "prod_repeat"), ("candidate", "candidate")], log_x=False,
         x_label="cosine similarity to prod's answer", fmt=lambda v: f"{v:.2f}", bin_width=lambda b: 0.025)
     return charts
 
@@ -363,6 +362,11 @@ def _pretty(text: str | None) -> str:
         return json.dumps(json.loads(text), indent=1, ensure_ascii=False)
     except ValueError:
         return text
+
+
+def _usd_tick(value: float) -> str:
+    """A cost axis label: as many decimals as the value needs, never a row of zeros."""
+    return f"${value:.2g}" if value < 0.01 else f"${value:,.2f}"
 
 
 def _usd(value: float | None) -> str:

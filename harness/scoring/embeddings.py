@@ -65,6 +65,11 @@ class Embedder:
         return {"model": self.model, "device": self.device, "batch_size": self.batch_size, "backend": self.backend,
                 "cache_dir": self.cache_dir, "threads": self.threads}
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory already (loading it takes seconds: the progress says so)."""
+        return self._encoder is not None
+
     def _load(self) -> Any:
         if self._encoder is None:
             # Never reach for a hub at run time; users who want downloads set HF_HUB_OFFLINE=0.
@@ -155,14 +160,20 @@ def embed_texts(store: Store, embedder: Embedder, texts: Sequence[str], *, execu
     pending = _Pending(store, embedder.cache_key)
     executor = executor or LocalExecutor(embedder)
     with progress_bar(progress and bool(missing)) as bar:
-        task = bar.add_task(f"embed ({embedder.cache_key})", total=len(missing), status=f"{len(known_hashes):,} cached")
+        cached = f"{len(known_hashes):,} cached"
+        loading = missing and not embedder.loaded
+        if loading and progress:  # the bar would sit at 0/N for seconds without a word
+            bar.console.print(f"loading the embedding model {embedder.model} (a few seconds)...", markup=False,
+                              highlight=False)
+        task = bar.add_task(f"embed ({embedder.cache_key})", total=len(missing),
+                            status=f"loading the embedding model {embedder.model}..." if loading else cached)
         # Longest first keeps the padding per batch small.
         missing.sort(key=lambda h: len(by_hash[h]), reverse=True)
         try:
             for batch, vectors in executor.encode(missing, [by_hash[h] for h in missing]):
                 rows.add(batch, vectors)
                 pending.add(batch, vectors)
-                bar.advance(task, len(batch))
+                bar.update(task, advance=len(batch), status=cached)
         finally:
             pending.save()
     if set(rows.position) != set(hashes):

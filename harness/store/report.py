@@ -25,18 +25,16 @@ class ReportQueries:
             {"run": run_id, "b": bins_per_decade},
         )
 
-    def cost_histogram(self: _HasConnection, run_id: str, bins: int = 24) -> pl.DataFrame:
-        """Successful responses per arm and linear cost bin between the run's smallest and largest cost."""
+    def cost_histogram(self: _HasConnection, run_id: str, bins_per_decade: int = 10) -> pl.DataFrame:
+        """Successful responses per arm and log10-spaced cost bin (bin = lower edge in USD); costs span decades,
+        so a linear axis would crush the cheap arm into one bar. A cost of 0 (unknown) is left out."""
         return self._frame(
             f"""
-            WITH bounds AS (SELECT min(cost_usd) AS lo, max(cost_usd) AS hi FROM responses
-                            WHERE run_id = $run AND cost_usd IS NOT NULL AND error_type IS NULL)
-            SELECT arm, lo + least(floor((cost_usd - lo) / nullif((hi - lo) / $bins, 0)), $bins - 1)
-                        * ((hi - lo) / $bins) AS bin, count(*) AS n, any_value((hi - lo) / $bins) AS width
-            FROM responses, bounds WHERE run_id = $run AND cost_usd IS NOT NULL AND error_type IS NULL
+            SELECT arm, pow(10, floor(log10(cost_usd) * $b) / $b) AS bin, count(*) AS n
+            FROM responses WHERE run_id = $run AND cost_usd > 0 AND isfinite(cost_usd) AND error_type IS NULL
             GROUP BY 1, 2 ORDER BY {ARM_ORDER}, bin
             """,
-            {"run": run_id, "bins": bins},
+            {"run": run_id, "b": bins_per_decade},
         )
 
     def similarity_histogram(self: _HasConnection, run_id: str, width: float = 0.025) -> pl.DataFrame:
