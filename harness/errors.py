@@ -15,6 +15,7 @@ into this tree at the boundary where they happen.
     │   └── StoreDataError     a value could not be stored (the rest of its batch can be)
     ├── NotFoundError          a dataset or run that is not in the store
     ├── ReplayError            a run cannot start or resume (plan changed, dataset missing, already running)
+    │   └── PreflightError     an agent could not answer the call made before a replay
     ├── IncompleteRunError     a run that did not finish is gated or reported without allow_incomplete
     ├── ScoringError           the executor could not encode every text (a Ray cluster gone); rerun resumes
     └── AgentError             one agent call failed; recorded on the response, never raised past replay
@@ -44,6 +45,7 @@ __all__ = [
     "IncompleteRunError",
     "NotFoundError",
     "ReplayError",
+    "PreflightError",
     "ScoringError",
     "AgentError",
     "AgentTimeout",
@@ -99,6 +101,10 @@ class NotFoundError(HarnessError):
 
 class ReplayError(HarnessError):
     """A run cannot start or resume."""
+
+
+class PreflightError(ReplayError):
+    """An agent could not answer the call made before a replay; nothing was replayed."""
 
 
 class IncompleteRunError(HarnessError):

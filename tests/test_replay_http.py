@@ -16,6 +16,7 @@ from harness.ingest import ingest
 from harness.replay import replay
 from harness.store import Store
 from tests.conftest import write_jsonl
+from tests.procs import run_harness
 from tests.servers import serve, unused_port
 
 
@@ -137,7 +138,7 @@ def test_preflight_stops_before_a_replay_when_nothing_listens(tmp_path: Path) ->
     message = str(info.value)
     assert "preflight failed, nothing was replayed" in message
     assert f"the candidate agent (http http://127.0.0.1:{port}/v2" in message and "connection_error" in message
-    assert "prod/prod_repeat agent" not in message and "--no-preflight" in message
+    assert "prod/prod_repeat agent" not in message and "replay.preflight = false" in message
     assert "s3cr3t-v4lue" not in message
     assert store.sql("SELECT count(*) AS n FROM responses")["n"][0] == 0
     assert len([rid for rid, _ in log]) <= 3  # prod was asked once per preflight request at most
@@ -149,3 +150,15 @@ def test_preflight_uses_the_configured_request_and_passes_an_agent_that_answers_
         store, run_id = run(tmp_path, f"{base}/agent", ["r400", "ok"], preflight_request="ok")
     assert [rid for rid, _ in log].count("ok") == 4  # 2 preflight calls (prod, candidate) + 2 replayed
     assert {r["error_type"] for r in by_request(store, run_id)["r400"]} == {"http_error"}
+
+
+def test_the_command_line_says_how_to_skip_the_preflight(tmp_path: Path) -> None:
+    log = write_jsonl(tmp_path / "log.jsonl", [{"request_id": "r1", "input": "q"}])
+    config = tmp_path / "harness.toml"
+    url = f"http://127.0.0.1:{unused_port()}/agent"
+    config.write_text(f'db = "h.duckdb"\n[replay]\ndataset = "d"\nmax_attempts = 1\n'
+                      f'[agents.prod]\nkind = "http"\nurl = "{url}"\n[agents.candidate]\nkind = "http"\nurl = "{url}"\n')
+    assert run_harness("ingest", str(log), "--name", "d", "--config", str(config), cwd=tmp_path).returncode == 0
+    result = run_harness("replay", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "preflight failed, nothing was replayed" in result.stderr and "or pass --no-preflight" in result.stderr

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness._version import __version__
-from harness.errors import DatasetExistsError, HarnessError, IncompleteRunError
+from harness.errors import DatasetExistsError, HarnessError, IncompleteRunError, PreflightError
 from harness.names import InvalidNameError
 from harness.secrets import scrub
 
@@ -101,6 +101,9 @@ def handled(fn: F) -> F:
         except IncompleteRunError as exc:
             _error(f"{exc}: resume it with `harness replay --run-id ...` to finish it, or pass --allow-incomplete"
                    " to use what it has")
+            raise typer.Exit(EXIT_ERROR) from None
+        except PreflightError as exc:
+            _error(f"{exc}, or pass --no-preflight")
             raise typer.Exit(EXIT_ERROR) from None
         except DatasetExistsError as exc:
             _error(f"{exc}: choose another --name, or pass --replace to replace it")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.agents import Agent, CallContext
 from harness.config import HarnessConfig
@@ -22,11 +22,14 @@ from harness.errors import (
     AgentTimeout,
     AgentUnavailable,
     ConfigError,
-    ReplayError,
+    PreflightError,
 )
 from harness.records import Request
 from harness.retry import RetryPolicy, call_with_retries
 from harness.secrets import scrub
+
+if TYPE_CHECKING:
+    from harness.tools.sandbox import Sandbox
 
 __all__ = ["PREFLIGHT_KINDS", "preflight", "needs_preflight", "cannot_answer"]
 
@@ -46,9 +49,12 @@ def needs_preflight(agents: dict[str, Agent]) -> bool:
     return any(agent.kind in PREFLIGHT_KINDS for agent in agents.values())
 
 
-async def preflight(config: HarnessConfig, agents: dict[str, Agent], requests: list[Request]) -> None:
+async def preflight(config: HarnessConfig, agents: dict[str, Agent], requests: list[Request],
+                    sandbox: Sandbox | None = None) -> None:
     """Call each distinct remote agent with `requests` in turn until one answers; raise ReplayError
-    naming the agent when none does. Nothing is stored and no budget is charged."""
+    naming the agent when none does. Nothing is stored and no budget is charged. With the run's tool
+    sandbox, the agents' tool calls go through it as in the replay (writes blocked), and its events
+    of these calls are dropped."""
     arms_of: dict[int, list[str]] = {}
     for arm, agent in agents.items():
         if agent.kind in PREFLIGHT_KINDS:
@@ -56,23 +62,23 @@ async def preflight(config: HarnessConfig, agents: dict[str, Agent], requests: l
     if not arms_of or not requests:
         return
     by_id = {id(agent): agent for agent in agents.values()}
-    failures = await asyncio.gather(*(_try(config, by_id[key], arms[0], requests) for key, arms in arms_of.items()))
+    failures = await asyncio.gather(*(_try(config, by_id[key], arms[0], requests, sandbox) for key, arms in arms_of.items()))
     problems = [f"the {'/'.join(arms)} agent ({_describe(config, arms[0], by_id[key])}) cannot answer: {failure}"
                 for (key, arms), failure in zip(arms_of.items(), failures, strict=True) if failure]
     if problems:
-        raise ReplayError("preflight failed, nothing was replayed: " + "; ".join(problems)
-                          + ". Start the agent or fix its [agents] section, or skip this check with --no-preflight"
-                          " (replay.preflight = false)")
+        raise PreflightError("preflight failed, nothing was replayed: " + "; ".join(problems)
+                             + ". Start the agent or fix its [agents] section (replay.preflight = false skips this check)")
 
 
-async def _try(config: HarnessConfig, agent: Agent, arm: str, requests: list[Request]) -> str | None:
+async def _try(config: HarnessConfig, agent: Agent, arm: str, requests: list[Request],
+               sandbox: Sandbox | None) -> str | None:
     """None when the agent answered one of the requests; else what the last attempt said."""
     section = _section(config, arm)
     policy = RetryPolicy.from_settings(config.replay, section.timeout_s if section is not None else None)
     rng = random.Random(0)
     last = ""
     for request in requests:
-        outcome = await call_with_retries(partial(agent.call, request, CallContext(arm=arm)), policy, rng=rng)
+        outcome = await call_with_retries(partial(_call, agent, request, arm, sandbox), policy, rng=rng)
         if outcome.error is None or not cannot_answer(outcome.error):
             return None
         tries = f"{outcome.attempts} attempt" + ("s" if outcome.attempts != 1 else "")
@@ -94,3 +100,21 @@ def _describe(config: HarnessConfig, arm: str, agent: Agent) -> str:
     where = getattr(section, "url", None) or getattr(section, "base_url", None) or getattr(section, "command", None)
     where_text = " ".join(where) if isinstance(where, list) else str(where or "")
     return f"{agent.kind} {scrub(where_text) or ''}".strip()
+
+
+_PREFLIGHT_SAMPLE = -1
+"""The sample number of preflight calls: never a response's, so their tool events cannot mix with one."""
+
+
+async def _call(agent: Agent, request: Request, arm: str, sandbox: Sandbox | None) -> Any:
+    """One preflight call, through the run's sandbox when there is one (its events are dropped after)."""
+    if sandbox is None:
+        return await agent.call(request, CallContext(arm=arm))
+    session = sandbox.open(request.request_id, arm, _PREFLIGHT_SAMPLE, 1, request.messages)
+    context = CallContext(arm, _PREFLIGHT_SAMPLE, tools=session, tools_url=sandbox.tools_url, request_key=session.key,
+                          mcp_url=sandbox.mcp_url)
+    try:
+        return await agent.call(request, context)
+    finally:
+        sandbox.release(session)
+        sandbox.forget([(request.request_id, arm, _PREFLIGHT_SAMPLE)])

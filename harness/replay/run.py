@@ -138,7 +138,7 @@ async def _session(plan: RunPlan, store: Store, given: dict[str, Agent], progres
             await _started(agents)
             if (plan.config.replay.preflight and n_before < n_planned and not budget.exhausted
                     and needs_preflight(agents)):
-                await preflight(plan.config, agents, await asyncio.to_thread(preflight_requests, plan, store))
+                await preflight(plan.config, agents, await asyncio.to_thread(preflight_requests, plan, store), sandbox)
             await runner.run(n_before, n_planned)
     except BaseException as exc:
         reason = "interrupted" if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError) else "failed"
