@@ -128,7 +128,8 @@ def test_a_stopped_then_killed_migrate_check_resumes_without_redoing_or_losing_s
         return Store(db, read_only=True).sql("SELECT count(*) AS n FROM migration_results")["n"][0]
 
     def start_and_wait_for_progress(run: str, beyond: int) -> tuple[object, set[int]]:
-        proc = start_harness(*args, MIG_CALLS=str(calls), MIG_RUN=run, MIG_SLOW_S="0.02")
+        # Slow enough per state that the signal lands mid-work however fast the machine is.
+        proc = start_harness(*args, MIG_CALLS=str(calls), MIG_RUN=run, MIG_SLOW_S="0.2")
         try:
             wait_for(lambda: written() > beyond or proc.poll() is not None, timeout=120)
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
