@@ -14,7 +14,7 @@ import polars as pl
 from harness.errors import NotFoundError
 from harness.names import what_exists
 from harness.records import Response, ToolEvent
-from harness.store.connection import ARM_ORDER, frame, one, record_schema, registered
+from harness.store.connection import ARM_ORDER, frame, one, record_schema, registered, small_frame
 from harness.store.tool_events import replace_tool_events
 
 __all__ = ["RunQueries", "RESPONSE_COLUMNS"]
@@ -36,15 +36,17 @@ class RunQueries:
 
     def runs(self: _HasConnection) -> pl.DataFrame:
         """Every run, newest first, with response and error counts and agent spend."""
-        return self._frame(
-            """
-            SELECT r.run_id, r.dataset, r.status, r.profile, r.created_at, r.finished_at,
-                   r.n_planned, count(x.run_id) AS n_responses,
-                   count(x.error_type) AS n_errors, sum(x.cost_usd) AS cost_usd, r.message
-            FROM runs r LEFT JOIN responses x USING (run_id)
-            GROUP BY ALL ORDER BY r.created_at DESC
-            """
-        )
+        with self._connection() as con:
+            return small_frame(
+                con,
+                """
+                SELECT r.run_id, r.dataset, r.status, r.profile, r.created_at, r.finished_at,
+                       r.n_planned, count(x.run_id) AS n_responses,
+                       count(x.error_type) AS n_errors, sum(x.cost_usd) AS cost_usd, r.message
+                FROM runs r LEFT JOIN responses x USING (run_id)
+                GROUP BY ALL ORDER BY r.created_at DESC
+                """,
+            )
 
     def run(self: _HasConnection, run_id: str) -> dict[str, Any]:
         """One run's row; `config` and `plan` come back as dicts."""
