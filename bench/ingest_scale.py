@@ -136,16 +136,10 @@ def main() -> int:
     parser.add_argument("--converted-mb", type=float, default=100.0, help="size of the Langfuse file")
     args = parser.parse_args()
     figures = bench_ingest(args.lines, args.converted_mb)
-    ok = True
-    print(f"== ingest: {args.lines:,} canonical JSON lines")
-    for key, value in figures.items():
-        line = f"  {key:<22} {value:,.3f}" if isinstance(value, float) else f"  {key:<22} {value:,}"
-        if key in TARGETS:
-            op, limit = TARGETS[key]
-            met = value <= limit if op == "<=" else value >= limit
-            ok &= met
-            line += f"   target {op} {limit:g}: {'met' if met else 'MISSED'}"
-        print(line)
+    sys.path.insert(0, str(HERE))
+    from run import show
+
+    ok = show(f"ingest: {args.lines:,} canonical JSON lines", figures, TARGETS)
     return 0 if ok else 1
 
 

@@ -35,6 +35,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,29 +70,35 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+@contextmanager
+def agent_server(script: str, latency: float) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """A local agent server (bench/<script>) answering after `latency` seconds; yields its port and process."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, str(HERE / script), str(port), str(latency)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        yield port, server
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def bench_replay(n: int, concurrency: int, latency: float) -> dict[str, float]:
     from harness.config import parse_config
     from harness.ingest import ingest
     from harness.replay import replay
     from harness.store import Store
 
-    port = free_port()
-    server = subprocess.Popen([sys.executable, str(HERE / "agent_server.py"), str(port), str(latency)],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        with tempfile.TemporaryDirectory() as tmp:
-            store = Store(Path(tmp) / "bench.duckdb")
-            ingest(store, [write_requests(Path(tmp) / "log.jsonl", n)], "bench", progress=False)
-            agent = {"kind": "http", "url": f"http://127.0.0.1:{port}/answer"}
-            config = parse_config({"replay": {"dataset": "bench", "concurrency": concurrency, "timeout_s": 30},
-                                   "agents": {"prod": agent, "candidate": agent}})
-            cpu0, t0 = cpu_seconds(), time.perf_counter()
-            summary = replay(config, store=store, progress=False)
-            wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
-    finally:
-        server.terminate()
-        server.wait()
+    with agent_server("agent_server.py", latency) as (port, _), tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "bench.duckdb")
+        ingest(store, [write_requests(Path(tmp) / "log.jsonl", n)], "bench", progress=False)
+        agent = {"kind": "http", "url": f"http://127.0.0.1:{port}/answer"}
+        config = parse_config({"replay": {"dataset": "bench", "concurrency": concurrency, "timeout_s": 30},
+                               "agents": {"prod": agent, "candidate": agent}})
+        cpu0, t0 = cpu_seconds(), time.perf_counter()
+        summary = replay(config, store=store, progress=False)
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
     responses = summary.n_done
     bound = n * 3 * latency / concurrency
     assert summary.status == "completed" and responses == 3 * n, summary

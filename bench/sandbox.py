@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -58,39 +56,31 @@ def bench_sandbox_calls(n_calls: int = 200_000, in_flight: int = 64) -> dict[str
 
 
 def bench_tool_replay(n: int, concurrency: int, latency: float) -> dict[str, float]:
-    from run import cpu_seconds, free_port, peak_rss_mb
+    from run import agent_server, cpu_seconds, peak_rss_mb
 
     from harness.config import parse_config
     from harness.ingest import ingest
     from harness.replay import replay
     from harness.store import Store
 
-    port = free_port()
-    server = subprocess.Popen([sys.executable, str(HERE / "tool_agent_server.py"), str(port), str(latency)],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        with tempfile.TemporaryDirectory() as tmp:
-            store = Store(Path(tmp) / "bench.duckdb")
-            log = Path(tmp) / "log.jsonl"
-            with open(log, "w", encoding="utf-8") as f:
-                for i in range(n):
-                    f.write(json.dumps({"request_id": f"r{i:07d}", "input": f"refund order {i}",
-                                        "metadata": {"order": str(i)},
-                                        "captured": {"output": "ok", "tool_calls": _recorded(i)}}) + "\n")
-            ingest(store, [log], "bench", progress=False)
-            agent = {"kind": "http", "url": f"http://127.0.0.1:{port}/answer",
-                     "body": {"tools": "{{tools_url}}", "key": "{{request_key}}", "order": "{{metadata.order}}"}}
-            config = parse_config({"replay": {"dataset": "bench", "concurrency": concurrency, "timeout_s": 30},
-                                   "agents": {"prod": agent, "candidate": agent}})
-            cpu0, t0 = cpu_seconds(), time.perf_counter()
-            summary = replay(config, store=store, progress=False)
-            wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
-            events = int(store.sql("SELECT count(*) AS n FROM tool_events")["n"][0])
-            server_cpu = _process_cpu_s(server.pid)
-    finally:
-        server.terminate()
-        server.wait()
+    with agent_server("tool_agent_server.py", latency) as (port, server), tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "bench.duckdb")
+        log = Path(tmp) / "log.jsonl"
+        with open(log, "w", encoding="utf-8") as f:
+            for i in range(n):
+                f.write(json.dumps({"request_id": f"r{i:07d}", "input": f"refund order {i}",
+                                    "metadata": {"order": str(i)},
+                                    "captured": {"output": "ok", "tool_calls": _recorded(i)}}) + "\n")
+        ingest(store, [log], "bench", progress=False)
+        agent = {"kind": "http", "url": f"http://127.0.0.1:{port}/answer",
+                 "body": {"tools": "{{tools_url}}", "key": "{{request_key}}", "order": "{{metadata.order}}"}}
+        config = parse_config({"replay": {"dataset": "bench", "concurrency": concurrency, "timeout_s": 30},
+                               "agents": {"prod": agent, "candidate": agent}})
+        cpu0, t0 = cpu_seconds(), time.perf_counter()
+        summary = replay(config, store=store, progress=False)
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+        events = int(store.sql("SELECT count(*) AS n FROM tool_events")["n"][0])
+        server_cpu = _process_cpu_s(server.pid)
     bound = n * 3 * latency / concurrency
     assert summary.status == "completed" and summary.n_errors == 0, summary
     return {"requests": n, "responses": summary.n_done, "tool_events": events, "wall_s": wall, "bound_s": bound,

@@ -37,13 +37,9 @@ def median_wall(argv: list[str], cwd: Path, repeats: int) -> float:
 
 def peer_workload(tmp: Path, n: int, latency: float, concurrency: int) -> dict[str, float]:
     """`harness ingest` then a timed `harness replay` of n requests x 2 arms through the agent server."""
-    from run import free_port, write_requests
+    from run import agent_server, write_requests
 
-    port = free_port()
-    server = subprocess.Popen([sys.executable, str(HERE / "agent_server.py"), str(port), str(latency)],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+    with agent_server("agent_server.py", latency) as (port, _):
         agent = f'kind = "http"\nurl = "http://127.0.0.1:{port}/answer"\n'
         (tmp / "harness.toml").write_text(
             f'db = "peer.duckdb"\n[replay]\ndataset = "peer"\nconcurrency = {concurrency}\ntimeout_s = 30\n'
@@ -51,9 +47,6 @@ def peer_workload(tmp: Path, n: int, latency: float, concurrency: int) -> dict[s
         subprocess.run([str(HARNESS), "ingest", str(write_requests(tmp / "peer.jsonl", n)), "--name", "peer",
                         "--config", "harness.toml"], cwd=tmp, check=True, stdout=subprocess.DEVNULL)
         seconds = wall([str(HARNESS), "replay", "--config", "harness.toml", "--run-id", "peer"], tmp)
-    finally:
-        server.terminate()
-        server.wait()
     bound = n * 2 * latency / concurrency
     return {"replay_s": seconds, "bound_s": bound, "replay_over_bound": seconds / bound}
 
