@@ -82,9 +82,11 @@ def compare(title: str, store: Store, config: HarnessConfig, full_verdict: str, 
     print(f"  share of requests used: {share:.1%} (at most {MAX_SHARE:.0%} required); saved about ${s.saved_usd:,.4f}")
     decided = [c for c in seq.gates.checks if c.status in ("fail", "pass")]
     print("  decided at the stop: " + ", ".join(f"{c.check_name}={c.status}" for c in decided))
-    if agree_or_undecided:
+    strict = seq.gates.verdict == full_verdict and share <= MAX_SHARE
+    print(f"  same verdict with at most {MAX_SHARE:.0%} of the requests: {'met' if strict else 'MISSED'}")
+    if agree_or_undecided:  # an undecided stop is allowed here; a contradicting verdict is not
         return seq.gates.verdict in (full_verdict, "pause_and_investigate")
-    return seq.gates.verdict == full_verdict and share <= MAX_SHARE
+    return strict
 
 
 async def planted_candidate(request: Request) -> dict[str, Any]:

@@ -20,8 +20,8 @@ import duckdb
 import polars as pl
 
 from harness.canonical import CANONICAL_COLUMNS, Malformed
-from harness.errors import DatasetExistsError, IngestError
-from harness.store.connection import one, registered
+from harness.errors import IngestError
+from harness.store.connection import one, registered, unchanged_content
 from harness.store.normalize import INSERT_REQUESTS, as_text, checked_sql, insert_captured
 
 __all__ = ["CANONICAL_COLUMNS", "DatasetSummary", "DatasetWriter", "Malformed", "staging_name"]
@@ -227,15 +227,8 @@ class DatasetWriter:
 
     def check_existing(self, content_hash: str) -> bool:
         """True when the dataset already holds exactly this content (a no-op)."""
-        if self.existing_hash is None or self.replace:
-            return False
-        if self.existing_hash == content_hash:
-            self.summary.unchanged = True
-            return True
-        raise DatasetExistsError(
-            f"dataset {self.name!r} already exists with different content;"
-            " datasets are immutable"
-        )
+        self.summary.unchanged = unchanged_content("dataset", self.name, self.existing_hash, content_hash, self.replace)
+        return self.summary.unchanged
 
 
 def _locations(files: list[str], lines: list[int]) -> str:

@@ -18,9 +18,9 @@ import duckdb
 import polars as pl
 
 from harness.canonical import Malformed
-from harness.errors import DatasetExistsError, IngestError, NotFoundError
+from harness.errors import IngestError, NotFoundError
 from harness.names import what_exists
-from harness.store.connection import one, registered
+from harness.store.connection import one, registered, unchanged_content
 from harness.store.datasets import RAW_LIMIT
 from harness.store.runs import _HasConnection
 
@@ -57,13 +57,9 @@ class StateSetWriter:
 
     def check_existing(self, content_hash: str) -> bool:
         """True when the state set already holds exactly this content (a no-op)."""
-        if self.existing_hash is None or self.replace:
-            return False
-        if self.existing_hash == content_hash:
-            self.summary.unchanged = True
-            return True
-        raise DatasetExistsError(f"state set {self.name!r} already exists with different content (or schema"
-                                 " version); state sets are immutable")
+        self.summary.unchanged = unchanged_content("state set", self.name, self.existing_hash, content_hash,
+                                                   self.replace, content="content (or schema version)")
+        return self.summary.unchanged
 
     def begin(self) -> None:
         self._con.execute("BEGIN TRANSACTION")
