@@ -57,9 +57,6 @@ class BatchWriter(Generic[T]):
         if len(self._buffer) >= self._rows:
             self._due.set()
 
-    def flush_soon(self) -> None:
-        self._due.set()
-
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 

@@ -67,10 +67,6 @@ class GateInputs:
     def has_repeat(self) -> bool:
         return "prod_repeat" in self.arms
 
-    @property
-    def has_judge(self) -> bool:
-        return self.judge is not None
-
     def source_of(self, metric: str) -> str | None:
         """The metric whose values `metric` reads: itself, or the evidence chosen for a derived one."""
         return self.evidence.get(metric, metric) if metrics()[metric].evidence else metric
