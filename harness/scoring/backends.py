@@ -7,7 +7,9 @@ for an ONNX Runtime session, so vectors agree with torch's to float precision (i
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,15 +42,19 @@ class TorchEncoder:
 
 
 class OnnxEncoder:
-    """sentence-transformers' tokenizer and pooling around an ONNX Runtime session of its transformer."""
+    """sentence-transformers' tokenizer and pooling around an ONNX Runtime session of its transformer.
+
+    The session runs single-threaded on each of `threads` worker threads (default: one per CPU), a
+    batch each, while the calling thread tokenizes the next: on a small CPU, ONNX Runtime spreads one
+    batch over its threads much less well than this spreads batches over the cores.
+    """
 
     def __init__(self, model: Any, path: Path, batch_size: int, threads: int | None) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
@@ -57,27 +63,33 @@ class OnnxEncoder:
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.model = model
         self.batch_size = batch_size
+        self.pool = ThreadPoolExecutor(threads or os.cpu_count() or 1, thread_name_prefix="onnx")
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        import torch
-
-        out = np.zeros((len(texts), 0), dtype=np.float32)
         # Longest first, as sentence-transformers does, so each batch pads little.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            features = self.model.preprocess([texts[i] for i in rows])
-            hidden = self.session.run(None, {name: features[name].numpy() for name in self.inputs})[0]
-            features["token_embeddings"] = torch.from_numpy(hidden)
-            with torch.no_grad():
-                for module in list(self.model)[1:]:
-                    features = module(features)
-            vectors = features["sentence_embedding"].numpy()
+        batches = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+        running = [(rows, self.pool.submit(self._forward, self.model.preprocess([texts[i] for i in rows])))
+                   for rows in batches]  # the tokenizer stays on this thread: it is not safe to share
+        out = np.zeros((len(texts), 0), dtype=np.float32)
+        for rows, future in running:
+            vectors = future.result()
             if out.shape[1] == 0:
                 out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
             out[rows] = vectors
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms > 0, norms, 1.0)
+
+    def _forward(self, features: dict[str, Any]) -> np.ndarray:
+        """One tokenized batch through the session, then the model's pooling (and normalization) modules."""
+        import torch
+
+        hidden = self.session.run(None, {name: features[name].numpy() for name in self.inputs})[0]
+        features["token_embeddings"] = torch.from_numpy(hidden)
+        with torch.no_grad():
+            for module in list(self.model)[1:]:
+                features = module(features)
+        return np.asarray(features["sentence_embedding"].numpy(), dtype=np.float32)
 
 
 def load_encoder(location: str, backend: str, device: str, batch_size: int, cache_root: Path,

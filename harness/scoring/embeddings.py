@@ -46,7 +46,7 @@ class Embedder:
         self.backend = backend
         self.cache_dir = cache_dir
         self.threads = threads
-        """CPU threads for torch and ONNX Runtime (None: their defaults); a Ray actor sets its CPU share."""
+        """CPU threads for torch, and the ONNX backends' worker threads (None: their defaults, one per CPU); a Ray actor sets its CPU share."""
         self.n_encoded = 0
         self._encoder: Any = None
 
