@@ -9,13 +9,16 @@ pairs) is added as a second noise estimate. Vectors come from the cached embedde
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-import numpy as np
 import polars as pl
 
 from harness.metrics.definitions import CheckSpec, Metric
 from harness.records import ARMS
 from harness.scoring.base import ScoringContext
+
+if TYPE_CHECKING:  # numpy is imported where vectors are used: the config's check list needs none
+    import numpy as np
 
 __all__ = ["SCORER", "similarity_pairs", "similarity_scores"]
 
@@ -51,6 +54,8 @@ def similarity_scores(
     Details hold the number of sample pairs and, when a text was longer than `max_chars` (and so
     embedded cut), `"truncated"`: the arms whose text was cut.
     """
+    import numpy as np
+
     ok = responses.filter(pl.col("error_type").is_null() & pl.col("output").is_not_null())
     texts = pl.concat([
         ok.select("request_id", "arm", "sample", pl.col("output").alias("text")),
