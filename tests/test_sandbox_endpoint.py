@@ -113,10 +113,18 @@ def test_refused_calls_are_clear_errors() -> None:
                                   ({REQUEST_KEY_HEADER: session.key}, b'{"q": 1}')):
                 async with http.post(f"{url}/tools/search_kb", data=data, headers=headers) as r:
                     out.append((r.status, (await r.json())["error"]))
+            key = {REQUEST_KEY_HEADER: session.key}
+            for method, path, data in (("POST", "/answer", b"{}"), ("POST", "/tools/a/b", b"{}"),
+                                       ("GET", "/tools/search_kb", None),
+                                       ("POST", "/tools/search_kb", b" " * (16 * 1024 * 1024 + 1))):
+                async with http.request(method, f"{url}{path}", data=data, headers=key) as r:
+                    out.append((r.status, (await r.json())["error"]))
         assert sandbox.tools_url is None  # closed at the end
         return out
 
-    (unknown, bad, miss) = asyncio.run(go())
+    (unknown, bad, miss, elsewhere, nested, get, huge) = asyncio.run(go())
     assert unknown[0] == 404 and "request key" in unknown[1]
     assert bad[0] == 400 and "not JSON" in bad[1]
     assert miss[0] == 422 and "no recording of 'search_kb'" in miss[1]
+    assert elsewhere[0] == nested[0] == 404 and "POST /tools/<name>" in elsewhere[1]
+    assert get[0] == 405 and huge[0] == 413  # a body past 16 MiB is refused, not read whole

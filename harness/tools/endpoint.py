@@ -8,6 +8,7 @@ call the sandbox refused). Served on 127.0.0.1 on a free port for the length of 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import AsyncIterator
 
@@ -20,16 +21,16 @@ __all__ = ["serve_endpoint", "REQUEST_KEY_HEADER"]
 
 REQUEST_KEY_HEADER = "X-Harness-Request-Key"
 _MAX_BODY = 16 * 1024 * 1024
-_SANDBOX = web.AppKey("sandbox", Sandbox)
+_PREFIX = "/tools/"
 
 
 @contextlib.asynccontextmanager
 async def serve_endpoint(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-    """Serve the sandbox's tools; yields the base URL (also set as `sandbox.tools_url`)."""
-    app = web.Application(client_max_size=_MAX_BODY)
-    app[_SANDBOX] = sandbox
-    app.router.add_post("/tools/{name}", _call)
-    runner = web.AppRunner(app, access_log=None)
+    """Serve the sandbox's tools; yields the base URL (also set as `sandbox.tools_url`).
+
+    aiohttp's low-level server: one handler and no router or middleware, because every tool call
+    of every agent passes through here and their per-request cost adds up over a replay."""
+    runner = web.ServerRunner(web.Server(functools.partial(_handle, sandbox)), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -42,19 +43,41 @@ async def serve_endpoint(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 
         await runner.cleanup()
 
 
-async def _call(request: web.Request) -> web.Response:
-    sandbox: Sandbox = request.app[_SANDBOX]
-    key = request.headers.get(REQUEST_KEY_HEADER) or request.query.get("request_key")
-    session = sandbox.session(key)
+async def _handle(sandbox: Sandbox, request: web.BaseRequest) -> web.Response:
+    name = request.path[len(_PREFIX):] if request.path.startswith(_PREFIX) else ""
+    if not name or "/" in name:
+        return _answer({"error": f"no such endpoint: {request.path[:200]} (POST /tools/<name>)"}, 404)
+    if request.method != "POST":
+        return _answer({"error": "tool calls are POST requests"}, 405)
+    session = sandbox.session(request.headers.get(REQUEST_KEY_HEADER) or request.query.get("request_key"))
     if session is None:
-        return web.json_response({"error": "unknown or expired request key"}, status=404)
-    body = await request.read()
+        return _answer({"error": "unknown or expired request key"}, 404)
+    body = await _body(request)
+    if body is None:
+        return _answer({"error": f"the body is larger than {_MAX_BODY} bytes"}, 413)
     try:
         arguments = json.loads(body) if body.strip() else {}
     except (ValueError, RecursionError):
-        return web.json_response({"error": "the body is not JSON (send the tool's arguments as JSON)"}, status=400)
+        return _answer({"error": "the body is not JSON (send the tool's arguments as JSON)"}, 400)
     try:
-        result = await session.call(request.match_info["name"], arguments)
+        result = await session.call(name, arguments)
     except ToolCallError as exc:
-        return web.json_response({"error": str(exc)}, status=422)
-    return web.json_response(result, dumps=lambda v: json.dumps(v, ensure_ascii=False, default=str))
+        return _answer({"error": str(exc)}, 422)
+    return _answer(result, 200)
+
+
+async def _body(request: web.BaseRequest) -> bytes | None:
+    """The whole body, or None past _MAX_BODY bytes (the low-level server sets no limit of its own)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > _MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _answer(value: object, status: int) -> web.Response:
+    return web.Response(body=json.dumps(value, ensure_ascii=False, default=str).encode(), status=status,
+                        content_type="application/json")
