@@ -59,6 +59,25 @@ def test_replay_serves_the_exact_recording_under_the_action_normalization() -> N
     assert json.loads(got[0]["result"]) == {"status": "lost"} and got[0]["error"] is None
 
 
+def test_an_agent_that_changes_its_answer_changes_no_recording_and_no_event() -> None:
+    """Python agents get their own copy; the recording serves every arm unchanged, and each event
+    stores what was served."""
+    sandbox = Sandbox(tools(), RECORDED)
+
+    async def go() -> list[Any]:
+        first, second = sandbox.open("r1", "prod", 0), sandbox.open("r1", "candidate", 0)
+        served = await first.call("lookup_order", {"order_id": "1234"})
+        served["status"] = "refunded by the agent"
+        served.clear()
+        return [await second.call("lookup_order", {"order_id": "1234"}),
+                await second.answer("lookup_order", {"order_id": "1234"})]
+
+    assert asyncio.run(go()) == [{"status": "shipped"}] * 2
+    stored = [e.result for e in sandbox.events_for([("r1", "prod", 0), ("r1", "candidate", 0)])]
+    assert [json.loads(text) for text in stored] == [{"status": "shipped"}] * 3
+    assert RECORDED["r1"][0]["result"] == {"status": "shipped"}
+
+
 def test_nearest_is_the_recording_at_the_same_position_of_that_tool() -> None:
     sandbox = Sandbox(tools(), RECORDED)
     served = run(sandbox, [("lookup_order", {"order_id": "9"}), ("lookup_order", {"order_id": "8"}),

@@ -60,7 +60,7 @@ async def _handle(sandbox: Sandbox, request: web.BaseRequest) -> web.Response:
     except (ValueError, RecursionError):
         return _answer({"error": "the body is not JSON (send the tool's arguments as JSON)"}, 400)
     try:
-        result = await session.call(name, arguments)
+        result = await session.answer(name, arguments)
     except ToolCallError as exc:
         return _answer({"error": str(exc)}, 422)
     return _answer(result, 200)
@@ -68,6 +68,9 @@ async def _handle(sandbox: Sandbox, request: web.BaseRequest) -> web.Response:
 
 async def _body(request: web.BaseRequest) -> bytes | None:
     """The whole body, or None past _MAX_BODY bytes (the low-level server sets no limit of its own)."""
+    length = request.content_length
+    if length is not None and not request.headers.get("Content-Encoding"):
+        return await request.content.readexactly(length) if length <= _MAX_BODY else None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_any():

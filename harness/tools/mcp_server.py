@@ -77,7 +77,7 @@ def _caller(sandbox: Sandbox) -> Any:
         if session is None:
             return _error(types, "unknown or expired request key (send it in X-Harness-Request-Key)")
         try:
-            result = await session.call(params.name, params.arguments)
+            result = await session.answer(params.name, params.arguments)
         except ToolCallError as exc:
             return _error(types, str(exc))
         text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)

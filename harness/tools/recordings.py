@@ -11,8 +11,8 @@ did); else a **miss**.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness.tools.arguments import ArgumentNormalizer
@@ -30,6 +30,14 @@ class Recording:
     result: Any
     position: int
     """Its index among the captured calls of the same tool."""
+    _stored: list[tuple[str | None, str | None]] = field(default_factory=list, compare=False, repr=False)
+
+    def stored_result(self, serialize: Callable[[Any], tuple[str | None, str | None]]) -> tuple[str | None, str | None]:
+        """`serialize(result)` (how tool events store a result), worked out on first use only: each
+        arm is served the same recording."""
+        if not self._stored:
+            self._stored.append(serialize(self.result))
+        return self._stored[0]
 
 
 class Recordings:

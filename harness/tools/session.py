@@ -23,6 +23,7 @@ from harness.records import ToolCall, ToolEvent
 from harness.secrets import scrub
 
 if TYPE_CHECKING:
+    from harness.tools.recordings import Recording
     from harness.tools.sandbox import Sandbox
 
 __all__ = ["ToolSession", "capped_json"]
@@ -47,7 +48,12 @@ class ToolSession:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def call(self, name: str, arguments: Any = None) -> Any:
-        """The tool's answer under its policy; raises ToolCallError for a refused call."""
+        """The tool's answer under its policy, the agent's own copy; raises ToolCallError for a refused call."""
+        return json_copy(await self.answer(name, arguments))
+
+    async def answer(self, name: str, arguments: Any = None) -> Any:
+        """`call` for callers that only serialize the answer (the HTTP and MCP servers): a served
+        recording is not copied, so it must not be changed."""
         self._loop = asyncio.get_running_loop()
         started = time.perf_counter()
         if not isinstance(name, str) or not name:
@@ -67,9 +73,9 @@ class ToolSession:
         error: str | None = None
         try:
             if action == "replay":
-                result = json_copy(recorded)
+                result = recorded
             elif action == "block":
-                result = json_copy(policy.stub(recorded))
+                result = policy.stub(recorded)
             elif action == "live":
                 result = await self.sandbox.live(policy, arguments)
             elif action == "emulate":
@@ -82,8 +88,9 @@ class ToolSession:
             raise
         finally:
             self.calls[step] = ToolCall(name, arguments, result)
+            served = recording if recording is not None and error is None and result is recorded else None
             self._record(step, name, policy.tool_class, action, match, arguments, result, error,
-                         policy.config.allow_live_write if action == "live" else None, started)
+                         policy.config.allow_live_write if action == "live" else None, started, served)
         return result
 
     def call_sync(self, name: str, arguments: Any = None, timeout_s: float | None = None) -> Any:
@@ -94,10 +101,15 @@ class ToolSession:
         return asyncio.run_coroutine_threadsafe(self.call(name, arguments), loop).result(timeout_s)
 
     def _record(self, step: int, name: str, tool_class: str, action: str, match: str, arguments: Any,
-                result: Any, error: str | None, live_allowed: bool | None, started: float) -> None:
+                result: Any, error: str | None, live_allowed: bool | None, started: float,
+                served: Recording | None) -> None:
+        """A ToolEvent; a served recording's result is serialized once per recording, not per call."""
         limit = self.sandbox.settings.max_result_chars
         args_text, args_digest = capped_json(arguments, limit)
-        result_text, result_digest = capped_json(result, limit) if error is None else (None, None)
+        if served is not None:
+            result_text, result_digest = served.stored_result(lambda value: capped_json(value, limit))
+        else:
+            result_text, result_digest = capped_json(result, limit) if error is None else (None, None)
         self.sandbox.add_event(ToolEvent(
             self.sandbox.run_id, self.request_id, self.arm, self.sample, self.attempt, step, name, tool_class,
             action, match, args_text, args_digest or "", result_text, result_digest, action in ("block", "emulate"),
