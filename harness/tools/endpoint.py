@@ -1,8 +1,8 @@
 """The sandbox over HTTP, for agents that are not Python: `POST /tools/<name>` with the JSON
 arguments as the body and the request key in the `X-Harness-Request-Key` header (or the
 `request_key` query parameter). The answer is the tool's result as JSON; a refused call is a
-4xx with `{"error": "..."}` (404 an unknown request key, 400 a body that is not JSON, 422 a
-call the sandbox refused). Served on 127.0.0.1 on a free port for the length of a replay.
+4xx with `{"error": "..."}` (404 an unknown request key or path, 405 not a POST, 413 a body
+over 16 MiB, 400 a body that is not JSON, 422 a call the sandbox refused). Served on 127.0.0.1 on a free port for the length of a replay.
 """
 
 from __future__ import annotations
