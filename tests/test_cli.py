@@ -83,3 +83,7 @@ def test_a_changed_dataset_is_refused_with_the_options_that_help(tmp_path: Path)
     refused = CliRunner().invoke(app, ["ingest", str(second), "--name", "d", "--db", db])
     assert refused.exit_code == 1
     assert "datasets are immutable: choose another --name, or pass --replace" in refused.output
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\x00\x01binary")
+    unknown = CliRunner().invoke(app, ["ingest", str(junk), "--name", "j", "--db", db])
+    assert unknown.exit_code == 1 and "name it (--format)" in unknown.output

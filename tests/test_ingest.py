@@ -199,7 +199,7 @@ def test_unknown_content_and_empty_file(store: Store, tmp_path: Path) -> None:
         ingest(store, [empty], "e", progress=False)
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"\x00\x01\x02binary")
-    with pytest.raises(IngestError, match="--format"):
+    with pytest.raises(IngestError, match=r"name it \(`fmt`\)"):
         ingest(store, [junk], "j", progress=False)
     with pytest.raises(IngestError, match="no such file"):
         ingest(store, [tmp_path / "missing.jsonl"], "m", progress=False)

@@ -155,10 +155,10 @@ def test_pydantic_model_idempotence_and_changed_settings(store: Store, tmp_path:
     assert (r["a"]["outcome"], r["a"]["error_kind"]) == ("changed_on_reapply", "changed")
     assert r["a"]["error_path"] == "$.history" and "(length 2 -> 3)" in r["a"]["error_message"]
     assert r["b"]["outcome"] == "invalid"  # the first failing step decides
-    with pytest.raises(ConfigError, match="--transform 'tests.migration_code:nope'.*no attribute"):
+    with pytest.raises(ConfigError, match="`migration.transform` 'tests.migration_code:nope'.*no attribute"):
         check_migration(store, migration(transform="tests.migration_code:nope", schema="x:Y", check="d"),
                         base_dir=REPO, progress=False)
-    with pytest.raises(ConfigError, match="--schema 'missing.json': no such file"):
+    with pytest.raises(ConfigError, match="`migration.schema` 'missing.json': no such file"):
         check_migration(store, migration(schema="missing.json", check="d"), base_dir=REPO, progress=False)
 
 

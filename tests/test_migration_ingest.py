@@ -109,7 +109,7 @@ def test_parquet_sqlite_and_duckdb_sources_give_the_same_snapshots(store: Store,
     ingest_states(store, [tmp_path / "app.duckdb"], "from-duckdb", schema_version="v1",
                   query="SELECT user_id AS key, state, updated_at FROM user_state ORDER BY user_id", progress=False)
     assert snapshots(store, "from-duckdb") == expected
-    with pytest.raises(IngestError, match="give --query"):
+    with pytest.raises(IngestError, match="give `query`"):
         ingest_states(store, [sqlite], "no-query", schema_version="v1", progress=False)
     with pytest.raises(IngestError, match="no 'key' column"):
         ingest_states(store, [sqlite], "bad-query", schema_version="v1", query="SELECT blob FROM user_state",

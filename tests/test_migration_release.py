@@ -65,6 +65,12 @@ def test_show_migration_and_gate_from_the_command_line(demo_db: Path, tmp_path: 
     assert gated.exit_code == 4 and "migration_error_rate" in gated.stdout
     plain = runner.invoke(app, ["gate", run_id, "--db", str(db)])  # no config naming a check: no migration gate
     assert "migration_error_rate" not in plain.stdout
+    # the library names its parameters; the command line says which option sets them
+    bad = runner.invoke(app, ["migrate-check", "--states", "demo-states", "--transform", "tests.migration_code:nope",
+                              "--schema", "tests.migration_code:StateV2", "--check-id", "bad", "--db", str(db)])
+    assert bad.exit_code == 1 and "--transform 'tests.migration_code:nope'" in bad.output and "`" not in bad.output
+    unnamed = runner.invoke(app, ["migrate-check", "--transform", "x:y", "--schema", "x:Y", "--db", str(db)])
+    assert unnamed.exit_code == 1 and "a migration check needs --states" in unnamed.output
 
 
 def test_report_escapes_and_redacts_what_states_and_transforms_say(demo_db: Path, tmp_path: Path) -> None:  # noqa: F811

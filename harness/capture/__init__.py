@@ -98,7 +98,7 @@ def sniff(path: Path) -> str:
     first_line = head.split(b"\n", 1)[0]
     if b"," in first_line and b"request_id" in first_line:
         return "csv"
-    raise IngestError(f"{path}: cannot tell the log format from its content; name it with --format. "
+    raise IngestError(f"{path}: cannot tell the log format from its content; name it (`fmt`). "
                       + _format_list())
 
 
@@ -167,7 +167,7 @@ def reader_for(path: Path, fmt: str = "auto", variant_from: str | None = None) -
     reader = READERS[name]()
     if variant_from is not None:
         if not hasattr(reader, "variant_from"):
-            raise IngestError(f"{path}: --variant-from does not apply to {name} files: canonical records name "
+            raise IngestError(f"{path}: `variant_from` does not apply to {name} files: canonical records name "
                               "their variant in captured.variant")
         reader.variant_from = variant_from
     return reader

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["app", "out", "err", "handled", "given_db", "store_for", "table", "percentages", "hours", "EXIT_ERROR",
            "EXIT_USAGE", "EXIT_INCOMPLETE", "EXIT_FOR_VERDICT", "FailOn", "FailOnOption", "verdict_exit", "DbOption",
-           "ConfigOption", "ProfileOption", "DatasetOption", "RunIdOption", "DbConfigOption", "configured_db",
+           "ConfigOption", "ProfileOption", "DatasetOption", "RunIdOption", "DbConfigOption", "configured_db", "cli_words",
            "AllowIncompleteOption", "NoPreflightOption", "preflight_setting"]
 
 app = typer.Typer(
@@ -122,7 +122,23 @@ def handled(fn: F) -> F:
 
 
 def _error(message: str) -> None:
-    err.print(f"[bold red]error:[/] {escape(scrub(message) or '')}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(scrub(cli_words(message)) or '')}", highlight=False)
+
+
+_OPTION_OF = {
+    "migration.check": "--check-id", "migration.states": "--states", "migration.transform": "--transform",
+    "migration.schema": "--schema", "migration.invariants": "--invariants", "migration.idempotent": "--idempotent",
+    "migration.already_migrated": "--already-migrated", "migration.sample": "--sample", "migration.cohorts": "--cohort",
+    "migration.timeout_s": "--timeout", "migration.workers": "--workers", "replace=True": "--replace",
+    "fmt": "--format", "variant_from": "--variant-from", "schema_version": "--schema-version", "query": "--query",
+}  # fmt: skip
+_QUOTED = re.compile(r"`([a-z_.]+(?:=True)?)`")
+
+
+def cli_words(message: str) -> str:
+    """A library message with the names it quotes (`migration.transform`, `replace=True`) as the
+    command-line options that set them: the library speaks of its parameters, the CLI of its options."""
+    return _QUOTED.sub(lambda m: _OPTION_OF.get(m.group(1), m.group(0)), message)
 
 
 _global_db: Path | None = None

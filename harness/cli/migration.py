@@ -15,6 +15,7 @@ from harness.cli.common import (
     DbOption,
     ProfileOption,
     app,
+    cli_words,
     configured_db,
     err,
     handled,
@@ -87,7 +88,7 @@ def migrate_check(
             invariants=invariants, idempotent=idempotent, already_migrated=already_migrated or None, sample=sample,
             cohorts=percentages(cohort, "--cohort") if cohort else None, timeout_s=timeout, workers=workers)
     except ConfigError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise typer.BadParameter(cli_words(str(exc))) from None
     store = store_for(db, configured=cfg.db)
     outcome = check_migration(store, migration, canary=cfg.canary, base_dir=cfg.base_dir if config else Path.cwd(),
                               replace=replace)

@@ -52,21 +52,21 @@ class UserCode:
 
 def load_code(transform: str, schema: str, invariants: str | None, already_migrated: tuple[str, ...],
               base_dir: str) -> UserCode:
-    """Import everything a check runs; ConfigError naming the option when something is wrong."""
+    """Import everything a check runs; ConfigError naming the config key when something is wrong."""
     if base_dir not in sys.path:
         sys.path.insert(0, base_dir)
     files: list[str] = []
-    fn = _load(transform, "--transform", files)
+    fn = _load(transform, "`migration.transform`", files)
     if not callable(fn):
-        raise ConfigError(f"--transform {transform!r} is not callable")
-    check = _load(invariants, "--invariants", files) if invariants else None
+        raise ConfigError(f"`migration.transform` {transform!r} is not callable")
+    check = _load(invariants, "`migration.invariants`", files) if invariants else None
     if check is not None and not callable(check):
-        raise ConfigError(f"--invariants {invariants!r} is not callable")
+        raise ConfigError(f"`migration.invariants` {invariants!r} is not callable")
     known = []
     for spec in already_migrated:
-        error = _load(spec, "--already-migrated", files)
+        error = _load(spec, "`migration.already_migrated`", files)
         if not (isinstance(error, type) and issubclass(error, Exception)):
-            raise ConfigError(f"--already-migrated {spec!r} is not an exception class")
+            raise ConfigError(f"`migration.already_migrated` {spec!r} is not an exception class")
         known.append(error)
     return UserCode(fn, _validator(schema, base_dir, files), check, tuple(known), tuple(dict.fromkeys(files)))
 
@@ -107,18 +107,18 @@ def _validator(spec: str, base_dir: str, files: list[str]) -> Validator:
         try:
             schema = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"--schema {spec}: not a readable JSON file: {exc}") from None
+            raise ConfigError(f"`migration.schema` {spec}: not a readable JSON file: {exc}") from None
         return _json_schema(schema, spec)
     if not IMPORT_PATH.fullmatch(spec):
-        raise ConfigError(f"--schema {spec!r}: no such file, and not module:Model")
-    target = _load(spec, "--schema", files)
+        raise ConfigError(f"`migration.schema` {spec!r}: no such file, and not module:Model")
+    target = _load(spec, "`migration.schema`", files)
     if isinstance(target, dict):
         return _json_schema(target, spec)
     from pydantic import BaseModel
 
     if isinstance(target, type) and issubclass(target, BaseModel):
         return _pydantic(target)
-    raise ConfigError(f"--schema {spec!r} is neither a pydantic model nor a JSON Schema dict")
+    raise ConfigError(f"`migration.schema` {spec!r} is neither a pydantic model nor a JSON Schema dict")
 
 
 def _json_schema(schema: Any, spec: str) -> Validator:
@@ -129,7 +129,7 @@ def _json_schema(schema: Any, spec: str) -> Validator:
     try:
         cls.check_schema(schema)
     except SchemaError as exc:
-        raise ConfigError(f"--schema {spec}: not a valid JSON Schema: {exc.message}") from None
+        raise ConfigError(f"`migration.schema` {spec}: not a valid JSON Schema: {exc.message}") from None
     validator = cls(schema)
 
     def validate(value: Any) -> Problem | None:

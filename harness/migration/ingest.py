@@ -32,7 +32,7 @@ def ingest_states(store: Store, paths: Sequence[str | Path], name: str, *, schem
     if not files:
         raise IngestError("no input files given")
     if not schema_version.strip():
-        raise IngestError("--schema-version must not be empty")
+        raise IngestError("`schema_version` must not be empty")
     if fmt != "auto" and fmt not in FORMATS:
         raise IngestError(f"unknown format {fmt!r} (formats: auto, {', '.join(FORMATS)})")
     formats = []
@@ -41,10 +41,10 @@ def ingest_states(store: Store, paths: Sequence[str | Path], name: str, *, schem
             raise IngestError(f"{path}: no such file")
         found = sniff(path) if fmt == "auto" else fmt
         if found in QUERY_FORMATS and not query:
-            raise IngestError(f"{path} is a {found} file: give --query, e.g. "
+            raise IngestError(f"{path} is a {found} file: give `query`, e.g. "
                               "\"SELECT user_id AS key, state, updated_at FROM user_state\"")
         if query and found not in QUERY_FORMATS:
-            raise IngestError(f"{path} is {found}, not a DuckDB or SQLite file: --query applies to databases only")
+            raise IngestError(f"{path} is {found}, not a DuckDB or SQLite file: `query` applies to databases only")
         formats.append(found)
     identity = hashlib.sha256()
     for path, found in zip(files, formats, strict=True):

@@ -27,9 +27,6 @@ from harness.migration.worker import WorkerSettings
 from harness.stats import stable_fraction
 from harness.store import Store
 
-_OPTIONS = {"check": "--check-id", "states": "--states", "transform": "--transform", "schema": "--schema",
-            "invariants": "--invariants", "already_migrated": "--already-migrated", "sample": "--sample",
-            "cohorts": "--cohort", "timeout_s": "--timeout", "workers": "--workers"}  # fmt: skip
 
 __all__ = ["MigrationOutcome", "check_migration", "migration_config", "new_check_id", "plan_states"]
 
@@ -57,7 +54,7 @@ def new_check_id() -> str:
 
 def migration_config(section: MigrationConfig | None, **options: Any) -> MigrationConfig:
     """The config's [migration] section with the options given (None: not given) laid over it; a new
-    check id when neither names one. ConfigError naming the option when the result is not valid."""
+    check id when neither names one. ConfigError naming the key when the result is not valid."""
     from pydantic import ValidationError
 
     data = section.model_dump(by_alias=True, exclude_none=True) if section is not None else {}
@@ -70,17 +67,17 @@ def migration_config(section: MigrationConfig | None, **options: Any) -> Migrati
         return MigrationConfig.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        option = _OPTIONS.get(str(first["loc"][0]) if first["loc"] else "", "migrate-check")
-        raise ConfigError(f"{option}: {first['msg'].removeprefix('Value error, ')}") from None
+        key = f"`migration.{first['loc'][0]}`" if first["loc"] else "[migration]"
+        raise ConfigError(f"{key}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
 def plan_states(store: Store, migration: MigrationConfig, canary: CanaryConfig) -> tuple[pl.DataFrame, str]:
     """The states a check covers (seq, key, n_bytes, cohort) in ingest order, and its scope.
 
     Users are placed by the canary's stable hash (harness.stats.stable_fraction with the canary
-    salt): `cohort` is the smallest step (of --cohort, else the canary's steps) that holds the
-    user, so "migrate 5% first" means the canary's first 5%. --cohort keeps only the users within
-    its largest step; --sample N the N users the canary reaches first."""
+    salt): `cohort` is the smallest step (of `cohorts`, else the canary's steps) that holds the
+    user, so "migrate 5% first" means the canary's first 5%. `cohorts` keeps only the users within
+    its largest step; `sample` N the N users the canary reaches first."""
     assert migration.states is not None
     index = store.state_index(migration.states)
     steps = np.array(sorted(migration.cohorts or canary.steps), dtype=float)
@@ -102,10 +99,10 @@ def check_migration(store: Store, migration: MigrationConfig, *, canary: CanaryC
     """Run (or resume) the check `migration.check`; `replace` forgets an earlier one of that id."""
     start = time.perf_counter()
     canary = canary or CanaryConfig()
-    for option, value in (("--states", migration.states), ("--transform", migration.transform),
-                          ("--schema", migration.target_schema)):
+    for key, value in (("states", migration.states), ("transform", migration.transform),
+                       ("schema", migration.target_schema)):
         if not value:
-            raise ConfigError(f"migrate-check needs {option} (or `{option[2:]}` in the config's [migration])")
+            raise ConfigError(f"a migration check needs `migration.{key}`")
     assert migration.states and migration.transform and migration.target_schema
     state_set = store.state_set(migration.states)
     workers = WorkerSettings(migration.transform, migration.target_schema, migration.invariants,
@@ -120,7 +117,7 @@ def check_migration(store: Store, migration: MigrationConfig, *, canary: CanaryC
         if existing["settings_digest"] != digest:
             changed = sorted(k for k in settings if existing["settings"].get(k) != settings[k])
             raise ConfigError(f"migration check {check_id!r} was made with other settings ({', '.join(changed)}"
-                              " differ): pass --replace to redo it, or choose another --check-id")
+                              " differ): `replace=True` redoes it, or choose another `migration.check`")
         if existing["status"] == "completed":
             return _outcome(store, check_id, existing, 0, True, start,
                             f"migration check {check_id} is already complete: nothing to do")
@@ -138,7 +135,7 @@ def check_migration(store: Store, migration: MigrationConfig, *, canary: CanaryC
     if stopped:
         store.update_migration_check(check_id, "interrupted", "stopped before the end: rerun to resume")
         return _outcome(store, check_id, store.migration_check(check_id), n_new, resumed, start,
-                        f"migration check {check_id} interrupted: rerun with --check-id {check_id} to resume")
+                        f"migration check {check_id} interrupted: check it again (same `migration.check`) to resume")
     store.update_migration_check(check_id, "completed")
     return _outcome(store, check_id, store.migration_check(check_id), n_new, resumed, start, "")
 
