@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from harness.prefetch import prefetched
 from harness.store import DatasetWriter
 from harness.store.bulk_load import load_json_block
 
-__all__ = ["Report", "load_jsonl", "scratch_root"]
+__all__ = ["Report", "block_files", "load_jsonl", "scratch_dir", "scratch_root"]
 
 
 def scratch_root() -> str:
@@ -37,6 +38,15 @@ def scratch_root() -> str:
     except OSError:
         pass
     return tempfile.gettempdir()
+
+
+@contextmanager
+def scratch_dir() -> Iterator[Path]:
+    """A directory of this process for block files, removed afterwards; those of killed ingests go first."""
+    root = scratch_root()
+    _sweep(root)
+    with tempfile.TemporaryDirectory(prefix=f"harness-ingest-{os.getpid()}-", dir=root) as scratch:
+        yield Path(scratch)
 
 
 def _sweep(root: str) -> None:
@@ -105,12 +115,10 @@ class Report:
 def load_jsonl(writer: DatasetWriter, reader: JsonlReader, paths: list[Path], hashers: dict[Path, Any],
                seq: int, report: Report) -> int:
     """Every file's blocks into the writer; returns the next free sequence number."""
-    root = scratch_root()
-    _sweep(root)
-    with tempfile.TemporaryDirectory(prefix=f"harness-ingest-{os.getpid()}-", dir=root) as scratch:
+    with scratch_dir() as scratch:
         typed, typed_source = True, None
         for source, piece, first_line, n_lines, file in prefetched(
-                _blocks(reader, paths, hashers, writer.block_rows, Path(scratch))):
+                block_files(reader, paths, hashers, writer.block_rows, scratch)):
             if source != typed_source:  # each file first tries its captured objects typed
                 typed, typed_source = True, source
             try:
@@ -138,9 +146,10 @@ def load_jsonl(writer: DatasetWriter, reader: JsonlReader, paths: list[Path], ha
     return seq
 
 
-def _blocks(reader: JsonlReader, paths: list[Path], hashers: dict[Path, Any], max_lines: int,
-            scratch: Path) -> Iterator[tuple[str, Block, int, int, Path | None]]:
-    """Each file's blocks, each written to its own scratch file (none for a line too long to hold)."""
+def block_files(reader: JsonlReader, paths: list[Path], hashers: dict[Path, Any], max_lines: int,
+                scratch: Path) -> Iterator[tuple[str, Block, int, int, Path | None]]:
+    """Each file's blocks, each written to its own file in `scratch` (none for a line too long to
+    hold), which the caller removes once it has read it."""
     count = 0
     for path in paths:
         for piece, first_line, n_lines in reader.blocks(path, hashers[path], max_lines):

@@ -22,7 +22,7 @@ from harness.store.connection import registered
 from harness.store.datasets import DatasetWriter
 from harness.store.normalize import CAPTURED_TYPE
 
-__all__ = ["load_json_block"]
+__all__ = ["LENIENT_TEXT", "brackets", "load_json_block"]
 
 _COLUMNS = ("{request_id: 'VARCHAR', timestamp: 'VARCHAR', user_id: 'VARCHAR', session_id: 'VARCHAR',"
             " input: 'JSON', metadata: 'JSON', reference: 'JSON', captured: '%s'}")
@@ -33,7 +33,7 @@ _DEEP = 400
 levels): such a block is checked line by line, where Python decides."""
 
 # Byte patterns that DuckDB's parser accepts and the JSON standard does not.
-_LENIENT = r"contains(content, 'NaN') OR contains(content, 'Infinity') OR regexp_matches(content, ',[ \t\r\n]*[\]}]')"
+LENIENT_TEXT = r"contains(content, 'NaN') OR contains(content, 'Infinity') OR regexp_matches(content, ',[ \t\r\n]*[\]}]')"
 
 
 def _text(column: str) -> str:
@@ -42,14 +42,14 @@ def _text(column: str) -> str:
             f" ELSE {column}->>'$' END AS {column}")
 
 
-def _brackets(column: str) -> str:
+def brackets(column: str) -> str:
     """True for a long value with many brackets: possibly nested deeper than Python reads."""
-    return (f"(length({column}) > {2 * _DEEP} AND length({column}) - length(replace(replace({column}::VARCHAR,"
-            f" '[', ''), '{{', '')) > {_DEEP})")
+    return (f"CASE WHEN strlen({column}) > {2 * _DEEP} THEN strlen({column}) - strlen(replace(replace({column}::VARCHAR,"
+            f" '[', ''), '{{', '')) > {_DEEP} ELSE false END")
 
 
 def _brackets_in_list(column: str) -> str:
-    """_brackets for a list of JSON values, counted over all of them (without serializing the list)."""
+    """brackets() for a list of JSON values, counted over all of them (without serializing the list)."""
     return (f"(list_sum(list_transform({column}, lambda v: strlen(v))) > {2 * _DEEP} AND list_sum(list_transform("
             f"{column}, lambda v: length(v) - length(replace(replace(v::VARCHAR, '[', ''), '{{', '')))) >= {_DEEP})")
 
@@ -86,8 +86,8 @@ def load_json_block(writer: DatasetWriter, file: Path, *, source: str, first_lin
 def _lenient(reader: duckdb.DuckDBPyConnection, staged: pa.Table, file: Path, typed_captured: bool) -> bool:
     """True when the staged block may hold what only DuckDB's parser accepts."""
     values = ["input", "metadata", "reference"] + (["captured.error"] if typed_captured else ["captured"])
-    deep = " OR ".join([_brackets(v) for v in values] + ([_brackets_in_list("captured.tool_calls")] if typed_captured else []))
+    deep = " OR ".join([brackets(v) for v in values] + ([_brackets_in_list("captured.tool_calls")] if typed_captured else []))
     with registered(reader, "_stage", staged):
         if reader.execute(f"SELECT count(*) FROM _stage WHERE {deep}").fetchall()[0][0]:
             return True
-    return bool(reader.execute(f"SELECT {_LENIENT} FROM read_text(?)", [str(file)]).fetchall()[0][0])
+    return bool(reader.execute(f"SELECT {LENIENT_TEXT} FROM read_text(?)", [str(file)]).fetchall()[0][0])
