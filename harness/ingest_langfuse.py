@@ -13,6 +13,7 @@ array or document, observations, `--variant-from`, redaction) takes the Python r
 
 from __future__ import annotations
 
+import mmap
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,8 @@ def sql_convertible(reader: Any, paths: list[Path]) -> bool:
 
 def _lines_without_observations(path: Path) -> bool:
     """A plain file whose first line is a JSON object (JSON Lines to the Python reader too, with the
-    same line numbers) and which never mentions the key `traceId`."""
+    same line numbers) and which never mentions the key `traceId` (searched in the mapped file,
+    without reading it into memory)."""
     with open(path, "rb") as f:
         head = f.read(min(_CHUNK, MAX_DOCUMENT_BYTES + 1)).removeprefix(BOM)
         if head[:2] == GZIP_MAGIC or head[:1] != b"{" or b"\n" not in head:
@@ -55,13 +57,8 @@ def _lines_without_observations(path: Path) -> bool:
         document, error = parsed_line(head[: head.index(b"\n")])
         if error is not None or not isinstance(document, dict):
             return False
-        tail = b""
-        while head:
-            if _MARKER in tail + head:
-                return False
-            tail = head[-len(_MARKER):]
-            head = f.read(_CHUNK)
-    return True
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return mapped.find(_MARKER) < 0
 
 
 class _Numbering:

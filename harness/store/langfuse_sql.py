@@ -81,8 +81,8 @@ def _extra(key: str) -> str:
     return f"""CASE WHEN "{key}" IS NOT NULL AND "{key}" NOT IN ('""', '[]') THEN ',"{key}":' || "{key}" END"""
 
 
-_PICKED = "CASE " + " ".join(f"WHEN regexp_matches(output->'{key}', '^[\\[{{\"]') THEN output->'{key}'"
-                             for key in _TEXT_KEYS) + " END"
+_PICKED = ("CASE WHEN regexp_matches(_content, '^[\\[{\"]') THEN _content " + " ".join(
+    f"WHEN regexp_matches(output->'{key}', '^[\\[{{\"]') THEN output->'{key}'" for key in _TEXT_KEYS[1:]) + " END")
 """The value under the first text key of an output object that holds a string, a list or an object."""
 _EXTRAS = ", ".join(_extra(key) for key in _EXTRA_KEYS)
 _NO_EXTRA_IN_METADATA = " AND ".join(f"""NOT contains(metadata, '"{key}"')""" for key in _EXTRA_KEYS)
@@ -101,7 +101,8 @@ _PARTS_OK = ("coalesce(len(_parts) > 0 AND list_bool_and(list_transform(_parts,"
 _CONVERTED = f"""
 SELECT *,
     CASE WHEN {_starts("input", chr(34))} THEN input->>'$'
-         WHEN {_starts("input", "{")} THEN json_object('messages', input->'messages')::VARCHAR
+         WHEN {_starts("input", "{")} THEN CASE WHEN json_keys(input) = ['messages'] THEN input::VARCHAR
+                                                ELSE json_object('messages', input->'messages')::VARCHAR END
          ELSE json_object('messages', input)::VARCHAR END AS _input,
     CASE WHEN metadata IS NOT NULL AND metadata <> '{{}}' THEN left(metadata, length(metadata) - 1) || _extras || '}}'
          WHEN _extras <> '' THEN '{{' || substr(_extras, 2) || '}}' END AS _metadata,
@@ -111,7 +112,7 @@ FROM (
         CASE WHEN {_starts("output", "{")} THEN {_PICKED} ELSE output END AS _output,
         CASE WHEN {_starts("input", "{")} THEN from_json(input, '{_MESSAGES}').messages
              WHEN {_starts("input", "[")} THEN from_json(input, '{_MESSAGE_LIST}') END AS _messages
-    FROM _stage
+    FROM (SELECT *, CASE WHEN {_starts("output", "{")} THEN output->'content' END AS _content FROM _stage)
 )
 """
 
