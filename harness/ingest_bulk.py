@@ -25,7 +25,10 @@ from harness.prefetch import prefetched
 from harness.store import DatasetWriter
 from harness.store.bulk_load import load_json_block
 
-__all__ = ["Report", "block_files", "load_jsonl", "scratch_dir", "scratch_root"]
+__all__ = ["PART_BYTES", "Report", "block_files", "load_jsonl", "scratch_dir", "scratch_root"]
+
+PART_BYTES = 8 << 20
+"""Bytes of one block file: a block is written to several, which DuckDB parses in parallel."""
 
 
 def scratch_root() -> str:
@@ -117,22 +120,22 @@ def load_jsonl(writer: DatasetWriter, reader: JsonlReader, paths: list[Path], ha
     """Every file's blocks into the writer; returns the next free sequence number."""
     with scratch_dir() as scratch:
         typed, typed_source = True, None
-        for source, piece, first_line, n_lines, file in prefetched(
+        for source, piece, first_line, n_lines, files in prefetched(
                 block_files(reader, paths, hashers, writer.block_rows, scratch)):
             if source != typed_source:  # each file first tries its captured objects typed
                 typed, typed_source = True, source
             try:
                 refused = None
-                if file is not None:
+                if files:
                     for attempt in (True, False) if typed else (False,):
-                        refused = load_json_block(writer, file, source=source, first_line=first_line,
+                        refused = load_json_block(writer, files, source=source, first_line=first_line,
                                                   n_lines=n_lines, seq=seq, max_line_bytes=reader.max_line_bytes,
                                                   typed_captured=attempt)
                         if refused is not None:
                             break
                         typed = False  # this file's captured values are not all plain objects
             finally:
-                if file is not None:
+                for file in files:
                     file.unlink(missing_ok=True)
             if refused is None:
                 batch = reader.parse(piece, source, first_line, n_lines, seq)
@@ -147,19 +150,24 @@ def load_jsonl(writer: DatasetWriter, reader: JsonlReader, paths: list[Path], ha
 
 
 def block_files(reader: JsonlReader, paths: list[Path], hashers: dict[Path, Any], max_lines: int,
-                scratch: Path) -> Iterator[tuple[str, Block, int, int, Path | None]]:
-    """Each file's blocks, each written to its own file in `scratch` (none for a line too long to
-    hold), which the caller removes once it has read it."""
+                scratch: Path) -> Iterator[tuple[str, Block, int, int, list[Path]]]:
+    """Each file's blocks, each written to files of about PART_BYTES of whole lines in `scratch`
+    (DuckDB reads several files of one block in parallel; none for a line too long to hold), which
+    the caller removes once it has read them."""
     count = 0
     for path in paths:
         for piece, first_line, n_lines in reader.blocks(path, hashers[path], max_lines):
-            file = None
+            files = []
             if isinstance(piece, bytes):
-                count += 1
-                file = scratch / f"block-{count}.jsonl"
-                with open(file, "wb") as f:
-                    f.write(piece)
-            yield str(path), piece, first_line, n_lines, file
+                view, start = memoryview(piece), 0
+                while start < len(piece):
+                    end = piece.find(b"\n", start + PART_BYTES) + 1 or len(piece)
+                    count += 1
+                    files.append(scratch / f"block-{count}.jsonl")
+                    with open(files[-1], "wb") as f:
+                        f.write(view[start:end])
+                    start = end
+            yield str(path), piece, first_line, n_lines, files
 
 
 def _explained(refused: list[tuple[int, str]], piece: bytes, first_line: int, source: str) -> list[Malformed]:

@@ -93,15 +93,15 @@ class _Numbering:
 def load_langfuse(writer: DatasetWriter, paths: list[Path], hashers: dict[Path, Any], seq: int,
                   report: Report) -> int:
     """Every file's traces into the writer, block by block; returns the next free sequence number."""
-    reader = JsonlReader(max_line_bytes=MAX_DOCUMENT_BYTES)
+    reader = JsonlReader(block_bytes=64 << 20, max_line_bytes=MAX_DOCUMENT_BYTES)
     numbering = _Numbering(seq)
     with scratch_dir() as scratch:
-        for source, piece, first_line, n_lines, file in prefetched(
+        for source, piece, first_line, n_lines, files in prefetched(
                 block_files(reader, paths, hashers, writer.block_rows, scratch)):
             try:
-                staged = None if file is None else stage_traces(writer, file, n_lines, reader.max_line_bytes)
+                staged = stage_traces(writer, files, n_lines, reader.max_line_bytes) if files else None
             finally:
-                if file is not None:
+                for file in files:
                     file.unlink(missing_ok=True)
             _add_block(writer, staged, piece, source, first_line, n_lines, numbering)
             report.block(source)

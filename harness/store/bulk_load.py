@@ -1,6 +1,6 @@
 """Canonical JSON Lines loaded by DuckDB's own JSON reader, a block of lines at a time.
 
-DuckDB parses a block file into Arrow on a connection of its own and the shared SQL
+DuckDB parses a block (its files) into Arrow on a connection of its own and the shared SQL
 (harness.store.normalize) turns it into requests and captured, so a well-formed block never passes
 through Python objects. Parsing on its own connection keeps a refused block from aborting the
 writer's open transaction, so one transaction spans several blocks: DuckDB then writes whole row
@@ -22,7 +22,7 @@ from harness.store.connection import registered
 from harness.store.datasets import DatasetWriter
 from harness.store.normalize import CAPTURED_TYPE
 
-__all__ = ["LENIENT_TEXT", "brackets", "load_json_block"]
+__all__ = ["brackets", "lenient_text", "load_json_block"]
 
 _COLUMNS = ("{request_id: 'VARCHAR', timestamp: 'VARCHAR', user_id: 'VARCHAR', session_id: 'VARCHAR',"
             " input: 'JSON', metadata: 'JSON', reference: 'JSON', captured: '%s'}")
@@ -33,7 +33,7 @@ _DEEP = 400
 levels): such a block is checked line by line, where Python decides."""
 
 # Byte patterns that DuckDB's parser accepts and the JSON standard does not.
-LENIENT_TEXT = r"contains(content, 'NaN') OR contains(content, 'Infinity') OR regexp_matches(content, ',[ \t\r\n]*[\]}]')"
+_LENIENT_TEXT = r"contains(content, 'NaN') OR contains(content, 'Infinity') OR regexp_matches(content, ',[ \t\r\n]*[\]}]')"
 
 
 def _text(column: str) -> str:
@@ -54,9 +54,9 @@ def _brackets_in_list(column: str) -> str:
             f"{column}, lambda v: length(v) - length(replace(replace(v::VARCHAR, '[', ''), '{{', '')))) >= {_DEEP})")
 
 
-def load_json_block(writer: DatasetWriter, file: Path, *, source: str, first_line: int, n_lines: int, seq: int,
+def load_json_block(writer: DatasetWriter, files: list[Path], *, source: str, first_line: int, n_lines: int, seq: int,
                     max_line_bytes: int, typed_captured: bool) -> list[tuple[int, str]] | None:
-    """Insert a block file's records through the writer; the (line, reason) of the rows refused, or
+    """Insert a block's records (its files, in order) through the writer; the (line, reason) of the rows refused, or
     None (nothing written) when the block must be read another way. With `typed_captured` the
     captured objects are parsed straight into their type: faster, but a block where one is a list
     (several variants) or of another shape is refused, to be read with captured as JSON."""
@@ -65,8 +65,8 @@ def load_json_block(writer: DatasetWriter, file: Path, *, source: str, first_lin
         with writer.connection.cursor() as reader:  # its failure leaves the writer's transaction open
             reader.execute("SET arrow_lossless_conversion = true")  # JSON values stay JSON through Arrow
             staged = reader.sql(f"SELECT * FROM read_json(?, format = 'newline_delimited', columns = {columns},"
-                                " maximum_object_size = ?)", params=[str(file), max_line_bytes + 2]).to_arrow_table()
-            if staged.num_rows != n_lines or _lenient(reader, staged, file, typed_captured):
+                                " maximum_object_size = ?)", params=[[str(f) for f in files], max_line_bytes + 2]).to_arrow_table()
+            if staged.num_rows != n_lines or _lenient(reader, staged, files, typed_captured):
                 return None  # blank lines, or what only DuckDB accepts
     except duckdb.Error:
         return None
@@ -83,11 +83,17 @@ def load_json_block(writer: DatasetWriter, file: Path, *, source: str, first_lin
     return bad
 
 
-def _lenient(reader: duckdb.DuckDBPyConnection, staged: pa.Table, file: Path, typed_captured: bool) -> bool:
+def _lenient(reader: duckdb.DuckDBPyConnection, staged: pa.Table, files: list[Path], typed_captured: bool) -> bool:
     """True when the staged block may hold what only DuckDB's parser accepts."""
     values = ["input", "metadata", "reference"] + (["captured.error"] if typed_captured else ["captured"])
     deep = " OR ".join([brackets(v) for v in values] + ([_brackets_in_list("captured.tool_calls")] if typed_captured else []))
     with registered(reader, "_stage", staged):
         if reader.execute(f"SELECT count(*) FROM _stage WHERE {deep}").fetchall()[0][0]:
             return True
-    return bool(reader.execute(f"SELECT {LENIENT_TEXT} FROM read_text(?)", [str(file)]).fetchall()[0][0])
+    return lenient_text(reader, files)
+
+
+def lenient_text(reader: duckdb.DuckDBPyConnection, files: list[Path]) -> bool:
+    """True when the files' text may hold what only DuckDB's parser accepts."""
+    return bool(reader.execute(f"SELECT bool_or({_LENIENT_TEXT}) FROM read_text(?)",
+                               [[str(f) for f in files]]).fetchall()[0][0])

@@ -1,7 +1,7 @@
 """Langfuse traces (JSON Lines) converted in SQL: what harness.capture.langfuse makes of a trace
 without observations, at DuckDB's speed.
 
-DuckDB parses a block file of traces into Arrow on a connection of its own (a refused block
+DuckDB parses a block of traces (its files) into Arrow on a connection of its own (a refused block
 leaves the writer's transaction open, as in harness.store.bulk_load), then SQL converts the traces
 the Python converter would convert the same way: string or integer ids, an ISO 8601 timestamp, a
 text or chat-message input, metadata without the keys the converter adds (name, tags, release,
@@ -23,7 +23,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from harness.store.bulk_load import LENIENT_TEXT, brackets
+from harness.store.bulk_load import brackets, lenient_text
 from harness.store.connection import registered
 from harness.store.datasets import DatasetWriter
 from harness.store.normalize import CAPTURED_TYPE
@@ -150,8 +150,8 @@ FROM ({_CONVERTED})
 deeper than Python's parser reads is left to it too."""
 
 
-def stage_traces(writer: DatasetWriter, file: Path, n_lines: int, max_line_bytes: int) -> pa.Table | None:
-    """A block file of `n_lines` traces parsed and converted by DuckDB: the canonical columns, `_n`
+def stage_traces(writer: DatasetWriter, files: list[Path], n_lines: int, max_line_bytes: int) -> pa.Table | None:
+    """A block of `n_lines` traces (its files, in order) parsed and converted by DuckDB: the canonical columns, `_n`
     (the row's line in the block) and `_simple` (the conversion is the Python converter's); None
     when the block must go line by line to the Python converter (DuckDB refused it, it has blank
     lines, or it may hold what only DuckDB's parser accepts)."""
@@ -161,10 +161,10 @@ def stage_traces(writer: DatasetWriter, file: Path, n_lines: int, max_line_bytes
         with writer.connection.cursor() as reader:  # its failure leaves the writer's transaction open
             reader.execute("SET arrow_lossless_conversion = true")  # JSON values stay JSON through Arrow
             staged = reader.sql(_STAGED.replace("FROM _stage", f"FROM ({read})"),
-                                params=[str(file), max_line_bytes + 2]).to_arrow_table()
+                                params=[[str(f) for f in files], max_line_bytes + 2]).to_arrow_table()
             if staged.num_rows != n_lines:  # blank lines: rows are not lines
                 return None
-            if reader.execute(f"SELECT {LENIENT_TEXT} FROM read_text(?)", [str(file)]).fetchall()[0][0]:
+            if lenient_text(reader, files):
                 return None
     except duckdb.Error:
         return None
