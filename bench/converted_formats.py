@@ -60,8 +60,8 @@ def write_copies(fmt: str, path: Path, megabytes: float) -> tuple[Path, int]:
             for line, ids in lines:
                 if ids:
                     pattern = re.compile('"(' + "|".join(map(re.escape, ids)) + ')"')
-                    line = pattern.sub(lambda m: '"' + _renamed(m.group(1), copy) + '"', line)
-                line = numeric.sub(lambda m: f'{m.group(1)}"{m.group(2)}-{copy}"', line)  # numeric ids as text
+                    line = pattern.sub(lambda m, k=copy: '"' + _renamed(m.group(1), k) + '"', line)
+                line = numeric.sub(lambda m, k=copy: f'{m.group(1)}"{m.group(2)}-{k}"', line)  # numeric ids as text
                 f.write(line + "\n")
                 written += len(line.encode()) + 1
                 n += 1

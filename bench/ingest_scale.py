@@ -25,7 +25,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from converted_formats import FORMATS, write_copies  # noqa: E402
+from converted_formats import FORMATS, write_copies
 
 LANGFUSE = HERE.parent / "tests" / "fixtures" / "langfuse" / "traces.jsonl"
 TARGETS = {"harness_over_duckdb": ("<=", 2.0), "harness_peak_rss_mb": ("<=", 1024.0),

@@ -72,7 +72,8 @@ def load_json_block(writer: DatasetWriter, files: list[Path], *, source: str, fi
         return None
     staged = staged.append_column("_n", pa.array(np.arange(n_lines, dtype=np.int64)))  # Arrow has no rowid
     con = writer.connection
-    texts = ", ".join(_text(c) if c in ("input", "reference") else "captured" if c == "captured" and typed_captured
+    # metadata stays JSON (the text DuckDB wrote): cast to text, the insert would validate it again
+    texts = ", ".join(_text(c) if c in ("input", "reference") else c if c == "metadata" or (c == "captured" and typed_captured)
                       else f"{c}::VARCHAR AS {c}" if c in _NESTED else c for c in _ALL)
     with registered(con, "_stage", staged):
         con.execute(f"CREATE OR REPLACE TEMP VIEW _raw AS SELECT {texts}, _n + {int(first_line)} AS _line,"
