@@ -142,7 +142,7 @@ def load_jsonl(writer: DatasetWriter, reader: JsonlReader, paths: list[Path], ha
                 writer.add_batch(batch.frame, source, trusted_json=True)
                 writer.add_malformed(batch.malformed)
             elif refused:
-                assert isinstance(piece, bytes)
+                assert isinstance(piece, bytes | bytearray)
                 writer.add_malformed(_explained(refused, piece, first_line, source))
             seq += n_lines
             report.block(source)
@@ -158,7 +158,7 @@ def block_files(reader: JsonlReader, paths: list[Path], hashers: dict[Path, Any]
     for path in paths:
         for piece, first_line, n_lines in reader.blocks(path, hashers[path], max_lines):
             files = []
-            if isinstance(piece, bytes):
+            if isinstance(piece, bytes | bytearray):
                 view, start = memoryview(piece), 0
                 while start < len(piece):
                     end = piece.find(b"\n", start + PART_BYTES) + 1 or len(piece)
@@ -170,7 +170,7 @@ def block_files(reader: JsonlReader, paths: list[Path], hashers: dict[Path, Any]
             yield str(path), piece, first_line, n_lines, files
 
 
-def _explained(refused: list[tuple[int, str]], piece: bytes, first_line: int, source: str) -> list[Malformed]:
+def _explained(refused: list[tuple[int, str]], piece: bytes | bytearray, first_line: int, source: str) -> list[Malformed]:
     """The rows the SQL refused, with their original line and Python's reason when it has one
     (a `null` line is "not a JSON object", not a record missing its request_id)."""
     lines = piece.split(b"\n")

@@ -111,7 +111,7 @@ def load_langfuse(writer: DatasetWriter, paths: list[Path], hashers: dict[Path, 
 def _add_block(writer: DatasetWriter, staged: Any, piece: Block, source: str, first_line: int, n_lines: int,
                numbering: _Numbering) -> None:
     """One block's traces: the ones marked simple through the SQL, the other lines through Python."""
-    if not isinstance(piece, bytes):  # a line too long to hold, read past
+    if not isinstance(piece, bytes | bytearray):  # a line too long to hold, read past
         numbering.number(source, np.zeros(1, dtype=bool))
         writer.add_malformed([Malformed(source, first_line, _too_long(piece.size))])
         return
@@ -149,7 +149,7 @@ def _add_block(writer: DatasetWriter, staged: Any, piece: Block, source: str, fi
     writer.add_malformed(bad)
 
 
-def _line_items(source: str, number: int, text: bytes) -> list[Item]:
+def _line_items(source: str, number: int, text: bytes | bytearray) -> list[Item]:
     """What the Python reader makes of one line: nothing for a blank one, too long, or line_items."""
     if len(text.removesuffix(b"\n")) > MAX_DOCUMENT_BYTES:
         return [Malformed(source, number, _too_long(len(text.removesuffix(b"\n"))))]

@@ -153,7 +153,7 @@ def _rest_of_line(source: _Source, size: int) -> int:
     return size
 
 
-def parsed_line(line: bytes) -> tuple[Any, str | None]:
+def parsed_line(line: bytes | bytearray) -> tuple[Any, str | None]:
     """One line's JSON value, or None and why it is not one."""
     try:
         text = line.decode("utf-8")

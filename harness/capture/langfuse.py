@@ -108,7 +108,7 @@ class LangfuseReader:
         return batches(merged_variants(items) if self.variant_from else items, seq_start)
 
 
-def line_items(source: str, number: int, text: bytes) -> list[Item]:
+def line_items(source: str, number: int, text: bytes | bytearray) -> list[Item]:
     """What read_group makes of one line of a JSON Lines group that holds no separate observations
     (harness.ingest_langfuse converts such groups in SQL and hands it the lines the SQL leaves)."""
     document, error = parsed_line(text)
