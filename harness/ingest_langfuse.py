@@ -14,6 +14,8 @@ array or document, observations, `--variant-from`, redaction) takes the Python r
 from __future__ import annotations
 
 import mmap
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from harness.capture.values import BATCH_ROWS, Item
 from harness.ingest_bulk import Report, block_files, scratch_dir
 from harness.prefetch import prefetched
 from harness.store import DatasetWriter
+from harness.store.bulk_load import parser_for
 from harness.store.langfuse_sql import insert_traces, stage_traces
 
 __all__ = ["load_langfuse", "sql_convertible"]
@@ -92,20 +95,30 @@ class _Numbering:
 
 def load_langfuse(writer: DatasetWriter, paths: list[Path], hashers: dict[Path, Any], seq: int,
                   report: Report) -> int:
-    """Every file's traces into the writer, block by block; returns the next free sequence number."""
+    """Every file's traces into the writer, block by block; returns the next free sequence number. A
+    thread reads, hashes and writes out the next block and has DuckDB convert it while this one is
+    inserted."""
     reader = JsonlReader(block_bytes=64 << 20, max_line_bytes=MAX_DOCUMENT_BYTES)
     numbering = _Numbering(seq)
-    with scratch_dir() as scratch:
-        for source, piece, first_line, n_lines, files in prefetched(
-                block_files(reader, paths, hashers, writer.block_rows, scratch)):
-            try:
-                staged = stage_traces(writer, files, n_lines, reader.max_line_bytes) if files else None
-            finally:
-                for file in files:
-                    file.unlink(missing_ok=True)
+    with (scratch_dir() as scratch, closing(parser_for(writer)) as parser,
+          closing(prefetched(_staged(parser, block_files(reader, paths, hashers, writer.block_rows, scratch),
+                                     reader.max_line_bytes))) as blocks):
+        for source, piece, first_line, n_lines, staged in blocks:
             _add_block(writer, staged, piece, source, first_line, n_lines, numbering)
             report.block(source)
     return numbering.next
+
+
+def _staged(parser: Any, blocks: Iterator[tuple[str, Block, int, int, list[Path]]], max_line_bytes: int
+            ) -> Iterator[tuple[str, Block, int, int, Any]]:
+    """Each block with DuckDB's conversion of it (None when it goes line by line to Python)."""
+    for source, piece, first_line, n_lines, files in blocks:
+        try:
+            staged = stage_traces(parser, files, n_lines, max_line_bytes) if files else None
+        finally:
+            for file in files:
+                file.unlink(missing_ok=True)
+        yield source, piece, first_line, n_lines, staged
 
 
 def _add_block(writer: DatasetWriter, staged: Any, piece: Block, source: str, first_line: int, n_lines: int,

@@ -1,6 +1,7 @@
 """Canonical JSON Lines loaded by DuckDB's own JSON reader, a block of lines at a time.
 
-DuckDB parses a block (its files) into Arrow on a connection of its own and the shared SQL
+DuckDB parses a block (its files) into Arrow on a connection of its own (in the thread that
+reads the next block while this one is inserted) and the shared SQL
 (harness.store.normalize) turns it into requests and captured, so a well-formed block never passes
 through Python objects. Parsing on its own connection keeps a refused block from aborting the
 writer's open transaction, so one transaction spans several blocks: DuckDB then writes whole row
@@ -22,7 +23,7 @@ from harness.store.connection import registered
 from harness.store.datasets import DatasetWriter
 from harness.store.normalize import CAPTURED_TYPE
 
-__all__ = ["brackets", "lenient_text", "load_json_block"]
+__all__ = ["brackets", "insert_json_block", "lenient_text", "parser_for", "stage_json_block"]
 
 _COLUMNS = ("{request_id: 'VARCHAR', timestamp: 'VARCHAR', user_id: 'VARCHAR', session_id: 'VARCHAR',"
             " input: 'JSON', metadata: 'JSON', reference: 'JSON', captured: '%s'}")
@@ -54,27 +55,33 @@ def _brackets_in_list(column: str) -> str:
             f"{column}, lambda v: length(v) - length(replace(replace(v::VARCHAR, '[', ''), '{{', '')))) >= {_DEEP})")
 
 
-def load_json_block(writer: DatasetWriter, files: list[Path], *, source: str, first_line: int, n_lines: int, seq: int,
-                    max_line_bytes: int, typed_captured: bool) -> list[tuple[int, str]] | None:
-    """Insert a block's records (its files, in order) through the writer; the (line, reason) of the rows refused, or
-    None (nothing written) when the block must be read another way. With `typed_captured` the
-    captured objects are parsed straight into their type: faster, but a block where one is a list
-    (several variants) or of another shape is refused, to be read with captured as JSON."""
+def stage_json_block(parser: duckdb.DuckDBPyConnection, files: list[Path], *, n_lines: int, max_line_bytes: int,
+                     typed_captured: bool) -> pa.Table | None:
+    """A block's records (its files, in order) parsed by DuckDB on `parser`, a connection of the
+    writer's database other than its own (it may run in another thread while the writer inserts);
+    None when the block must be read another way. With `typed_captured` the captured objects are
+    parsed straight into their type: faster, but a block where one is a list (several variants) or
+    of another shape is refused, to be read with captured as JSON."""
     columns = _COLUMNS % (CAPTURED_TYPE if typed_captured else "JSON")
     try:
-        with writer.connection.cursor() as reader:  # its failure leaves the writer's transaction open
-            reader.execute("SET arrow_lossless_conversion = true")  # JSON values stay JSON through Arrow
-            staged = reader.sql(f"SELECT * FROM read_json(?, format = 'newline_delimited', columns = {columns},"
-                                " maximum_object_size = ?)", params=[[str(f) for f in files], max_line_bytes + 2]).to_arrow_table()
-            if staged.num_rows != n_lines or _lenient(reader, staged, files, typed_captured):
-                return None  # blank lines, or what only DuckDB accepts
+        staged = parser.sql(f"SELECT * FROM read_json(?, format = 'newline_delimited', columns = {columns},"
+                            " maximum_object_size = ?)", params=[[str(f) for f in files], max_line_bytes + 2]
+                            ).to_arrow_table()
+        if staged.num_rows != n_lines or _lenient(parser, staged, files, typed_captured):
+            return None  # blank lines, or what only DuckDB accepts
     except duckdb.Error:
         return None
-    staged = staged.append_column("_n", pa.array(np.arange(n_lines, dtype=np.int64)))  # Arrow has no rowid
+    return staged.append_column("_n", pa.array(np.arange(n_lines, dtype=np.int64)))  # Arrow has no rowid
+
+
+def insert_json_block(writer: DatasetWriter, staged: pa.Table, *, source: str, first_line: int, seq: int,
+                      typed_captured: bool) -> list[tuple[int, str]]:
+    """Insert a staged block's records through the writer; the (line, reason) of the rows refused."""
     con = writer.connection
     # metadata stays JSON (the text DuckDB wrote): cast to text, the insert would validate it again
     texts = ", ".join(_text(c) if c in ("input", "reference") else c if c == "metadata" or (c == "captured" and typed_captured)
                       else f"{c}::VARCHAR AS {c}" if c in _NESTED else c for c in _ALL)
+    n_lines = staged.num_rows
     with registered(con, "_stage", staged):
         con.execute(f"CREATE OR REPLACE TEMP VIEW _raw AS SELECT {texts}, _n + {int(first_line)} AS _line,"
                     f" _n + {int(seq)} AS _seq FROM _stage")
@@ -82,6 +89,14 @@ def load_json_block(writer: DatasetWriter, files: list[Path], *, source: str, fi
                                 n_lines, typed_captured)
         con.execute("DROP VIEW _raw")
     return bad
+
+
+def parser_for(writer: DatasetWriter) -> duckdb.DuckDBPyConnection:
+    """A connection to the writer's database for parsing blocks: its failures leave the writer's
+    open transaction alone, and it may work in another thread."""
+    parser = writer.connection.cursor()
+    parser.execute("SET arrow_lossless_conversion = true")  # JSON values stay JSON through Arrow
+    return parser
 
 
 def _lenient(reader: duckdb.DuckDBPyConnection, staged: pa.Table, files: list[Path], typed_captured: bool) -> bool:

@@ -2,7 +2,8 @@
 without observations, at DuckDB's speed.
 
 DuckDB parses a block of traces (its files) into Arrow on a connection of its own (a refused block
-leaves the writer's transaction open, as in harness.store.bulk_load), then SQL converts the traces
+leaves the writer's transaction open, and the next block is parsed while this one is inserted, as
+in harness.store.bulk_load), then SQL converts the traces
 the Python converter would convert the same way: string or integer ids, an ISO 8601 timestamp, a
 text or chat-message input, metadata without the keys the converter adds (name, tags, release,
 version), an output that is text, text parts or an object holding either under a text key,
@@ -150,22 +151,20 @@ FROM ({_CONVERTED})
 deeper than Python's parser reads is left to it too."""
 
 
-def stage_traces(writer: DatasetWriter, files: list[Path], n_lines: int, max_line_bytes: int) -> pa.Table | None:
-    """A block of `n_lines` traces (its files, in order) parsed and converted by DuckDB: the canonical columns, `_n`
-    (the row's line in the block) and `_simple` (the conversion is the Python converter's); None
-    when the block must go line by line to the Python converter (DuckDB refused it, it has blank
-    lines, or it may hold what only DuckDB's parser accepts)."""
+def stage_traces(parser: duckdb.DuckDBPyConnection, files: list[Path], n_lines: int,
+                 max_line_bytes: int) -> pa.Table | None:
+    """A block of `n_lines` traces (its files, in order) parsed and converted by DuckDB on `parser`
+    (harness.store.bulk_load.parser_for: it may work in another thread while the writer inserts):
+    the canonical columns, `_n` (the row's line in the block) and `_simple` (the conversion is the
+    Python converter's); None when the block must go line by line to the Python converter (DuckDB
+    refused it, it has blank lines, or it may hold what only DuckDB's parser accepts)."""
     read = (f"SELECT * FROM read_json(?, format = 'newline_delimited', columns = {_COLUMNS},"
             " maximum_object_size = ?)")
     try:
-        with writer.connection.cursor() as reader:  # its failure leaves the writer's transaction open
-            reader.execute("SET arrow_lossless_conversion = true")  # JSON values stay JSON through Arrow
-            staged = reader.sql(_STAGED.replace("FROM _stage", f"FROM ({read})"),
-                                params=[[str(f) for f in files], max_line_bytes + 2]).to_arrow_table()
-            if staged.num_rows != n_lines:  # blank lines: rows are not lines
-                return None
-            if lenient_text(reader, files):
-                return None
+        staged = parser.sql(_STAGED.replace("FROM _stage", f"FROM ({read})"),
+                            params=[[str(f) for f in files], max_line_bytes + 2]).to_arrow_table()
+        if staged.num_rows != n_lines or lenient_text(parser, files):  # blank lines: rows are not lines
+            return None
     except duckdb.Error:
         return None
     return staged.append_column("_n", pa.array(np.arange(n_lines, dtype=np.int64)))
