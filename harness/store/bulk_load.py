@@ -51,8 +51,9 @@ def brackets(column: str) -> str:
 
 def _brackets_in_list(column: str) -> str:
     """brackets() for a list of JSON values, counted over all of them (without serializing the list)."""
-    return (f"(list_sum(list_transform({column}, lambda v: strlen(v))) > {2 * _DEEP} AND list_sum(list_transform("
-            f"{column}, lambda v: length(v) - length(replace(replace(v::VARCHAR, '[', ''), '{{', '')))) >= {_DEEP})")
+    return (f"CASE WHEN list_sum(list_transform({column}, lambda v: strlen(v))) > {2 * _DEEP} THEN list_sum("
+            f"list_transform({column}, lambda v: strlen(v) - strlen(replace(replace(v::VARCHAR, '[', ''), '{{', ''))))"
+            f" >= {_DEEP} ELSE false END")
 
 
 def stage_json_block(parser: duckdb.DuckDBPyConnection, files: list[Path], *, n_lines: int, max_line_bytes: int,
@@ -99,17 +100,17 @@ def parser_for(writer: DatasetWriter) -> duckdb.DuckDBPyConnection:
     return parser
 
 
-def _lenient(reader: duckdb.DuckDBPyConnection, staged: pa.Table, files: list[Path], typed_captured: bool) -> bool:
+def _lenient(parser: duckdb.DuckDBPyConnection, staged: pa.Table, files: list[Path], typed_captured: bool) -> bool:
     """True when the staged block may hold what only DuckDB's parser accepts."""
     values = ["input", "metadata", "reference"] + (["captured.error"] if typed_captured else ["captured"])
     deep = " OR ".join([brackets(v) for v in values] + ([_brackets_in_list("captured.tool_calls")] if typed_captured else []))
-    with registered(reader, "_stage", staged):
-        if reader.execute(f"SELECT count(*) FROM _stage WHERE {deep}").fetchall()[0][0]:
+    with registered(parser, "_stage", staged):
+        if parser.execute(f"SELECT count(*) FROM _stage WHERE {deep}").fetchall()[0][0]:
             return True
-    return lenient_text(reader, files)
+    return lenient_text(parser, files)
 
 
-def lenient_text(reader: duckdb.DuckDBPyConnection, files: list[Path]) -> bool:
+def lenient_text(parser: duckdb.DuckDBPyConnection, files: list[Path]) -> bool:
     """True when the files' text may hold what only DuckDB's parser accepts."""
-    return bool(reader.execute(f"SELECT bool_or({_LENIENT_TEXT}) FROM read_text(?)",
+    return bool(parser.execute(f"SELECT bool_or({_LENIENT_TEXT}) FROM read_text(?)",
                                [[str(f) for f in files]]).fetchall()[0][0])
