@@ -117,11 +117,12 @@ class Report:
 
 def load_jsonl(writer: DatasetWriter, reader: JsonlReader, paths: list[Path], hashers: dict[Path, Any],
                seq: int, report: Report) -> int:
-    """Every file's blocks into the writer; returns the next free sequence number. A thread reads,
-    hashes and writes out the next block and has DuckDB parse it while this one is inserted."""
+    """Every file's blocks into the writer; returns the next free sequence number. While this block
+    is inserted, a thread has DuckDB parse the next one, which another thread has read, hashed and
+    written out."""
     with (scratch_dir() as scratch, closing(parser_for(writer)) as parser,
-          closing(prefetched(_staged(parser, block_files(reader, paths, hashers, writer.block_rows, scratch),
-                                     reader.max_line_bytes))) as blocks):
+          closing(prefetched(block_files(reader, paths, hashers, writer.block_rows, scratch))) as written,
+          closing(prefetched(_staged(parser, written, reader.max_line_bytes))) as blocks):
         for source, piece, first_line, n_lines, files, staged, typed in blocks:
             try:
                 if staged is None:  # DuckDB refused the block, or it may hold what only DuckDB accepts

@@ -95,14 +95,14 @@ class _Numbering:
 
 def load_langfuse(writer: DatasetWriter, paths: list[Path], hashers: dict[Path, Any], seq: int,
                   report: Report) -> int:
-    """Every file's traces into the writer, block by block; returns the next free sequence number. A
-    thread reads, hashes and writes out the next block and has DuckDB convert it while this one is
-    inserted."""
+    """Every file's traces into the writer, block by block; returns the next free sequence number.
+    While this block is inserted, a thread has DuckDB convert the next one, which another thread
+    has read, hashed and written out."""
     reader = JsonlReader(block_bytes=64 << 20, max_line_bytes=MAX_DOCUMENT_BYTES)
     numbering = _Numbering(seq)
     with (scratch_dir() as scratch, closing(parser_for(writer)) as parser,
-          closing(prefetched(_staged(parser, block_files(reader, paths, hashers, writer.block_rows, scratch),
-                                     reader.max_line_bytes))) as blocks):
+          closing(prefetched(block_files(reader, paths, hashers, writer.block_rows, scratch))) as written,
+          closing(prefetched(_staged(parser, written, reader.max_line_bytes))) as blocks):
         for source, piece, first_line, n_lines, staged in blocks:
             _add_block(writer, staged, piece, source, first_line, n_lines, numbering)
             report.block(source)
