@@ -47,6 +47,7 @@ SHAPES: list[dict[str, Any]] = [  # each becomes one trace; SQL converts some, P
     {"input": "object extra", "version": {"major": 1, "x": None}},
     {"input": "cost as text", "totalCost": "0.5", "latency": "1.25"},
     {"input": "cost as bool", "totalCost": True, "latency": False},
+    {"input": "an exact half to round to even", "latency": 4.6465625, "totalCost": 12345678901234567890},
     {"input": "parts with a role", "output": [{"type": "text", "text": "a", "role": None}]},
     {"input": "parts with a number", "output": [{"type": "text", "text": 5}]},
     {"input": "empty parts", "output": []},

@@ -144,7 +144,7 @@ SELECT coalesce({_SIMPLE}, false) AND NOT coalesce({_DEEP}, false) AS _simple,
     _input AS input, _metadata AS metadata, NULL::VARCHAR AS reference,
     {{'variant': 'prod', 'output': CASE WHEN output IS NOT NULL THEN {_TEXT} END, 'model': NULL,
       'tool_calls': NULL, 'usage': NULL, 'cost_usd': ({_number('"totalCost"')})::VARCHAR,
-      'latency_ms': round({_number("latency")} * 1000, 3)::VARCHAR, 'error': NULL}}::{CAPTURED_TYPE} AS captured
+      'latency_ms': round_even({_number("latency")} * 1000, 3)::VARCHAR, 'error': NULL}}::{CAPTURED_TYPE} AS captured
 FROM ({_CONVERTED})
 """
 """The converted traces in file order (insertion order is preserved); a trace whose values may nest
