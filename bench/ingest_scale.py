@@ -3,9 +3,10 @@
 Generates N canonical JSON lines (the demo generator's records, made unique) under a temp dir,
 loads them with `read_json` into a table in a fresh DuckDB file, then ingests them with the
 harness; each side runs in its own child process, which reports its wall time and its peak RSS
-(VmHWM from /proc/self/status). Then a converted format (Langfuse traces as JSON Lines) is
-ingested for its MB/s. Targets (issue 17): ingest <= 2.0x read_json, peak RSS <= 1 GB, a
-converted format >= 50 MB/s. CPU seconds (user + system, all threads) are printed too: on a shared
+(VmHWM from /proc/self/status). Then the converted formats are ingested for their MB/s: Langfuse
+traces as JSON Lines (converted in SQL where they can be), and OTel, OpenInference, LangSmith and
+OpenAI chat logs copied from the test fixtures (bench/converted_formats.py; converted in Python).
+Targets (issue 17): ingest <= 2.0x read_json, peak RSS <= 1 GB, converted formats >= 50 MB/s. CPU seconds (user + system, all threads) are printed too: on a shared
 machine they say more than wall time about the work each side does.
 
     python bench/ingest_scale.py --lines 1000000
@@ -24,9 +25,11 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from converted_formats import FORMATS, write_copies
+
 LANGFUSE = HERE.parent / "tests" / "fixtures" / "langfuse" / "traces.jsonl"
 TARGETS = {"harness_over_duckdb": ("<=", 2.0), "harness_peak_rss_mb": ("<=", 1024.0),
-           "langfuse_mb_per_s": (">=", 50.0)}
+           "langfuse_mb_per_s": (">=", 50.0), **{f"{fmt}_mb_per_s": (">=", 50.0) for fmt in FORMATS}}
 
 _PEAK = """
 import resource
@@ -108,8 +111,9 @@ print(json.dumps({{"s": time.perf_counter() - t0, "cpu": cpu_s() - c0, "rows": r
 """
 
 
-def bench_ingest(n: int, converted_mb: float = 100.0) -> dict[str, float]:
-    """The figures: both sides on the same file in fresh child processes, then Langfuse MB/s."""
+def bench_ingest(n: int, converted_mb: float = 100.0, other_mb: float = 20.0) -> dict[str, float]:
+    """The figures: both sides on the same file in fresh child processes, then Langfuse MB/s (on
+    `converted_mb`), then each other converted format's (on `other_mb`)."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         log = write_canonical_lines(root / "log.jsonl", n)
@@ -120,6 +124,10 @@ def bench_ingest(n: int, converted_mb: float = 100.0) -> dict[str, float]:
         traces, n_traces = write_langfuse_traces(root / "traces.jsonl", converted_mb)
         converted = child(ingest_code(root / "lf.duckdb", traces, "langfuse"))
         lf_size = traces.stat().st_size
+        others = {}
+        for fmt in FORMATS:
+            log, _ = write_copies(fmt, root / f"{fmt}.jsonl", other_mb)
+            others[f"{fmt}_mb_per_s"] = log.stat().st_size / 1e6 / child(ingest_code(root / f"{fmt}.duckdb", log, fmt))["s"]
     assert ours["rows"] == raw["rows"] == n, (ours, raw)
     assert converted["rows"] == n_traces, (converted, n_traces)
     return {"lines": n, "file_mb": size / 1e6, "duckdb_read_json_s": raw["s"], "harness_ingest_s": ours["s"],
@@ -127,7 +135,7 @@ def bench_ingest(n: int, converted_mb: float = 100.0) -> dict[str, float]:
             "cpu_ratio": ours["cpu"] / raw["cpu"], "duckdb_peak_rss_mb": raw["rss"],
             "harness_peak_rss_mb": ours["rss"], "harness_mb_per_s": size / 1e6 / ours["s"],
             "langfuse_mb": lf_size / 1e6, "langfuse_s": converted["s"], "langfuse_mb_per_s": lf_size / 1e6 / converted["s"],
-            "langfuse_peak_rss_mb": converted["rss"]}
+            "langfuse_peak_rss_mb": converted["rss"], **others}
 
 
 def main() -> int:

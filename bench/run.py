@@ -12,8 +12,9 @@ stream, startup.
           then the release report rendered: seconds and file size.
   ingest  1,000,000 canonical JSON lines (demo records: metadata, references, captured outputs
           with tool calls) ingested, against DuckDB's own read_json loading the same file
-          into a table; peak memory of each, in fresh processes; then MB/s of Langfuse traces
-          (bench/ingest_scale.py).
+          into a table; peak memory of each, in fresh processes; then MB/s of each converted
+          format: Langfuse traces, OTel, OpenInference, LangSmith, OpenAI chat logs
+          (bench/ingest_scale.py, bench/converted_formats.py).
   migration 100,000 captured states (20 of ~2 MB) through ingest-states and migrate-check in a fresh
           process: wall time, peak memory of the process tree (summed PSS), and the check's time
           against the same per-state work in a plain loop, scaled to the workers (migration_check.py).
@@ -298,7 +299,8 @@ def main() -> int:
         from ingest_scale import TARGETS, bench_ingest
 
         figures = bench_ingest(args.ingest_lines, args.converted_mb)
-        ok &= show(f"ingest: {args.ingest_lines:,} canonical JSON lines, then Langfuse traces", figures, TARGETS)
+        ok &= show(f"ingest: {args.ingest_lines:,} canonical JSON lines, then the converted formats", figures,
+                   TARGETS)
     if "migration" in args.sections:
         from migration_check import BIG_STATES, bench_migration
 

@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,12 @@ from harness.canonical import Malformed
 from harness.capture.jsonl import Block, JsonlReader, line_problem, raw_text
 from harness.prefetch import prefetched
 from harness.store import DatasetWriter
-from harness.store.bulk_load import load_json_block
+from harness.store.bulk_load import insert_json_block, parser_for, stage_json_block
 
-__all__ = ["Report", "load_jsonl", "scratch_root"]
+__all__ = ["PART_BYTES", "Report", "block_files", "load_jsonl", "scratch_dir", "scratch_root"]
+
+PART_BYTES = 8 << 20
+"""Bytes of one block file: a block is written to several, which DuckDB parses in parallel."""
 
 
 def scratch_root() -> str:
@@ -37,6 +41,15 @@ def scratch_root() -> str:
     except OSError:
         pass
     return tempfile.gettempdir()
+
+
+@contextmanager
+def scratch_dir() -> Iterator[Path]:
+    """A directory of this process for block files, removed afterwards; those of killed ingests go first."""
+    root = scratch_root()
+    _sweep(root)
+    with tempfile.TemporaryDirectory(prefix=f"harness-ingest-{os.getpid()}-", dir=root) as scratch:
+        yield Path(scratch)
 
 
 def _sweep(root: str) -> None:
@@ -104,59 +117,74 @@ class Report:
 
 def load_jsonl(writer: DatasetWriter, reader: JsonlReader, paths: list[Path], hashers: dict[Path, Any],
                seq: int, report: Report) -> int:
-    """Every file's blocks into the writer; returns the next free sequence number."""
-    root = scratch_root()
-    _sweep(root)
-    with tempfile.TemporaryDirectory(prefix=f"harness-ingest-{os.getpid()}-", dir=root) as scratch:
-        typed, typed_source = True, None
-        for source, piece, first_line, n_lines, file in prefetched(
-                _blocks(reader, paths, hashers, writer.block_rows, Path(scratch))):
-            if source != typed_source:  # each file first tries its captured objects typed
-                typed, typed_source = True, source
+    """Every file's blocks into the writer; returns the next free sequence number. While this block
+    is inserted, a thread has DuckDB parse the next one, which another thread has read, hashed and
+    written out."""
+    with (scratch_dir() as scratch, closing(parser_for(writer)) as parser,
+          closing(prefetched(block_files(reader, paths, hashers, writer.block_rows, scratch))) as written,
+          closing(prefetched(_staged(parser, written, reader.max_line_bytes))) as blocks):
+        for source, piece, first_line, n_lines, files, staged, typed in blocks:
             try:
-                refused = None
-                if file is not None:
-                    for attempt in (True, False) if typed else (False,):
-                        refused = load_json_block(writer, file, source=source, first_line=first_line,
-                                                  n_lines=n_lines, seq=seq, max_line_bytes=reader.max_line_bytes,
-                                                  typed_captured=attempt)
-                        if refused is not None:
-                            break
-                        typed = False  # this file's captured values are not all plain objects
+                if staged is None:  # DuckDB refused the block, or it may hold what only DuckDB accepts
+                    assert piece is not None
+                    batch = reader.parse(piece, source, first_line, n_lines, seq)
+                    writer.add_batch(batch.frame, source, trusted_json=True)
+                    writer.add_malformed(batch.malformed)
+                elif refused := insert_json_block(writer, staged, source=source, first_line=first_line, seq=seq,
+                                                  typed_captured=typed):
+                    writer.add_malformed(_explained(refused, files, first_line, source))
             finally:
-                if file is not None:
+                for file in files:
                     file.unlink(missing_ok=True)
-            if refused is None:
-                batch = reader.parse(piece, source, first_line, n_lines, seq)
-                writer.add_batch(batch.frame, source, trusted_json=True)
-                writer.add_malformed(batch.malformed)
-            elif refused:
-                assert isinstance(piece, bytes)
-                writer.add_malformed(_explained(refused, piece, first_line, source))
             seq += n_lines
             report.block(source)
     return seq
 
 
-def _blocks(reader: JsonlReader, paths: list[Path], hashers: dict[Path, Any], max_lines: int,
-            scratch: Path) -> Iterator[tuple[str, Block, int, int, Path | None]]:
-    """Each file's blocks, each written to its own scratch file (none for a line too long to hold)."""
+def _staged(parser: Any, blocks: Iterator[tuple[str, Block, int, int, list[Path]]], max_line_bytes: int
+            ) -> Iterator[tuple[str, Block | None, int, int, list[Path], Any, bool]]:
+    """Each block with DuckDB's parse of it (None when it must be read another way) and whether its
+    captured objects were parsed typed (each file tries typed first); the block's bytes are kept
+    only for the blocks DuckDB did not parse."""
+    typed, typed_source = True, None
+    for source, piece, first_line, n_lines, files in blocks:
+        if source != typed_source:
+            typed, typed_source = True, source
+        staged = None
+        for attempt in ((True, False) if typed else (False,)) if files else ():
+            staged = stage_json_block(parser, files, n_lines=n_lines, max_line_bytes=max_line_bytes,
+                                      typed_captured=attempt)
+            if staged is not None:
+                break
+            typed = False  # this file's captured values are not all plain objects
+        yield source, piece if staged is None else None, first_line, n_lines, files, staged, typed
+
+
+def block_files(reader: JsonlReader, paths: list[Path], hashers: dict[Path, Any], max_lines: int,
+                scratch: Path) -> Iterator[tuple[str, Block, int, int, list[Path]]]:
+    """Each file's blocks, each written to files of about PART_BYTES of whole lines in `scratch`
+    (DuckDB reads several files of one block in parallel; none for a line too long to hold), which
+    the caller removes once it has read them."""
     count = 0
     for path in paths:
         for piece, first_line, n_lines in reader.blocks(path, hashers[path], max_lines):
-            file = None
-            if isinstance(piece, bytes):
-                count += 1
-                file = scratch / f"block-{count}.jsonl"
-                with open(file, "wb") as f:
-                    f.write(piece)
-            yield str(path), piece, first_line, n_lines, file
+            files = []
+            if isinstance(piece, bytes | bytearray):
+                view, start = memoryview(piece), 0
+                while start < len(piece):
+                    end = piece.find(b"\n", start + PART_BYTES) + 1 or len(piece)
+                    count += 1
+                    files.append(scratch / f"block-{count}.jsonl")
+                    with open(files[-1], "wb") as f:
+                        f.write(view[start:end])
+                    start = end
+            yield str(path), piece, first_line, n_lines, files
 
 
-def _explained(refused: list[tuple[int, str]], piece: bytes, first_line: int, source: str) -> list[Malformed]:
-    """The rows the SQL refused, with their original line and Python's reason when it has one
-    (a `null` line is "not a JSON object", not a record missing its request_id)."""
-    lines = piece.split(b"\n")
+def _explained(refused: list[tuple[int, str]], files: list[Path], first_line: int, source: str) -> list[Malformed]:
+    """The rows the SQL refused, with their original line (from the block's files) and Python's
+    reason when it has one (a `null` line is "not a JSON object", not a record missing its request_id)."""
+    lines = b"".join(file.read_bytes() for file in files).split(b"\n")
     bad = []
     for line, reason in refused:
         text = lines[line - first_line].removesuffix(b"\r")

@@ -27,7 +27,8 @@ from typing import Any, BinaryIO
 from harness.capture.base import BOM, open_source
 from harness.capture.jsonl import RAW_PREFIX_BYTES, JsonlReader
 
-__all__ = ["MAX_DOCUMENT_BYTES", "RAW_PREFIX_BYTES", "Document", "first_document", "iter_documents", "size_text"]
+__all__ = ["MAX_DOCUMENT_BYTES", "RAW_PREFIX_BYTES", "Document", "first_document", "iter_documents", "parsed_line",
+           "size_text"]
 
 MAX_DOCUMENT_BYTES: int = JsonlReader().max_line_bytes
 """The most bytes of one line, array element or single document: the JSON Lines reader's limit."""
@@ -136,7 +137,7 @@ def _lines(source: _Source, limit: int, number: int) -> Iterator[Document]:
         if len(line) > limit and not line.endswith(b"\n"):
             yield number, None, _too_long(_rest_of_line(source, len(line)), limit, "line")
         elif line.strip():
-            document, error = _parsed_line(line)
+            document, error = parsed_line(line)
             items = envelope_items(document) if isinstance(document, dict) else None
             for item in items if items is not None else [document]:
                 yield number, item, error
@@ -152,7 +153,8 @@ def _rest_of_line(source: _Source, size: int) -> int:
     return size
 
 
-def _parsed_line(line: bytes) -> tuple[Any, str | None]:
+def parsed_line(line: bytes | bytearray) -> tuple[Any, str | None]:
+    """One line's JSON value, or None and why it is not one."""
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -172,7 +174,7 @@ def _object_or_lines(source: _Source, limit: int) -> Iterator[Document]:
         yield 1, None, _too_long(_rest_of_line(source, len(first)), limit, "line")
         yield from _lines(source, limit, 2)
         return
-    if _parsed_line(first)[1] is None:
+    if parsed_line(first)[1] is None:
         yield from _lines(_Source(_BytesStream(first)), limit, 1)
         yield from _lines(source, limit, 2)
         return
@@ -187,7 +189,7 @@ def _looks_like_lines(data: bytes) -> bool:
     """True when a later line of the text is a whole JSON object by itself (JSON Lines)."""
     for line in data.split(b"\n")[1:50]:
         if line.lstrip()[:1] == b"{":
-            document, error = _parsed_line(line)
+            document, error = parsed_line(line)
             if error is None and isinstance(document, dict):
                 return True
     return False

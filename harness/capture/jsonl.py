@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import polars as pl
 
@@ -52,11 +52,24 @@ class _LongLine:
     size: int
 
 
-Block = bytes | _LongLine
+Block = bytes | bytearray | _LongLine
 """Whole lines of a file, or one line too long to hold."""
 
 
-def _split(piece: bytes, max_lines: int) -> Iterator[bytes]:
+def _fill(stream: BinaryIO, view: memoryview) -> int:
+    """Read into `view` until it is full or the stream ends (gzip gives a little at a time); the
+    number of bytes read."""
+    readinto = cast(io.BufferedIOBase, stream).readinto
+    filled = 0
+    while filled < len(view):
+        n = readinto(view[filled:])
+        if not n:
+            break
+        filled += n
+    return filled
+
+
+def _split(piece: bytes | bytearray, max_lines: int) -> Iterator[bytes | bytearray]:
     """`piece` in parts of at most `max_lines` lines."""
     start = 0
     while start < len(piece):
@@ -108,23 +121,31 @@ class JsonlReader(SingleFileReader):
         if isinstance(piece, _LongLine):
             bad = Malformed(source, first_line, self._too_long(piece.size), raw_text(piece.head), piece.size)
             return RawBatch(_with_positions(pl.DataFrame(schema=RAW_SCHEMA), [], seq), source, [bad], trusted_json=True)
-        return self._parse_block(piece, n_lines, source, first_line, seq)
+        return self._parse_block(bytes(piece), n_lines, source, first_line, seq)  # the slow path: a copy is cheap
 
-    def _pieces(self, stream: BinaryIO) -> Iterator[bytes | _LongLine]:
-        """Blocks of whole lines in file order, with each line too long to hold as a _LongLine."""
-        carry = b""
-        block = stream.read(self.block_bytes).removeprefix(BOM)
-        while block:
-            cut = block.rfind(b"\n") + 1
-            if cut:  # one copy of the block's whole lines (a 32 MiB block is copied once, not twice)
-                yield b"".join((carry, memoryview(block)[:cut])) if carry or cut < len(block) else block
-                carry = block[cut:]
-            else:
-                carry += block
+    def _pieces(self, stream: BinaryIO) -> Iterator[bytes | bytearray | _LongLine]:
+        """Blocks of whole lines in file order, with each line too long to hold as a _LongLine. Each
+        block is read straight into a buffer of its own after the partial line the block before
+        ended with, so a block is never copied whole."""
+        carry, first = b"", True
+        while True:
+            buffer = bytearray(len(carry) + self.block_bytes)
+            buffer[: len(carry)] = carry
+            read = _fill(stream, memoryview(buffer)[len(carry) :])
+            del buffer[len(carry) + read :]
+            if first and buffer.startswith(BOM):
+                del buffer[: len(BOM)]
+            first = False
+            if not read:
+                break
+            cut = buffer.rfind(b"\n") + 1
+            carry = bytes(memoryview(buffer)[cut:])
+            del buffer[cut:]
+            if cut:
+                yield buffer
             if len(carry) > self.max_line_bytes:
                 long_line, carry = self._read_past(stream, carry)
                 yield long_line
-            block = stream.read(self.block_bytes)
         if carry:
             yield carry
 
@@ -197,7 +218,7 @@ class JsonlReader(SingleFileReader):
         return RawBatch(_with_positions(frame, good_lines, seq), source, bad, trusted_json=True)
 
 
-def line_problem(text: bytes) -> str | None:
+def line_problem(text: bytes | bytearray) -> str | None:
     """Why one line cannot be a record, or None when Python's JSON parser accepts it as an object."""
     try:
         decoded = text.decode("utf-8")
@@ -255,7 +276,7 @@ def _read_ndjson(texts: list[bytes]) -> pl.DataFrame:
     return pl.read_ndjson(io.BytesIO(b"\n".join(texts)), schema=RAW_SCHEMA)
 
 
-def _lone_surrogate(data: bytes) -> tuple[str, int] | None:
+def _lone_surrogate(data: bytes | bytearray) -> tuple[str, int] | None:
     """The first escaped UTF-16 surrogate without its other half in `data`, and its 1-based column."""
     pending: re.Match[bytes] | None = None  # a high surrogate waiting for its low one
     for match in _SURROGATE.finditer(data):
@@ -277,7 +298,7 @@ def _lone_surrogate(data: bytes) -> tuple[str, int] | None:
     return None if pending is None else (pending.group().decode("ascii"), pending.start() + 1)
 
 
-def raw_text(raw: bytes) -> str:
+def raw_text(raw: bytes | bytearray) -> str:
     """The first bytes of a malformed line as text, for the quarantine."""
     return raw[:RAW_PREFIX_BYTES].decode("utf-8", "replace")
 

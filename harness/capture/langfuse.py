@@ -38,7 +38,7 @@ from typing import Any
 
 from harness.canonical import Malformed
 from harness.capture.base import RawBatch
-from harness.capture.documents import iter_documents
+from harness.capture.documents import envelope_items, iter_documents, parsed_line
 from harness.capture.langsmith import chat_messages
 from harness.capture.values import (
     Item,
@@ -56,7 +56,7 @@ from harness.capture.values import (
     variant_value,
 )
 
-__all__ = ["LangfuseReader"]
+__all__ = ["LangfuseReader", "line_items"]
 
 Located = tuple[str, int, dict[str, Any]]
 """A document with its file and line."""
@@ -104,9 +104,31 @@ class LangfuseReader:
                                             self.variant_from))
             for item in traces
         ]
-        items += [malformed(s, n, f"observation of trace {trace_id!r}, which is not in the export", d)
-                  for trace_id, located in observations.items() for s, n, d in located]
+        items += [_orphan(s, n, d) for located in observations.values() for s, n, d in located]
         return batches(merged_variants(items) if self.variant_from else items, seq_start)
+
+
+def line_items(source: str, number: int, text: bytes | bytearray) -> list[Item]:
+    """What read_group makes of one line of a JSON Lines group that holds no separate observations
+    (harness.ingest_langfuse converts such groups in SQL and hands it the lines the SQL leaves)."""
+    document, error = parsed_line(text)
+    if error is not None:
+        return [Malformed(source, number, error)]
+    items = envelope_items(document) if isinstance(document, dict) else None
+    out: list[Item] = []
+    for item in map(_unwrapped, items if items is not None else [document]):
+        if _is_trace(item):
+            out.append((source, number, _record(item, [], None)))
+        else:
+            out.append(_orphan(source, number, item) if _is_observation(item)
+                       else malformed(source, number, "neither a Langfuse trace nor an observation", item))
+    return out
+
+
+def _orphan(source: str, line: int, observation: dict[str, Any]) -> Malformed:
+    """An observation whose trace is not in the files."""
+    trace_id = str(identifier(observation["traceId"]))
+    return malformed(source, line, f"observation of trace {trace_id!r}, which is not in the export", observation)
 
 
 def _unwrapped(document: Any) -> Any:

@@ -13,10 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 from harness.errors import DatasetExistsError, StoreError, StoreLockedError
 
@@ -56,8 +59,8 @@ def connect(path: Path, *, read_only: bool, wait_s: float) -> Iterator[duckdb.Du
 
 
 @contextmanager
-def registered(con: duckdb.DuckDBPyConnection, name: str, data: pl.DataFrame) -> Iterator[None]:
-    """Make a polars frame queryable as `name` (through Arrow) for the length of the block."""
+def registered(con: duckdb.DuckDBPyConnection, name: str, data: pl.DataFrame | pa.Table) -> Iterator[None]:
+    """Make a polars frame or an Arrow table queryable as `name` for the length of the block."""
     con.register(name, data)
     try:
         yield

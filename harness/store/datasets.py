@@ -32,7 +32,7 @@ _TABLES = ("requests", "captured", "quarantine")
 
 def block_rows() -> int:
     """Rows (requests and malformed lines) committed together; HARNESS_INGEST_BLOCK_ROWS sets it."""
-    return max(1, int(os.environ.get("HARNESS_INGEST_BLOCK_ROWS", "50000")))
+    return max(1, int(os.environ.get("HARNESS_INGEST_BLOCK_ROWS", "250000")))
 
 
 def staging_name(name: str) -> str:

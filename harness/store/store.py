@@ -143,7 +143,8 @@ class Store(RunQueries, ScoreQueries, GateQueries, ReportQueries, StateQueries, 
         """One write connection for a whole ingest; the caller commits via finish()."""
         with self._connection(write=True) as con:
             con.execute("SET preserve_insertion_order = true")
-            con.execute("SET memory_limit = '512MB'")  # a big ingest spills rather than swelling the process
+            # a big ingest spills rather than swelling the process; 384 MB leaves room for the blocks in flight
+            con.execute("SET memory_limit = '384MB'")
             yield DatasetWriter(con, name, replace=replace)
 
 
