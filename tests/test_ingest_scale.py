@@ -110,14 +110,18 @@ def test_a_failed_ingest_removes_its_committed_blocks(store: Store, tmp_path: Pa
 def test_bad_lines_in_several_blocks_are_each_quarantined_once(store: Store, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Blocks of 40 lines, DuckDB's reader first: every malformed line of the corpus, and lines only
-    DuckDB's parser accepts (NaN, a trailing comma, deep nesting), spread over several blocks with
+    DuckDB's parser accepts (NaN, nan, -INF, a trailing comma, deep nesting), spread over several blocks with
     clean blocks between; each is set aside with its file, line and reason, every valid line kept once."""
     from tests.test_reliability_inputs import BAD_LINES, valid
 
     monkeypatch.setenv("HARNESS_INGEST_BLOCK_ROWS", "40")
     cases = {**BAD_LINES,
              "trailing_comma": (b'{"request_id": "tc", "input": "x",}', r"^invalid JSON"),
-             "null_line": (b"null", r"^not a JSON object \(null\)$")}
+             "null_line": (b"null", r"^not a JSON object \(null\)$"),
+             # DuckDB reads non-finite numbers in any case, in objects and in lists; JSON has none
+             "bare_nan": (b'{"request_id": "n1", "input": "x", "metadata": {"a": nan}}', r"^invalid JSON"),
+             "bare_inf_in_list": (b'{"request_id": "n2", "input": "x", "metadata": {"a": [1, -INF]}}', r"^invalid JSON"),
+             "bare_infinity_first": (b'{"request_id": "n3", "input": "x", "reference": [infinity]}', r"^invalid JSON")}
     lines: list[bytes] = []
     expected: dict[int, str] = {}
     for i, (bad, reason) in enumerate(cases.values()):

@@ -6,8 +6,8 @@ reads the next block while this one is inserted) and the shared SQL
 through Python objects. Parsing on its own connection keeps a refused block from aborting the
 writer's open transaction, so one transaction spans several blocks: DuckDB then writes whole row
 groups straight to the database file instead of once to its log and again at the checkpoint.
-DuckDB's parser is more lenient than the JSON standard (NaN, Infinity, trailing commas, unlimited
-nesting) and skips blank lines; a block where any of that may be at play, or one DuckDB refuses,
+DuckDB's parser is more lenient than the JSON standard (nan and inf in any case, trailing commas,
+unlimited nesting) and skips blank lines; a block where any of that may be at play, or one DuckDB refuses,
 is left to the line-by-line reader, which names every bad line.
 """
 
@@ -33,8 +33,14 @@ _DEEP = 400
 """Brackets in one value from which its nesting may be too deep for Python's parser (about 1,000
 levels): such a block is checked line by line, where Python decides."""
 
-# Byte patterns that DuckDB's parser accepts and the JSON standard does not.
-_LENIENT_TEXT = r"contains(content, 'NaN') OR contains(content, 'Infinity') OR regexp_matches(content, ',[ \t\r\n]*[\]}]')"
+# Byte patterns that DuckDB's parser accepts and the JSON standard does not: a trailing comma, and
+# a non-finite number (nan, inf, infinity in any case, signed) where a value starts. Each pattern
+# begins with a literal byte, which keeps the scan of a block at memchr speed; one that matches
+# inside a string ("x, nan.") only sends its block the slower way.
+_NON_FINITE = r"-?(?:[nN][aA][nN]|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)(?:[^a-zA-Z0-9_]|$)"
+_LENIENT_TEXT = (rf"regexp_matches(content, ',[ \t\r\n]*(?:[\]}}]|{_NON_FINITE})')"
+                 rf" OR regexp_matches(content, ':[ \t\r\n]*{_NON_FINITE}')"
+                 rf" OR regexp_matches(content, '\[[ \t\r\n]*{_NON_FINITE}')")
 
 
 def _text(column: str) -> str:
