@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import Field
 
-from harness.agents._http import CONNECT_TIMEOUT_S, parse_retry_after
+from harness.agents._http import CONNECT_TIMEOUT_S, parse_retry_after, read_capped
 from harness.agents.base import Agent, AgentContext, AgentSettings, CallContext
 from harness.errors import (
     AgentBadResponse,
@@ -217,19 +217,12 @@ def _remember_credentials(url: str, headers: dict[str, str]) -> None:
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
     """The whole body, refusing more than `limit` bytes (decompressed bodies are counted as read)."""
-    length = response.content_length
-    if length is not None and "Content-Encoding" not in response.headers:
-        if length > limit:
-            raise AgentBadResponse(f"response of {length} bytes exceeds max_response_bytes ({limit})")
-        return await response.read()
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise AgentBadResponse(f"response exceeds max_response_bytes ({limit})")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    length = response.content_length if "Content-Encoding" not in response.headers else None
+    body = await read_capped(response.content, length, limit)
+    if body is None:
+        raise AgentBadResponse(f"response of {length} bytes exceeds max_response_bytes ({limit})" if length is not None
+                               else f"response exceeds max_response_bytes ({limit})")
+    return body
 
 
 def _parse_json(body: bytes) -> Any:

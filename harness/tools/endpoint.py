@@ -2,7 +2,8 @@
 arguments as the body and the request key in the `X-Harness-Request-Key` header (or the
 `request_key` query parameter). The answer is the tool's result as JSON; a refused call is a
 4xx with `{"error": "..."}` (404 an unknown request key or path, 405 not a POST, 413 a body
-over 16 MiB, 400 a body that is not JSON, 422 a call the sandbox refused). Served on 127.0.0.1 on a free port for the length of a replay.
+over 16 MiB, 400 a body that is not JSON, 422 a call the sandbox refused). Served on 127.0.0.1 on
+a free port for the length of a replay.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from harness.agents._http import read_capped
 from harness.errors import ToolCallError
 from harness.tools.sandbox import Sandbox
 
@@ -52,7 +54,8 @@ async def _handle(sandbox: Sandbox, request: web.BaseRequest) -> web.Response:
     session = sandbox.session(request.headers.get(REQUEST_KEY_HEADER) or request.query.get("request_key"))
     if session is None:
         return _answer({"error": "unknown or expired request key"}, 404)
-    body = await _body(request)
+    length = request.content_length if not request.headers.get("Content-Encoding") else None
+    body = await read_capped(request.content, length, _MAX_BODY)
     if body is None:
         return _answer({"error": f"the body is larger than {_MAX_BODY} bytes"}, 413)
     try:
@@ -64,21 +67,6 @@ async def _handle(sandbox: Sandbox, request: web.BaseRequest) -> web.Response:
     except ToolCallError as exc:
         return _answer({"error": str(exc)}, 422)
     return _answer(result, 200)
-
-
-async def _body(request: web.BaseRequest) -> bytes | None:
-    """The whole body, or None past _MAX_BODY bytes (the low-level server sets no limit of its own)."""
-    length = request.content_length
-    if length is not None and not request.headers.get("Content-Encoding"):
-        return await request.content.readexactly(length) if length <= _MAX_BODY else None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > _MAX_BODY:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _answer(value: object, status: int) -> web.Response:
