@@ -6,6 +6,7 @@ formats are converted record by record in Python, and their MB/s is printed as i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -35,11 +36,10 @@ def _ids(document: Any, keys: tuple[str, ...], found: set[str]) -> set[str]:
 
 
 def _renamed(identifier: str, copy: int) -> str:
-    """The id in copy `copy`: hex ids stay hex of the same length (their last 8 digits XORed with
-    the copy number), others get `-copy` appended."""
+    """The id in copy `copy`: hex ids stay hex of the same length (their last 8 digits replaced by a
+    hash of the id and the copy, so no two ids of any copies meet), others get `-copy` appended."""
     if _HEX.fullmatch(identifier) and identifier[-8:].isalnum():
-        tail = int(identifier[-8:], 16) ^ copy
-        return identifier[:-8] + f"{tail:08x}"
+        return identifier[:-8] + hashlib.blake2b(f"{identifier}/{copy}".encode(), digest_size=4).hexdigest()
     return f"{identifier}-{copy}"
 
 
@@ -50,16 +50,16 @@ def write_copies(fmt: str, path: Path, megabytes: float) -> tuple[Path, int]:
     lines = []
     for line in fixture.read_text(encoding="utf-8").splitlines():
         try:
-            lines.append((line, sorted(_ids(json.loads(line), keys, set()), key=len, reverse=True)))
+            ids = sorted(_ids(json.loads(line), keys, set()), key=len, reverse=True)
+            lines.append((line, re.compile('"(' + "|".join(map(re.escape, ids)) + ')"') if ids else None))
         except json.JSONDecodeError:  # fixtures hold broken lines on purpose
             continue
     numeric = re.compile("(" + "|".join(f'"{key}": ?' for key in keys) + r")(-?\d+)\b(?![.\d])")
     written, n, copy = 0, 0, 0
     with open(path, "w", encoding="utf-8") as f:
         while written < megabytes * 1e6:
-            for line, ids in lines:
-                if ids:
-                    pattern = re.compile('"(' + "|".join(map(re.escape, ids)) + ')"')
+            for line, pattern in lines:
+                if pattern is not None:
                     line = pattern.sub(lambda m, k=copy: '"' + _renamed(m.group(1), k) + '"', line)
                 line = numeric.sub(lambda m, k=copy: f'{m.group(1)}"{m.group(2)}-{k}"', line)  # numeric ids as text
                 f.write(line + "\n")
