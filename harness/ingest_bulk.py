@@ -25,7 +25,7 @@ from harness.prefetch import prefetched
 from harness.store import DatasetWriter
 from harness.store.bulk_load import insert_json_block, parser_for, stage_json_block
 
-__all__ = ["PART_BYTES", "Report", "block_files", "load_jsonl", "scratch_dir", "scratch_root"]
+__all__ = ["Report", "block_files", "load_jsonl", "scratch_dir", "scratch_root"]
 
 PART_BYTES = 8 << 20
 """Bytes of one block file: a block is written to several, which DuckDB parses in parallel."""

@@ -25,7 +25,7 @@ import polars as pl
 from harness.canonical import Malformed
 from harness.capture.base import BOM, GZIP_MAGIC
 from harness.capture.convert import batch_from_records
-from harness.capture.documents import MAX_DOCUMENT_BYTES, parsed_line, size_text
+from harness.capture.documents import MAX_DOCUMENT_BYTES, parsed_line, too_long
 from harness.capture.jsonl import Block, JsonlReader
 from harness.capture.langfuse import LangfuseReader, line_items
 from harness.capture.values import BATCH_ROWS, Item
@@ -98,7 +98,7 @@ def load_langfuse(writer: DatasetWriter, paths: list[Path], hashers: dict[Path, 
     """Every file's traces into the writer, block by block; returns the next free sequence number.
     While this block is inserted, a thread has DuckDB convert the next one, which another thread
     has read, hashed and written out."""
-    reader = JsonlReader(block_bytes=64 << 20, max_line_bytes=MAX_DOCUMENT_BYTES)
+    reader = JsonlReader(block_bytes=64 << 20)
     numbering = _Numbering(seq)
     with (scratch_dir() as scratch, closing(parser_for(writer)) as parser,
           closing(prefetched(block_files(reader, paths, hashers, writer.block_rows, scratch))) as written,
@@ -126,16 +126,17 @@ def _add_block(writer: DatasetWriter, staged: Any, piece: Block, source: str, fi
     """One block's traces: the ones marked simple through the SQL, the other lines through Python."""
     if not isinstance(piece, bytes | bytearray):  # a line too long to hold, read past
         numbering.number(source, np.zeros(1, dtype=bool))
-        writer.add_malformed([Malformed(source, first_line, _too_long(piece.size))])
+        writer.add_malformed([Malformed(source, first_line, too_long(piece.size, MAX_DOCUMENT_BYTES, "line"))])
         return
     simple = (np.zeros(n_lines, dtype=bool) if staged is None
               else staged.column("_simple").to_numpy(zero_copy_only=False).astype(bool))
     python: dict[int, list[Item]] = {}
-    if not simple.all():
-        lines = piece.split(b"\n")
+    if not simple.all():  # cut out only the lines Python converts, each with its newline (as the reader parses it)
+        ends = np.flatnonzero(np.frombuffer(piece, dtype=np.uint8) == ord("\n")) + 1
         for offset in np.flatnonzero(~simple).tolist():
-            ending = b"\n" if offset < len(lines) - 1 else b""  # parsed with its newline, as the Python reader does
-            python[offset] = _line_items(source, first_line + offset, lines[offset] + ending)
+            start = int(ends[offset - 1]) if offset else 0
+            end = int(ends[offset]) if offset < len(ends) else len(piece)
+            python[offset] = _line_items(source, first_line + offset, piece[start:end])
     counts = np.array([len(python[i]) if i in python else 1 for i in range(n_lines)] if python else [1] * n_lines,
                       dtype=np.int64)
     is_record = np.ones(int(counts.sum()), dtype=bool)
@@ -144,7 +145,8 @@ def _add_block(writer: DatasetWriter, staged: Any, piece: Block, source: str, fi
         is_record[first_item[offset]:first_item[offset] + len(items)] = [not isinstance(i, Malformed) for i in items]
     seqs = numbering.number(source, is_record)
     if staged is not None and simple.any():
-        insert_traces(writer, staged, seqs[np.minimum(first_item, len(seqs) - 1)], source=source, first_line=first_line)
+        insert_traces(writer, staged, seqs[np.minimum(first_item, len(seqs) - 1)], int(np.count_nonzero(simple)),
+                      source=source, first_line=first_line)
     records: list[tuple[int, dict[str, Any]]] = []
     record_seqs: list[int] = []
     bad: list[Malformed] = []
@@ -164,13 +166,9 @@ def _add_block(writer: DatasetWriter, staged: Any, piece: Block, source: str, fi
 
 def _line_items(source: str, number: int, text: bytes | bytearray) -> list[Item]:
     """What the Python reader makes of one line: nothing for a blank one, too long, or line_items."""
-    if len(text.removesuffix(b"\n")) > MAX_DOCUMENT_BYTES:
-        return [Malformed(source, number, _too_long(len(text.removesuffix(b"\n"))))]
+    size = len(text.removesuffix(b"\n"))
+    if size > MAX_DOCUMENT_BYTES:
+        return [Malformed(source, number, too_long(size, MAX_DOCUMENT_BYTES, "line"))]
     if not text.strip():
         return []
     return line_items(source, number, text)
-
-
-def _too_long(size: int) -> str:
-    """The reason harness.capture.documents gives a line over the limit."""
-    return f"line is {size_text(size)}, over the {size_text(MAX_DOCUMENT_BYTES)} limit for one record"

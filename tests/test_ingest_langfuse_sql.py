@@ -98,9 +98,9 @@ def converted_in_sql(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     counts: list[int] = []
     insert = harness.ingest_langfuse.insert_traces
 
-    def counting(writer: Any, staged: Any, seqs: Any, **kwargs: Any) -> None:
+    def counting(writer: Any, staged: Any, seqs: Any, n_rows: int, **kwargs: Any) -> None:
         counts.append(sum(staged.column("_simple").to_pylist()))
-        insert(writer, staged, seqs, **kwargs)
+        insert(writer, staged, seqs, n_rows, **kwargs)
     monkeypatch.setattr(harness.ingest_langfuse, "insert_traces", counting)
     return counts
 

@@ -28,7 +28,7 @@ from harness.capture.base import BOM, open_source
 from harness.capture.jsonl import RAW_PREFIX_BYTES, JsonlReader
 
 __all__ = ["MAX_DOCUMENT_BYTES", "RAW_PREFIX_BYTES", "Document", "first_document", "iter_documents", "parsed_line",
-           "size_text"]
+           "size_text", "too_long"]
 
 MAX_DOCUMENT_BYTES: int = JsonlReader().max_line_bytes
 """The most bytes of one line, array element or single document: the JSON Lines reader's limit."""
@@ -125,7 +125,8 @@ class _Source:
             pass
 
 
-def _too_long(size: int, limit: int, what: str) -> str:
+def too_long(size: int, limit: int, what: str) -> str:
+    """Why a record of `size` bytes is set aside (over `limit`; `what` is "line", "the JSON document", ...)."""
     advice = "; export it as JSON Lines (one record per line)" if what == "the JSON document" else ""
     return f"{what} is {size_text(size)}, over the {size_text(limit)} limit for one record{advice}"
 
@@ -135,7 +136,7 @@ def _lines(source: _Source, limit: int, number: int) -> Iterator[Document]:
     limit is read past, not held."""
     while line := source.readline(limit + 1):
         if len(line) > limit and not line.endswith(b"\n"):
-            yield number, None, _too_long(_rest_of_line(source, len(line)), limit, "line")
+            yield number, None, too_long(_rest_of_line(source, len(line)), limit, "line")
         elif line.strip():
             document, error = parsed_line(line)
             items = envelope_items(document) if isinstance(document, dict) else None
@@ -171,7 +172,7 @@ def _object_or_lines(source: _Source, limit: int) -> Iterator[Document]:
     """JSON Lines when the first line is a whole JSON value, else one document (read whole)."""
     first = source.readline(limit + 1)
     if len(first) > limit and not first.endswith(b"\n"):
-        yield 1, None, _too_long(_rest_of_line(source, len(first)), limit, "line")
+        yield 1, None, too_long(_rest_of_line(source, len(first)), limit, "line")
         yield from _lines(source, limit, 2)
         return
     if parsed_line(first)[1] is None:
@@ -288,12 +289,12 @@ def _values(source: _Source, limit: int, bracketed: bool) -> Iterator[Document]:
                 except RecursionError:
                     raise _Stop(f"element {index + 1} is nested too deeply") from None
                 if len(buffer) - pos > limit:
-                    raise _Stop(_too_long(len(buffer) - pos, limit, _what(index + 1, bracketed)))
+                    raise _Stop(too_long(len(buffer) - pos, limit, _what(index + 1, bracketed)))
                 more()
             index += 1
             size, pos = end - pos, end
             if size > limit:
-                yield index, None, _too_long(size, limit, _what(index, bracketed))
+                yield index, None, too_long(size, limit, _what(index, bracketed))
             else:
                 yield index, value, None
     except _Stop as stop:

@@ -56,13 +56,17 @@ from harness.capture.values import (
     variant_value,
 )
 
-__all__ = ["LangfuseReader", "line_items"]
+__all__ = ["EXTRA_KEYS", "TEXT_KEYS", "TRACE_KEYS", "LangfuseReader", "line_items"]
 
 Located = tuple[str, int, dict[str, Any]]
 """A document with its file and line."""
 
-_TRACE_KEYS = ("observations", "userId", "sessionId", "totalCost", "latency", "htmlPath", "projectId")
-_TEXT_KEYS = ("content", "output", "text", "answer", "response", "message")
+TRACE_KEYS = ("observations", "userId", "sessionId", "totalCost", "latency", "htmlPath", "projectId")
+"""Keys only a trace has (an observation has `traceId` instead)."""
+TEXT_KEYS = ("content", "output", "text", "answer", "response", "message")
+"""Where an output object holds its text, in the order they are tried."""
+EXTRA_KEYS = ("name", "tags", "release", "version")
+"""Trace fields copied into the request's metadata."""
 _INPUT_KEYS = ("input", "query", "question", "message", "text", "content", "prompt")
 _VARIANT_KEYS = ("release", "version", "environment", "tags", "name")
 _CACHED_KEYS = ("cache_read_input_tokens", "input_cached_tokens", "input_cache_read", "cached_tokens")
@@ -143,7 +147,7 @@ def _unwrapped(document: Any) -> Any:
 def _is_trace(document: Any) -> bool:
     """A trace: id and timestamp with a key only Langfuse traces have, and no traceId."""
     return (isinstance(document, dict) and "id" in document and "timestamp" in document
-            and "traceId" not in document and any(key in document for key in _TRACE_KEYS))
+            and "traceId" not in document and any(key in document for key in TRACE_KEYS))
 
 
 def _is_observation(document: Any) -> bool:
@@ -243,7 +247,7 @@ def _text(value: Any) -> str | None:
     if isinstance(value, dict):
         if _is_chat(value.get("messages")):
             return _text(value["messages"][-1].get("content"))
-        for key in _TEXT_KEYS:
+        for key in TEXT_KEYS:
             if isinstance(value.get(key), str | list | dict):
                 return _text(value[key])
     return json.dumps(value, ensure_ascii=False)
@@ -253,7 +257,7 @@ def _metadata(trace: dict[str, Any]) -> dict[str, Any] | None:
     """The trace metadata with the trace's name, tags, release and version."""
     stated = json_value(trace.get("metadata"))
     metadata = dict(stated) if isinstance(stated, dict) else ({} if stated is None else {"metadata": stated})
-    for key in ("name", "tags", "release", "version"):
+    for key in EXTRA_KEYS:
         if trace.get(key) not in (None, "", []):
             metadata[key] = trace[key]
     return metadata or None

@@ -24,6 +24,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from harness.capture.langfuse import EXTRA_KEYS, TEXT_KEYS, TRACE_KEYS
 from harness.store.bulk_load import brackets, lenient_text
 from harness.store.connection import registered
 from harness.store.datasets import DatasetWriter
@@ -38,9 +39,6 @@ _KEYS = ("input", "output", "metadata", "tags", "name", "release", "version", "l
          "observations", "projectId", "htmlPath")
 _COLUMNS = "{" + ", ".join([f"\"{key}\": 'VARCHAR'" for key in _TEXT_FIELDS]
                            + [f"\"{key}\": 'JSON'" for key in _KEYS]) + "}"
-_TRACE_KEYS = ("observations", "userId", "sessionId", "totalCost", "latency", "htmlPath", "projectId")
-_EXTRA_KEYS = ("name", "tags", "release", "version")
-_TEXT_KEYS = ("content", "output", "text", "answer", "response", "message")
 _MESSAGE_LIST = '[{"role": "JSON", "content": "JSON"}]'
 _MESSAGES = '{"messages": ' + _MESSAGE_LIST + "}"
 _PARTS = '[{"type": "JSON", "text": "JSON"}]'
@@ -83,12 +81,12 @@ def _extra(key: str) -> str:
 
 
 _PICKED = ("CASE WHEN regexp_matches(_content, '^[\\[{\"]') THEN _content " + " ".join(
-    f"WHEN regexp_matches(output->'{key}', '^[\\[{{\"]') THEN output->'{key}'" for key in _TEXT_KEYS[1:]) + " END")
+    f"WHEN regexp_matches(output->'{key}', '^[\\[{{\"]') THEN output->'{key}'" for key in TEXT_KEYS[1:]) + " END")
 """The value under the first text key of an output object that holds a string, a list or an object."""
-_EXTRAS = ", ".join(_extra(key) for key in _EXTRA_KEYS)
-_NO_EXTRA_IN_METADATA = " AND ".join(f"""NOT contains(metadata, '"{key}"')""" for key in _EXTRA_KEYS)
-_NO_OBJECT_EXTRA = " AND ".join(f"""NOT starts_with(coalesce("{key}"::VARCHAR, ''), '{{')""" for key in _EXTRA_KEYS)
-_A_TRACE_KEY = " OR ".join(f'"{key}" IS NOT NULL' for key in _TRACE_KEYS)
+_EXTRAS = ", ".join(_extra(key) for key in EXTRA_KEYS)
+_NO_EXTRA_IN_METADATA = " AND ".join(f"""NOT contains(metadata, '"{key}"')""" for key in EXTRA_KEYS)
+_NO_OBJECT_EXTRA = " AND ".join(f"""NOT starts_with(coalesce("{key}"::VARCHAR, ''), '{{')""" for key in EXTRA_KEYS)
+_A_TRACE_KEY = " OR ".join(f'"{key}" IS NOT NULL' for key in TRACE_KEYS)
 
 _MESSAGES_OK = ("coalesce(len(_messages) > 0 AND list_bool_and(list_transform(_messages,"
                 " lambda m: m.role IS NOT NULL AND m.content IS NOT NULL)), false)")
@@ -170,11 +168,11 @@ def stage_traces(parser: duckdb.DuckDBPyConnection, files: list[Path], n_lines: 
     return staged.append_column("_n", pa.array(np.arange(n_lines, dtype=np.int64)))
 
 
-def insert_traces(writer: DatasetWriter, staged: pa.Table, seqs: np.ndarray, *, source: str, first_line: int) -> None:
-    """Insert the staged traces marked `_simple`, row i numbered `seqs[i]`."""
+def insert_traces(writer: DatasetWriter, staged: pa.Table, seqs: np.ndarray, n_rows: int, *, source: str,
+                  first_line: int) -> None:
+    """Insert the `n_rows` staged traces marked `_simple`, row i numbered `seqs[i]`."""
     con = writer.connection
     table = staged.append_column("_seq", pa.array(seqs, type=pa.int64()))
-    n_rows = int(np.count_nonzero(staged.column("_simple").to_numpy(zero_copy_only=False)))
     with registered(con, "_stage", table):
         con.execute(f"CREATE OR REPLACE TEMP VIEW _raw AS SELECT {_CANONICAL}, _n + {int(first_line)} AS _line, _seq"
                     " FROM _stage WHERE _simple")
