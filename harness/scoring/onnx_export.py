@@ -19,12 +19,14 @@ Why it looks like this:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -129,31 +131,36 @@ def _fuse(model: Any, source: Path, path: Path) -> None:
     from onnxruntime.transformers.optimizer import optimize_model
 
     config = _transformer(model).config
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # the optimizer logs every fusion it tries
-    try:
+    with _root_logging_kept(logging.ERROR):  # the optimizer logs every fusion it tries
         fused = optimize_model(str(source), model_type="bert", num_heads=config.num_attention_heads,
                                hidden_size=config.hidden_size)
-    finally:
-        root.setLevel(level)
     fused.save_model_to_file(str(path), use_external_data_format=False)
 
 
 def _quantize(source: Path, path: Path) -> None:
     import onnx
 
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    # This module calls logging.basicConfig(level=INFO) when imported: undo that, and keep it quiet.
-    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer, logger
-
-    root.handlers[:], root.level = handlers, level
+    with _root_logging_kept():  # this module calls logging.basicConfig(level=INFO) when imported
+        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer, logger
     logger.setLevel(logging.WARNING)
     quantizer = MatMulNBitsQuantizer(onnx.load(str(source)), bits=8, block_size=128, is_symmetric=True,
                                      accuracy_level=4, op_types_to_quantize=("MatMul",))
     quantizer.process()
     quantizer.model.save_model_to_file(str(path), use_external_data_format=False)
+
+
+@contextlib.contextmanager
+def _root_logging_kept(level: int | None = None) -> Iterator[None]:
+    """The root logger's handlers and level back as they were after the block (`level` meanwhile):
+    ONNX Runtime's tools log each step at INFO, and one configures logging when imported."""
+    root = logging.getLogger()
+    handlers, saved = list(root.handlers), root.level
+    if level is not None:
+        root.setLevel(level)
+    try:
+        yield
+    finally:
+        root.handlers[:], root.level = handlers, saved
 
 
 def _features(model: Any, texts: list[str]) -> dict[str, Any]:
