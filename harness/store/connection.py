@@ -21,7 +21,7 @@ import polars as pl
 if TYPE_CHECKING:
     import pyarrow as pa
 
-from harness.errors import DatasetExistsError, StoreError, StoreLockedError
+from harness.errors import StoreError, StoreLockedError
 
 __all__ = ["connect", "is_lock_conflict", "one", "frame", "registered"]
 
@@ -103,13 +103,3 @@ def record_schema(record: type) -> dict[str, Any]:
     one definition of the columns, no copy to keep in step."""
     return {f.name: _POLARS_TYPES[str(f.type).split(" |")[0]] for f in fields(record)}
 
-
-def unchanged_content(kind: str, name: str, existing_hash: str | None, content_hash: str, replace: bool,
-                      content: str = "content") -> bool:
-    """Datasets and state sets are immutable: True when `name` already holds exactly this content
-    (the ingest is a no-op), False when it is new or being replaced; DatasetExistsError otherwise."""
-    if existing_hash is None or replace:
-        return False
-    if existing_hash == content_hash:
-        return True
-    raise DatasetExistsError(f"{kind} {name!r} already exists with different {content}; {kind}s are immutable")

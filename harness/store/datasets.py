@@ -20,11 +20,11 @@ import duckdb
 import polars as pl
 
 from harness.canonical import CANONICAL_COLUMNS, Malformed
-from harness.errors import IngestError
-from harness.store.connection import one, registered, unchanged_content
+from harness.errors import DatasetExistsError, IngestError
+from harness.store.connection import one, registered
 from harness.store.normalize import INSERT_REQUESTS, as_text, checked_sql, insert_captured
 
-__all__ = ["CANONICAL_COLUMNS", "DatasetSummary", "DatasetWriter", "Malformed", "staging_name"]
+__all__ = ["CANONICAL_COLUMNS", "DatasetSummary", "DatasetWriter", "Malformed", "staging_name", "unchanged_content"]
 
 RAW_LIMIT = 1_000_000  # characters of a malformed line kept in quarantine
 _TABLES = ("requests", "captured", "quarantine")
@@ -229,6 +229,17 @@ class DatasetWriter:
         """True when the dataset already holds exactly this content (a no-op)."""
         self.summary.unchanged = unchanged_content("dataset", self.name, self.existing_hash, content_hash, self.replace)
         return self.summary.unchanged
+
+
+def unchanged_content(kind: str, name: str, existing_hash: str | None, content_hash: str, replace: bool,
+                      content: str = "content") -> bool:
+    """Datasets and state sets are immutable: True when `name` already holds exactly this content
+    (the ingest is a no-op), False when it is new or being replaced; DatasetExistsError otherwise."""
+    if existing_hash is None or replace:
+        return False
+    if existing_hash == content_hash:
+        return True
+    raise DatasetExistsError(f"{kind} {name!r} already exists with different {content}; {kind}s are immutable")
 
 
 def _locations(files: list[str], lines: list[int]) -> str:

@@ -20,8 +20,8 @@ import polars as pl
 from harness.canonical import Malformed
 from harness.errors import IngestError, NotFoundError
 from harness.names import what_exists
-from harness.store.connection import one, registered, unchanged_content
-from harness.store.datasets import RAW_LIMIT
+from harness.store.connection import one, registered
+from harness.store.datasets import RAW_LIMIT, unchanged_content
 from harness.store.runs import _HasConnection
 
 __all__ = ["STATE_COLUMNS", "StateQueries", "StateSetSummary", "StateSetWriter", "read_duckdb_query"]
