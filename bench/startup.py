@@ -5,7 +5,9 @@
   and rich (what any command pays before its own work).
 - The peer workload: `harness replay` of 2,000 requests x 2 agents (prod, candidate) through a
   local HTTP agent answering in 50 ms, 32 in flight, timed from process start to exit (start-up
-  included) against the bound 2,000 x 2 x 0.05 s / 32 = 6.25 s; target within 1.15x.
+  included) against the bound 2,000 x 2 x 0.05 s / 32 = 6.25 s; target within 1.15x. Where the time
+  went: seconds from spawning the process to its first agent call, the calls' own span against the
+  bound, and seconds from the last answer to the process's exit.
 Usage: python bench/startup.py [--repeats N] [--requests N]
 """
 
@@ -46,9 +48,22 @@ def peer_workload(tmp: Path, n: int, latency: float, concurrency: int) -> dict[s
             f"prod_repeat_fraction = 0.0\n[agents.prod]\n{agent}[agents.candidate]\n{agent}")
         subprocess.run([str(HARNESS), "ingest", str(write_requests(tmp / "peer.jsonl", n)), "--name", "peer",
                         "--config", "harness.toml"], cwd=tmp, check=True, stdout=subprocess.DEVNULL)
+        spawned = time.time()
         seconds = wall([str(HARNESS), "replay", "--config", "harness.toml", "--run-id", "peer"], tmp)
     bound = n * 2 * latency / concurrency
-    return {"replay_s": seconds, "bound_s": bound, "replay_over_bound": seconds / bound}
+    first, last = _answered(tmp / "peer.duckdb")
+    return {"replay_s": seconds, "bound_s": bound, "replay_over_bound": seconds / bound,
+            "to_first_call_s": first - spawned, "calls_over_bound": (last - first) / bound,
+            "after_last_answer_s": spawned + seconds - last}
+
+
+def _answered(db: Path) -> tuple[float, float]:
+    """When the replay's first call started and its last answer came (epoch seconds, from the store):
+    where the time went, start-up and the end apart from the loop."""
+    from harness.store import Store
+
+    row = Store(db, read_only=True).sql("SELECT epoch(min(started_at)) AS a, epoch(max(finished_at)) AS b FROM responses")
+    return float(row["a"][0]), float(row["b"][0])
 
 
 def main() -> int:
