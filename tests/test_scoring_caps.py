@@ -71,8 +71,8 @@ def test_twelve_5mb_outputs_score_in_bounded_memory_and_record_the_cut(tmp_path:
 
     baseline, _ = peak_rss_of_score(store.path, small)
     peak, out = peak_rss_of_score(store.path, big)
-    # Before the cap twenty such requests peaked 3.6 GB above the baseline (twelve: about 2.2 GB);
-    # now the outputs never leave DuckDB whole.
+    # Before the cap, twenty such requests peaked 3.6 GB above the baseline; now the outputs never
+    # leave DuckDB whole.
     assert peak < baseline + 400 * _MB, (peak / _MB, baseline / _MB)
     assert "12 texts encoded" in out
 
