@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.progress import Progress
 
@@ -25,7 +25,9 @@ from harness.prefetch import prefetched
 from harness.store import DatasetWriter
 from harness.store.bulk_load import insert_json_block, parser_for, stage_json_block
 
-__all__ = ["Report", "block_files", "load_jsonl", "scratch_dir", "scratch_root"]
+__all__ = ["Report", "block_files", "load_jsonl", "scratch_dir", "scratch_root", "staged_blocks"]
+
+T = TypeVar("T")
 
 PART_BYTES = 8 << 20
 """Bytes of one block file: a block is written to several, which DuckDB parses in parallel."""
@@ -120,9 +122,8 @@ def load_jsonl(writer: DatasetWriter, reader: JsonlReader, paths: list[Path], ha
     """Every file's blocks into the writer; returns the next free sequence number. While this block
     is inserted, a thread has DuckDB parse the next one, which another thread has read, hashed and
     written out."""
-    with (scratch_dir() as scratch, closing(parser_for(writer)) as parser,
-          closing(prefetched(block_files(reader, paths, hashers, writer.block_rows, scratch))) as written,
-          closing(prefetched(_staged(parser, written, reader.max_line_bytes))) as blocks):
+    with staged_blocks(writer, reader, paths, hashers,
+                       lambda parser, written: _staged(parser, written, reader.max_line_bytes)) as blocks:
         for source, piece, first_line, n_lines, files, staged, typed in blocks:
             try:
                 if staged is None:  # DuckDB refused the block, or it may hold what only DuckDB accepts
@@ -139,6 +140,19 @@ def load_jsonl(writer: DatasetWriter, reader: JsonlReader, paths: list[Path], ha
             seq += n_lines
             report.block(source)
     return seq
+
+
+@contextmanager
+def staged_blocks(writer: DatasetWriter, reader: JsonlReader, paths: list[Path], hashers: dict[Path, Any],
+                  stage: Callable[[Any, Iterator[tuple[str, Block, int, int, list[Path]]]], Iterator[T]]
+                  ) -> Iterator[Iterator[T]]:
+    """The pipeline both bulk paths share: one thread reads, hashes and writes out each block (its
+    files under a scratch directory), another has `stage(parser, blocks)` parse them with DuckDB on a
+    connection of its own, while the caller inserts what comes out."""
+    with (scratch_dir() as scratch, closing(parser_for(writer)) as parser,
+          closing(prefetched(block_files(reader, paths, hashers, writer.block_rows, scratch))) as written,
+          closing(prefetched(stage(parser, written))) as blocks):
+        yield blocks
 
 
 def _staged(parser: Any, blocks: Iterator[tuple[str, Block, int, int, list[Path]]], max_line_bytes: int

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import mmap
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,8 @@ from harness.capture.documents import MAX_DOCUMENT_BYTES, parsed_line, too_long
 from harness.capture.jsonl import Block, JsonlReader
 from harness.capture.langfuse import LangfuseReader, line_items
 from harness.capture.values import BATCH_ROWS, Item
-from harness.ingest_bulk import Report, block_files, scratch_dir
-from harness.prefetch import prefetched
+from harness.ingest_bulk import Report, staged_blocks
 from harness.store import DatasetWriter
-from harness.store.bulk_load import parser_for
 from harness.store.langfuse_sql import insert_traces, stage_traces
 
 __all__ = ["load_langfuse", "sql_convertible"]
@@ -100,9 +97,8 @@ def load_langfuse(writer: DatasetWriter, paths: list[Path], hashers: dict[Path, 
     has read, hashed and written out."""
     reader = JsonlReader(block_bytes=64 << 20)
     numbering = _Numbering(seq)
-    with (scratch_dir() as scratch, closing(parser_for(writer)) as parser,
-          closing(prefetched(block_files(reader, paths, hashers, writer.block_rows, scratch))) as written,
-          closing(prefetched(_staged(parser, written, reader.max_line_bytes))) as blocks):
+    with staged_blocks(writer, reader, paths, hashers,
+                       lambda parser, written: _staged(parser, written, reader.max_line_bytes)) as blocks:
         for source, piece, first_line, n_lines, staged in blocks:
             _add_block(writer, staged, piece, source, first_line, n_lines, numbering)
             report.block(source)
