@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(BIN)/harness demo
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -24,6 +24,10 @@ def start() -> subprocess.Popen[str]:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    # An xdist worker collects every test but runs only some: there the test starts mypy itself
+    # (both cores are busy with tests anyway).
+    if hasattr(session.config, "workerinput"):
+        return
     if any(item.name == TEST for item in session.items):
         session.config.stash[_RUN] = start()
 
