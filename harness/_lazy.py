@@ -1,10 +1,11 @@
-"""Packages whose public names are imported on first use, so `import harness` (or validating a
-config) does not pay for numpy, scipy or torch until a name that needs them is used."""
+"""Names and modules imported on first use, so `import harness` (or validating a config) does not
+pay for numpy, scipy or torch, nor `harness runs` for polars, until something needs them."""
 
 from __future__ import annotations
 
 import importlib
 import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -22,3 +23,18 @@ def lazy_names(package: str, where: dict[str, str]) -> Callable[[str], Any]:
         return value
 
     return __getattr__
+
+
+class _OnFirstUse(types.ModuleType):
+    """Stands for a module until one of its names is read; then imports it (under the import
+    system's own lock) and keeps each name it hands out."""
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(importlib.import_module(self.__name__), name)
+        setattr(self, name, value)
+        return value
+
+
+def lazy_module(name: str) -> Any:
+    """Module `name`, or a stand-in that imports it the first time one of its names is used."""
+    return sys.modules.get(name) or _OnFirstUse(name)

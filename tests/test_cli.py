@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from tests.conftest import simple_records, write_jsonl
-from tests.procs import REPO, run_harness
+from tests.procs import REPO, harness_env, run_harness
 
 runner = CliRunner()
 COMMANDS = sorted(cmd.name or cmd.callback.__name__ for cmd in app.registered_commands)  # type: ignore[union-attr]
@@ -87,3 +89,41 @@ def test_a_changed_dataset_is_refused_with_the_options_that_help(tmp_path: Path)
     junk.write_bytes(b"\x00\x01binary")
     unknown = CliRunner().invoke(app, ["ingest", str(junk), "--name", "j", "--db", db])
     assert unknown.exit_code == 1 and "name it (--format)" in unknown.output
+
+
+
+_LOADED = """import sys
+from harness.cli import app
+try:
+    app(sys.argv[1:])
+except SystemExit:
+    pass
+print("loaded:", *(m for m in ("polars", "pyarrow", "numpy", "scipy", "torch") if m in sys.modules))
+"""
+
+
+def _quick(*args: str) -> str:
+    """What `harness <args>` printed, then the heavy libraries it imported (`loaded: ...`)."""
+    result = subprocess.run([sys.executable, "-c", _LOADED, *args], capture_output=True, text=True, check=False,
+                            env=harness_env(), timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_help_and_runs_load_no_heavy_library(tmp_path: Path) -> None:
+    """`harness --help` and `harness runs` answer in a fraction of a second (bench/startup.py prints
+    the figures) because neither imports polars, Arrow, numpy, scipy or torch."""
+    from harness.config import parse_config
+    from harness.ingest import ingest
+    from harness.replay import replay
+    from harness.store import Store
+
+    store = Store(tmp_path / "h.duckdb")
+    ingest(store, [write_jsonl(tmp_path / "log.jsonl", simple_records(3))], "d", progress=False)
+    agent = {"kind": "python", "callable": "tests.sample_agents:agent"}
+    replay(parse_config({"replay": {"dataset": "d"}, "agents": {"prod": agent, "candidate": agent}}), store=store,
+           run_id="quick-1", progress=False)
+    helped = _quick("--help")
+    assert "Usage" in helped and helped.rstrip().endswith("loaded:"), helped[-300:]
+    listed = _quick("runs", "--db", str(store.path))
+    assert "quick-1" in listed and "completed" in listed and listed.rstrip().endswith("loaded:"), listed[-300:]

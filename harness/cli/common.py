@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from enum import Enum
 from functools import wraps
 from pathlib import Path
@@ -198,10 +198,15 @@ def preflight_setting(cfg: Any, no_preflight: bool) -> Any:
 
 def table(frame: pl.DataFrame, title: str | None = None) -> Table:
     """A frame as a Rich table whose title and cells are plain text."""
+    return row_table(frame.columns, frame.iter_rows(), title)
+
+
+def row_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> Table:
+    """Rows of Python values as a Rich table whose title and cells are plain text."""
     result = Table(title=Text(title) if title is not None else None, title_justify="left", header_style="bold")
-    for name in frame.columns:
+    for name in columns:
         result.add_column(name, overflow="fold")
-    for row in frame.iter_rows():
+    for row in rows:
         result.add_row(*(_cell(v) for v in row))
     return result
 

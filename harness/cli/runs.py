@@ -23,6 +23,7 @@ from harness.cli.common import (
     handled,
     out,
     preflight_setting,
+    row_table,
     store_for,
     table,
 )
@@ -108,13 +109,10 @@ def replay_run(cfg: Any, store: Any, dataset: str | None, run_id: str | None, pr
 @handled
 def runs(config: DbConfigOption = None, db: DbOption = None) -> None:
     """List runs, newest first."""
-    import polars as pl
-
-    frame = store_for(db, read_only=True, configured=configured_db(config)).runs().select(
-        "run_id", "dataset", "status", "n_planned", "n_responses", "n_errors", "cost_usd",
-        pl.col("created_at").dt.strftime("%Y-%m-%d %H:%M"),
-    )
-    out.print(table(frame, title=f"{frame.height} runs"))
+    found = store_for(db, read_only=True, configured=configured_db(config)).run_rows()
+    columns = ("run_id", "dataset", "status", "n_planned", "n_responses", "n_errors", "cost_usd", "created_at")
+    rows = ([*(run[c] for c in columns[:-1]), f"{run['created_at']:%Y-%m-%d %H:%M}"] for run in found)
+    out.print(row_table(columns, rows, title=f"{len(found)} runs"))
 
 
 

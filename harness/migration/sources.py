@@ -23,7 +23,7 @@ from harness.canonical import Malformed
 from harness.capture.base import BOM, open_source
 from harness.capture.jsonl import RAW_PREFIX_BYTES, line_problem
 from harness.errors import IngestError
-from harness.store.states import STATE_COLUMNS, read_duckdb_query
+from harness.store.states import STATE_COLUMNS, read_duckdb_query, state_schema
 
 __all__ = ["FORMATS", "StateBatch", "read_states", "sniff"]
 
@@ -112,7 +112,7 @@ class _Builder:
         return rows >= _BATCH_ROWS or self.bytes >= _BATCH_BYTES or len(self.malformed) >= _BATCH_ROWS
 
     def take(self) -> StateBatch:
-        batch = StateBatch(pl.DataFrame(self.columns, schema=STATE_COLUMNS), self.malformed)
+        batch = StateBatch(pl.DataFrame(self.columns, schema=state_schema()), self.malformed)
         self.columns = {name: [] for name in STATE_COLUMNS}
         self.malformed, self.bytes = [], 0
         return batch

@@ -12,16 +12,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import polars as pl
+
+from harness.errors import StoreError, StoreLockedError
+from harness.store._polars import pl
 
 if TYPE_CHECKING:
     import pyarrow as pa
-
-from harness.errors import StoreError, StoreLockedError
 
 __all__ = ["connect", "is_lock_conflict", "one", "frame", "registered"]
 
@@ -79,27 +80,32 @@ def frame(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> pl.
     return con.sql(query, params=params).pl()
 
 
+def fetch_rows(con: duckdb.DuckDBPyConnection, query: str,
+               params: Any = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """A query's column names and rows as Python values, for a few rows (no polars, no Arrow)."""
+    cursor = con.execute(query, params)
+    found = cursor.fetchall()
+    return [d[0] for d in cursor.description], found
+
+
 def small_frame(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> pl.DataFrame:
     """A few rows as a polars DataFrame built from Python values: no Arrow, whose import alone costs
-    a quick command like `harness runs` a third of its time. An empty result goes through Arrow for
-    its column types."""
-    cursor = con.execute(query, params)
-    rows = cursor.fetchall()
-    if not rows:
+    a quick command a third of its time. An empty result goes through Arrow for its column types."""
+    names, found = fetch_rows(con, query, params)
+    if not found:
         return frame(con, query, params)
-    return pl.DataFrame(rows, schema=[d[0] for d in cursor.description], orient="row", infer_schema_length=None)
+    return pl.DataFrame(found, schema=names, orient="row", infer_schema_length=None)
 
 
 ARM_ORDER = "CASE arm WHEN 'prod' THEN 0 WHEN 'prod_repeat' THEN 1 WHEN 'candidate' THEN 2 ELSE 3 END"
 """SQL ordering arms as every table shows them: prod, prod_repeat, candidate, then the rest."""
 
 
-_POLARS_TYPES = {"str": pl.String, "int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean,
-                 "datetime": pl.Datetime("us", "UTC")}
-
-
+@cache
 def record_schema(record: type) -> dict[str, Any]:
     """The polars schema of a dataclass record's rows, read off its fields (`int | None` is Int64):
     one definition of the columns, no copy to keep in step."""
-    return {f.name: _POLARS_TYPES[str(f.type).split(" |")[0]] for f in fields(record)}
+    types = {"str": pl.String, "int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean,
+             "datetime": pl.Datetime("us", "UTC")}
+    return {f.name: types[str(f.type).split(" |")[0]] for f in fields(record)}
 

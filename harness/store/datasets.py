@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
-import polars as pl
 
 from harness.canonical import CANONICAL_COLUMNS, Malformed
 from harness.errors import DatasetExistsError, IngestError
+from harness.store._polars import pl
 from harness.store.connection import one, registered
 from harness.store.normalize import INSERT_REQUESTS, as_text, checked_sql, insert_captured
 

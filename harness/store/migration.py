@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import polars as pl
-
 from harness.errors import NotFoundError
+from harness.store._polars import pl
 from harness.store.connection import one, registered
 from harness.store.runs import _HasConnection
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-import polars as pl
+from harness.store._polars import pl
 
 __all__ = ["CAPTURED_TYPE", "INSERT_REQUESTS", "as_text", "checked_sql", "insert_captured"]
 

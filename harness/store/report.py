@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import polars as pl
-
+from harness.store._polars import pl
 from harness.store.connection import ARM_ORDER
 from harness.store.runs import _HasConnection
 

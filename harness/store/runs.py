@@ -9,18 +9,25 @@ from dataclasses import astuple, fields
 from typing import Any, Protocol
 
 import duckdb
-import polars as pl
 
 from harness.errors import NotFoundError
 from harness.names import what_exists
 from harness.records import Response, ToolEvent
-from harness.store.connection import ARM_ORDER, frame, one, record_schema, registered, small_frame
+from harness.store._polars import pl
+from harness.store.connection import ARM_ORDER, fetch_rows, frame, one, record_schema, registered, small_frame
 from harness.store.tool_events import replace_tool_events
 
 __all__ = ["RunQueries", "RESPONSE_COLUMNS"]
 
 RESPONSE_COLUMNS = tuple(f.name for f in fields(Response))
-_RESPONSE_SCHEMA = record_schema(Response)
+
+_RUNS = """
+    SELECT r.run_id, r.dataset, r.status, r.profile, r.created_at, r.finished_at,
+           r.n_planned, count(x.run_id) AS n_responses,
+           count(x.error_type) AS n_errors, sum(x.cost_usd) AS cost_usd, r.message
+    FROM runs r LEFT JOIN responses x USING (run_id)
+    GROUP BY ALL ORDER BY r.created_at DESC
+"""
 
 
 
@@ -37,16 +44,13 @@ class RunQueries:
     def runs(self: _HasConnection) -> pl.DataFrame:
         """Every run, newest first, with response and error counts and agent spend."""
         with self._connection() as con:
-            return small_frame(
-                con,
-                """
-                SELECT r.run_id, r.dataset, r.status, r.profile, r.created_at, r.finished_at,
-                       r.n_planned, count(x.run_id) AS n_responses,
-                       count(x.error_type) AS n_errors, sum(x.cost_usd) AS cost_usd, r.message
-                FROM runs r LEFT JOIN responses x USING (run_id)
-                GROUP BY ALL ORDER BY r.created_at DESC
-                """,
-            )
+            return small_frame(con, _RUNS)
+
+    def run_rows(self: _HasConnection) -> list[dict[str, Any]]:
+        """What `runs()` holds, as one dict per run: for a listing that need not load polars."""
+        with self._connection() as con:
+            names, found = fetch_rows(con, _RUNS)
+        return [dict(zip(names, row, strict=True)) for row in found]
 
     def run(self: _HasConnection, run_id: str) -> dict[str, Any]:
         """One run's row; `config` and `plan` come back as dicts."""
@@ -162,7 +166,7 @@ class RunQueries:
                         tool_events: Sequence[ToolEvent] | None = None) -> None:
         """Insert a batch of responses (and, when given, their sandbox's tool events, replacing any
         earlier ones of the same responses) and beat the run's heartbeat, in one transaction."""
-        batch = pl.DataFrame([astuple(r) for r in responses], schema=_RESPONSE_SCHEMA, orient="row")
+        batch = pl.DataFrame([astuple(r) for r in responses], schema=record_schema(Response), orient="row")
         columns = ", ".join(RESPONSE_COLUMNS)
         with self._connection(write=True) as con:
             with registered(con, "_batch_responses", batch):

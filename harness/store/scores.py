@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
+from harness.store._polars import pl
 from harness.store.connection import frame, one, registered
 from harness.store.runs import _HasConnection
 
@@ -199,8 +198,10 @@ class ScoreQueries:
         """Insert or replace judgment rows (a failed judgment is replaced when it is redone)."""
         if not rows:
             return
+        types = {"sample": pl.Int32, "score": pl.Float64, "input_tokens": pl.Int64, "output_tokens": pl.Int64,
+                 "cost_usd": pl.Float64, "cached": pl.Boolean}
         batch = pl.DataFrame([{**row, "run_id": run_id} for row in rows], infer_schema_length=None).select(
-            pl.col(c).cast(_JUDGMENT_TYPES.get(c, pl.String)) for c in JUDGMENT_COLUMNS
+            pl.col(c).cast(types.get(c, pl.String)) for c in JUDGMENT_COLUMNS
         )
         with self._connection(write=True) as con:
             with registered(con, "_judgments", batch):
@@ -248,9 +249,3 @@ class ScoreQueries:
         if row is None:
             return None
         return {"settings": json.loads(row[0]), "summary": json.loads(row[1]) if row[1] else {}, "updated_at": row[2]}
-
-
-_JUDGMENT_TYPES: dict[str, Any] = {
-    "sample": pl.Int32, "score": pl.Float64, "input_tokens": pl.Int64, "output_tokens": pl.Int64,
-    "cost_usd": pl.Float64, "cached": pl.Boolean,
-}  # fmt: skip

@@ -15,20 +15,25 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import polars as pl
 
 from harness.canonical import Malformed
 from harness.errors import IngestError, NotFoundError
 from harness.names import what_exists
+from harness.store._polars import pl
 from harness.store.connection import one, registered
 from harness.store.datasets import RAW_LIMIT, unchanged_content
 from harness.store.runs import _HasConnection
 
-__all__ = ["STATE_COLUMNS", "StateQueries", "StateSetSummary", "StateSetWriter", "read_duckdb_query"]
+__all__ = ["STATE_COLUMNS", "StateQueries", "StateSetSummary", "StateSetWriter", "read_duckdb_query", "state_schema"]
 
-#: What a reader hands the writer for each good row.
-STATE_COLUMNS: dict[str, Any] = {"seq": pl.Int64, "key": pl.String, "state": pl.String, "updated_at": pl.Datetime("us", "UTC"),
-                 "n_bytes": pl.Int64, "source": pl.String, "line": pl.Int64}  # fmt: skip
+#: What a reader hands the writer for each good row (types: `state_schema()`).
+STATE_COLUMNS = ("seq", "key", "state", "updated_at", "n_bytes", "source", "line")
+
+
+def state_schema() -> dict[str, Any]:
+    """The polars types of STATE_COLUMNS."""
+    return dict(zip(STATE_COLUMNS, (pl.Int64, pl.String, pl.String, pl.Datetime("us", "UTC"), pl.Int64, pl.String,
+                                    pl.Int64), strict=True))
 
 
 @dataclass

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import polars as pl
 
 from harness.errors import NotFoundError, StoreConflictError, StoreDataError, StoreError, StoreFullError
 from harness.names import what_exists
+from harness.store._polars import pl
 from harness.store.connection import connect, frame
 from harness.store.datasets import DatasetWriter
 from harness.store.gates import GateQueries

@@ -8,15 +8,14 @@ from dataclasses import astuple, fields
 from typing import Any, Protocol
 
 import duckdb
-import polars as pl
 
 from harness.records import ToolEvent
+from harness.store._polars import pl
 from harness.store.connection import record_schema, registered
 
 __all__ = ["ToolEventQueries", "replace_tool_events", "TOOL_EVENT_COLUMNS"]
 
 TOOL_EVENT_COLUMNS = tuple(f.name for f in fields(ToolEvent))
-_SCHEMA = record_schema(ToolEvent)
 
 
 class _HasConnection(Protocol):
@@ -33,7 +32,7 @@ def replace_tool_events(con: duckdb.DuckDBPyConnection, run_id: str, responses: 
                 " AND e.arm = k.arm AND e.sample = k.sample", [run_id])
     if not events:
         return
-    batch = pl.DataFrame([astuple(e) for e in events], schema=_SCHEMA, orient="row")
+    batch = pl.DataFrame([astuple(e) for e in events], schema=record_schema(ToolEvent), orient="row")
     columns = ", ".join(f'"{c}"' for c in TOOL_EVENT_COLUMNS)
     with registered(con, "_batch_tool_events", batch):
         con.execute(f"INSERT OR REPLACE INTO tool_events ({columns}) SELECT {columns} FROM _batch_tool_events")
