@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -c constraints.txt torch 2>&1 | { grep -v 'is ignored' || true; }
 	$(PIP) install -c constraints.txt -e '.[dev,onnx,ray]' --config-settings editable_mode=compat 2>&1 | { grep -v 'is ignored' || true; }
 	$(BIN)/python -c "import harness, torch, sentence_transformers, onnxruntime, ray.data; assert '+cpu' in torch.__version__, torch.__version__"
+# Bytecode for the editable install, as a regular install has it: where PYTHONDONTWRITEBYTECODE
+# is set, every command would otherwise compile each harness module it imports, every time.
+	$(BIN)/python -m compileall -q harness
 	@if $(BIN)/python -m pip list 2>/dev/null | grep -qi '^nvidia-'; then echo 'CUDA packages were installed: refusing'; exit 1; fi
 	touch $(STAMP)
 
