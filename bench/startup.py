@@ -2,7 +2,8 @@
 
 - `harness --help` and `harness runs` (on a store with one run): median wall time of fresh
   processes, bound 0.3 s each, beside the floor of a fresh Python importing typer, polars, duckdb
-  and rich (what any command pays before its own work).
+  and rich (what a command that reads the store into frames pays before its own work; `runs` reads
+  rows and imports no polars).
 - The peer workload: `harness replay` of 2,000 requests x 2 agents (prod, candidate) through a
   local HTTP agent answering in 50 ms, 32 in flight, timed from process start to exit (start-up
   included) against the bound 2,000 x 2 x 0.05 s / 32 = 6.25 s; target within 1.15x. Where the time

@@ -30,7 +30,6 @@ _RUNS = """
 """
 
 
-
 class _HasConnection(Protocol):
     def _connection(self, write: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
     def _frame(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pl.DataFrame: ...
