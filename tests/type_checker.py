@@ -1,6 +1,7 @@
-"""The type checker run beside the suite: mypy starts as soon as collection selects its test, on
-the core the other tests leave idle while they wait on servers and subprocesses, and its test only
-collects the result (about a minute of CPU that no longer adds to the suite's wall time)."""
+"""The type checker run beside the suite: in a single-process run, mypy starts as soon as collection
+selects its test, on the core the other tests leave idle while they wait on servers and subprocesses,
+and its test only collects the result. Under `make test`'s two xdist workers both cores are busy
+anyway, so there the test starts mypy itself."""
 
 from __future__ import annotations
 
