@@ -91,7 +91,6 @@ def test_a_changed_dataset_is_refused_with_the_options_that_help(tmp_path: Path)
     assert unknown.exit_code == 1 and "name it (--format)" in unknown.output
 
 
-
 _LOADED = """import sys
 from harness.cli import app
 try:

@@ -110,9 +110,9 @@ def replay_run(cfg: Any, store: Any, dataset: str | None, run_id: str | None, pr
 def runs(config: DbConfigOption = None, db: DbOption = None) -> None:
     """List runs, newest first."""
     found = store_for(db, read_only=True, configured=configured_db(config)).run_rows()
-    columns = ("run_id", "dataset", "status", "n_planned", "n_responses", "n_errors", "cost_usd", "created_at")
-    rows = ([*(run[c] for c in columns[:-1]), f"{run['created_at']:%Y-%m-%d %H:%M}"] for run in found)
-    out.print(row_table(columns, rows, title=f"{len(found)} runs"))
+    shown = ("run_id", "dataset", "status", "n_planned", "n_responses", "n_errors", "cost_usd")
+    rows = ([*(run[c] for c in shown), f"{run['created_at']:%Y-%m-%d %H:%M}"] for run in found)
+    out.print(row_table([*shown, "created_at"], rows, title=f"{len(found)} runs"))
 
 
 
