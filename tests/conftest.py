@@ -15,7 +15,7 @@ from harness.store import Store
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 pytest_plugins = ["tests.demo_fixture",  # the session-wide demo database (demo_db)
-                  "tests.type_checker",  # mypy started at collection, beside the suite
+                  "tests.type_checker",  # mypy, beside the suite
                   "tests.worker_groups"]  # which tests share a pytest-xdist worker
 
 
