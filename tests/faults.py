@@ -163,8 +163,8 @@ class FaultServer:
     def __init__(
         self,
         *,
-        slow_s: float = 2.0,
-        trickle_s: float = 2.0,
+        slow_s: float = 4.0,
+        trickle_s: float = 4.0,
         retry_after_s: float = 0.2,
         huge_bytes: int = 20_000_000,
     ) -> None:
