@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import sys
 import time
 from typing import Any
 
@@ -89,3 +90,8 @@ async def retry_then_hang(request: Request) -> Any:
 async def down(request: Request) -> Any:
     """A candidate that fails every call at once: its latency says nothing about it."""
     raise ConnectionError(f"nothing answers {request.request_id}")
+
+
+async def loaded_libraries(request: Request) -> dict[str, Any]:
+    """Answers with the heavy libraries this process had imported when the call came (start-up tests)."""
+    return {"output": " ".join(m for m in ("polars", "pyarrow", "numpy", "scipy", "torch") if m in sys.modules) or "none"}

@@ -91,6 +91,24 @@ def test_a_changed_dataset_is_refused_with_the_options_that_help(tmp_path: Path)
     assert unknown.exit_code == 1 and "name it (--format)" in unknown.output
 
 
+
+def test_replay_reaches_its_agents_before_loading_polars(tmp_path: Path) -> None:
+    """A replay's first calls wait for no heavy import: requests are read as rows, and polars (with
+    Arrow and numpy) loads in the writer's thread for the first batch of responses."""
+    from harness.ingest import ingest
+    from harness.store import Store
+
+    store = Store(tmp_path / "h.duckdb")
+    ingest(store, [write_jsonl(tmp_path / "log.jsonl", simple_records(4))], "d", progress=False)
+    agent = '[agents.{}]\nkind = "python"\ncallable = "tests.sample_agents:loaded_libraries"\n'
+    (tmp_path / "harness.toml").write_text(  # one batch, written after every call has answered
+        '[replay]\ndataset = "d"\nconcurrency = 1\nprod_repeat_fraction = 0\nflush_rows = 100\nflush_interval_s = 600\n'
+        + agent.format("prod") + agent.format("candidate"), encoding="utf-8")
+    _quick("replay", "--config", str(tmp_path / "harness.toml"), "--db", str(store.path), "--run-id", "r1")
+    outputs = Store(store.path, read_only=True).responses("r1")["output"].to_list()
+    assert outputs == ["none"] * 8, outputs
+
+
 _LOADED = """import sys
 from harness.cli import app
 try:

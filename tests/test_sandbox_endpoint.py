@@ -13,8 +13,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from harness.agents import Agent, AgentContext, CallContext
+from harness.agents.http import HttpAgent, HttpAgentConfig
 from harness.config import parse_config
 from harness.ingest import ingest
+from harness.records import AgentResult, Request
 from harness.replay import replay
 from harness.store import Store
 from harness.tools import Sandbox
@@ -128,3 +131,31 @@ def test_refused_calls_are_clear_errors() -> None:
     assert miss[0] == 422 and "no recording of 'search_kb'" in miss[1]
     assert elsewhere[0] == nested[0] == 404 and "POST /tools/<name>" in elsewhere[1]
     assert get[0] == 405 and huge[0] == 413  # a body past 16 MiB is refused, not read whole
+
+
+class _Recorder(Agent):
+    """Answers at once and remembers the sandbox endpoint each call was told of."""
+
+    def __init__(self, uses_tool_endpoint: bool) -> None:
+        super().__init__()
+        self.uses_tool_endpoint = uses_tool_endpoint
+        self.urls: set[str | None] = set()
+
+    async def call(self, request: Request, context: CallContext) -> AgentResult:
+        self.urls.add(context.tools_url)
+        return AgentResult(output="ok")
+
+
+def test_endpoint_is_served_only_when_an_agent_can_be_told_of_it(store: Store, tmp_path: Path) -> None:
+    ingest(store, [write_jsonl(tmp_path / "log.jsonl", records(3))], "d", progress=False)
+    for uses in (False, True):
+        agent = _Recorder(uses)
+        replay(config({"kind": "http", "url": "http://127.0.0.1:9/unused"}), store=store, progress=False,
+               agents={"prod": agent, "candidate": agent})
+        (url,) = agent.urls
+        assert (url is not None) is uses, (uses, url)
+    plain = {"kind": "http", "url": "http://127.0.0.1:9/a", "body": {"q": "{{input}}", "id": "{{ request_id }}"}}
+    assert not HttpAgent(HttpAgentConfig(**plain), AgentContext()).uses_tool_endpoint
+    for placeholder in ("{{tools_url}}", "{{ request_key }}", "see {{mcp_url}}"):
+        told = dict(plain, body={"q": "{{input}}", "nested": [{"x": placeholder}]})
+        assert HttpAgent(HttpAgentConfig(**told), AgentContext()).uses_tool_endpoint, placeholder

@@ -75,6 +75,9 @@ class Agent(ABC):
     config_model: ClassVar[type[AgentSettings]]
     #: False when the result carries its own latency (captured outputs), so replay keeps it.
     measures_latency: ClassVar[bool] = True
+    #: False when the agent cannot be told the sandbox's HTTP endpoint (`tools_url`), so a replay
+    #: need not serve it; kinds that may pass it on (a command's environment, python code) keep True.
+    uses_tool_endpoint: bool = True
 
     def __init__(self, model: str | None = None) -> None:
         self.model = model

@@ -28,6 +28,7 @@ class CapturedAgent(Agent):
     kind = "captured"
     config_model = CapturedAgentConfig
     measures_latency = False
+    uses_tool_endpoint = False
 
     def __init__(self, config: CapturedAgentConfig, context: AgentContext) -> None:
         super().__init__(config.model)

@@ -99,6 +99,7 @@ class HttpAgent(Agent):
         self._config = config
         self._concurrency = context.concurrency
         self._render: Render = Request.to_dict if config.body is None else _compile_template(config.body)
+        self.uses_tool_endpoint = _names_sandbox(config.body)
         self._fields = _compile_response_map(config.response)
         self._roots = _readable_roots(self._fields)
         self._session: aiohttp.ClientSession | None = None
@@ -270,6 +271,12 @@ def _readable_roots(fields: dict[str, Steps | None]) -> type | tuple[type, ...]:
     if any(steps[0][1] is not None for steps in fields.values() if steps):
         return (dict, list)
     return dict
+
+
+def _names_sandbox(template: Any) -> bool:
+    """True when the body template passes the sandbox on ({{tools_url}}, {{request_key}}, {{mcp_url}})."""
+    roots = {m.group(1).split(".")[0].split("[")[0] for m in _PLACEHOLDER.finditer(json.dumps(template))}
+    return not roots.isdisjoint(("tools_url", "request_key", "mcp_url"))
 
 
 def _compile_template(template: Any) -> Render:

@@ -59,6 +59,7 @@ class OpenAIAgent(Agent):
     """Answers with `chat.completions.create` against any OpenAI-compatible `base_url`."""
 
     kind = "openai"
+    uses_tool_endpoint = False  # its tool loop calls the sandbox in-process
     config_model = OpenAIAgentConfig
 
     def __init__(self, config: OpenAIAgentConfig, context: AgentContext) -> None:

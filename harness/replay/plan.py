@@ -121,12 +121,10 @@ class RunPlan:
         """Chunk by chunk in ingest order: the chunk's request ids and the calls not done yet, the
         arms of one request together (the runner shuffles them)."""
         repeats = self.config.replay.repeats
-        for chunk, done in store.pending_chunks(self.run_id, self.dataset, chunk_size):
-            done_keys = set(zip(done["request_id"].to_list(), done["arm"].to_list(), done["sample"].to_list(),
-                                strict=True))
+        for chunk, done_keys in store.pending_chunks(self.run_id, self.dataset, chunk_size):
             owed: list[Call] = []
-            ids = chunk["request_id"].to_list()
-            for row in chunk.iter_rows(named=True):
+            ids = [row["request_id"] for row in chunk]
+            for row in chunk:
                 rid = row["request_id"]
                 if self.only is not None and rid not in self.only:
                     continue
@@ -146,12 +144,10 @@ class RunPlan:
 def preflight_requests(plan: RunPlan, store: Store, n: int = 3) -> list[Request]:
     """What the preflight sends: `replay.preflight_request`, else the dataset's first `n` requests."""
     chosen = plan.config.replay.preflight_request
-    rows = store.requests(plan.dataset)
-    if chosen is not None:
-        rows = rows.filter(rows["request_id"] == chosen)
-        if rows.is_empty():
-            raise ReplayError(f"replay.preflight_request: no request {chosen!r} in dataset {plan.dataset!r}")
-    return [_request(row, plan.dataset) for row in rows.head(n).iter_rows(named=True)]
+    rows = store.first_requests(plan.dataset, n, chosen)
+    if chosen is not None and not rows:
+        raise ReplayError(f"replay.preflight_request: no request {chosen!r} in dataset {plan.dataset!r}")
+    return [_request(row, plan.dataset) for row in rows]
 
 
 def _request(row: dict[str, Any], dataset: str) -> Request:

@@ -131,7 +131,7 @@ async def _session(plan: RunPlan, store: Store, given: dict[str, Agent], progres
     agents = _agents(plan, store, given)
     n_before = totals["n_responses"]
     try:
-        async with open_sandbox(plan, store) as sandbox:
+        async with open_sandbox(plan, store, agents.values()) as sandbox:
             runner = Runner(plan, store, agents, budget, progress=progress, sandbox=sandbox)
             if budget.exhausted and n_before < n_planned:
                 runner.stop("budget_exhausted")

@@ -8,7 +8,7 @@ touched, and a tool-using agent never runs a write tool unless it is explicitly 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from harness.agents import Agent, CallContext
@@ -21,19 +21,22 @@ __all__ = ["open_sandbox", "call_with_sandbox", "write_with_events"]
 
 
 @contextlib.asynccontextmanager
-async def open_sandbox(plan: RunPlan, store: Store) -> AsyncIterator[Sandbox | None]:
-    """The run's sandbox and its HTTP endpoint (and MCP server, when asked) on 127.0.0.1 (free
-    ports), closed at the end; None when `tools.sandbox.enabled` is false."""
+async def open_sandbox(plan: RunPlan, store: Store, agents: Iterable[Agent]) -> AsyncIterator[Sandbox | None]:
+    """The run's sandbox, with its HTTP endpoint when one of the `agents` may be told it (and the
+    MCP server, when asked) on 127.0.0.1 (free ports), closed at the end; None when
+    `tools.sandbox.enabled` is false. An endpoint no agent can learn of is not started: it would
+    only cost the start-up of an HTTP server."""
     tools = plan.config.tools
     if not tools.sandbox.enabled:
         yield None
         return
-    from harness.tools.endpoint import serve_endpoint
-
     sandbox = Sandbox(tools, store_recordings(store, plan.dataset, tools.sandbox.recordings), run_id=plan.run_id)
     try:
         async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(serve_endpoint(sandbox))
+            if any(agent.uses_tool_endpoint for agent in agents):
+                from harness.tools.endpoint import serve_endpoint
+
+                await stack.enter_async_context(serve_endpoint(sandbox))
             if tools.sandbox.mcp:
                 from harness.tools.mcp_server import serve_mcp
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import astuple, fields
+from dataclasses import fields
 from typing import Any, Protocol
 
 import duckdb
@@ -14,7 +14,7 @@ from harness.errors import NotFoundError
 from harness.names import what_exists
 from harness.records import Response, ToolEvent
 from harness.store._polars import pl
-from harness.store.connection import ARM_ORDER, fetch_rows, frame, one, record_schema, registered, small_frame
+from harness.store.connection import ARM_ORDER, fetch_rows, one, record_frame, registered, small_frame
 from harness.store.tool_events import replace_tool_events
 
 __all__ = ["RunQueries", "RESPONSE_COLUMNS"]
@@ -33,6 +33,7 @@ _RUNS = """
 class _HasConnection(Protocol):
     def _connection(self, write: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
     def _frame(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pl.DataFrame: ...
+    def _rows(self, query: str, params: list[Any] | None = None) -> list[dict[str, Any]]: ...
 
 
 class RunQueries:
@@ -47,15 +48,13 @@ class RunQueries:
 
     def run_rows(self: _HasConnection) -> list[dict[str, Any]]:
         """What `runs()` holds, as one dict per run: for a listing that need not load polars."""
-        with self._connection() as con:
-            names, found = fetch_rows(con, _RUNS)
-        return [dict(zip(names, row, strict=True)) for row in found]
+        return self._rows(_RUNS)
 
     def run(self: _HasConnection, run_id: str) -> dict[str, Any]:
         """One run's row; `config` and `plan` come back as dicts."""
-        rows = self._frame("SELECT * FROM runs WHERE run_id = ?", [run_id]).to_dicts()
+        rows = self._rows("SELECT * FROM runs WHERE run_id = ?", [run_id])
         if not rows:
-            ids = self._frame("SELECT run_id FROM runs ORDER BY created_at DESC")["run_id"].to_list()
+            ids = [row["run_id"] for row in self._rows("SELECT run_id FROM runs ORDER BY created_at DESC")]
             raise NotFoundError(f"no run {run_id!r} in {getattr(self, 'path', 'the store')};"
                                 f" {what_exists(run_id, ids, 'runs')}")
         row = rows[0]
@@ -128,30 +127,32 @@ class RunQueries:
 
     def pending_chunks(
         self: _HasConnection, run_id: str, dataset: str, chunk_size: int
-    ) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
-        """Requests in ingest order, a chunk at a time, each with the keys already done.
+    ) -> Iterator[tuple[list[dict[str, Any]], set[tuple[str, str, int]]]]:
+        """Requests in ingest order, a chunk of rows at a time, each with the (request_id, arm,
+        sample) keys already done.
 
-        Each chunk is one short read, so a million-request dataset is never held whole.
+        Each chunk is one short read, so a million-request dataset is never held whole; rows are
+        Python values (no polars), so a replay's first call does not wait for polars to load.
         """
         after = -1
         while True:
             with self._connection() as con:
-                chunk = frame(
+                names, found = fetch_rows(
                     con,
                     "SELECT seq, request_id, \"timestamp\", user_id, session_id, input, metadata, reference"
                     " FROM requests WHERE dataset = ? AND seq > ? ORDER BY seq LIMIT ?",
                     [dataset, after, chunk_size],
                 )
-                if chunk.is_empty():
+                if not found:
                     return
-                done = frame(
-                    con,
+                chunk = [dict(zip(names, row, strict=True)) for row in found]
+                done = con.execute(
                     "SELECT request_id, arm, sample FROM responses"
                     " WHERE run_id = ? AND request_id IN (SELECT unnest(?::VARCHAR[]))",
-                    [run_id, chunk["request_id"].to_list()],
-                )
-            after = int(chunk["seq"][-1])
-            yield chunk, done
+                    [run_id, [row["request_id"] for row in chunk]],
+                ).fetchall()
+            after = int(chunk[-1]["seq"])
+            yield chunk, set(done)
 
     def captured_rows(self: _HasConnection, dataset: str, variant: str, request_ids: list[str]) -> pl.DataFrame:
         """Captured outputs of one variant for some requests (the `captured` agent's answers)."""
@@ -165,7 +166,7 @@ class RunQueries:
                         tool_events: Sequence[ToolEvent] | None = None) -> None:
         """Insert a batch of responses (and, when given, their sandbox's tool events, replacing any
         earlier ones of the same responses) and beat the run's heartbeat, in one transaction."""
-        batch = pl.DataFrame([astuple(r) for r in responses], schema=record_schema(Response), orient="row")
+        batch = record_frame(Response, responses)
         columns = ", ".join(RESPONSE_COLUMNS)
         with self._connection(write=True) as con:
             with registered(con, "_batch_responses", batch):

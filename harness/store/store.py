@@ -18,7 +18,7 @@ import duckdb
 from harness.errors import NotFoundError, StoreConflictError, StoreDataError, StoreError, StoreFullError
 from harness.names import what_exists
 from harness.store._polars import pl
-from harness.store.connection import connect, frame
+from harness.store.connection import connect, fetch_rows, frame
 from harness.store.datasets import DatasetWriter
 from harness.store.gates import GateQueries
 from harness.store.looks import LookQueries
@@ -100,6 +100,13 @@ class Store(RunQueries, ScoreQueries, GateQueries, ReportQueries, StateQueries, 
         with self._connection() as con:
             return frame(con, query, params)
 
+    def _rows(self, query: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        """A query's rows as dicts of DuckDB's Python values: no polars, for the few rows a command
+        reads before its work starts (a replay's first call waits for them)."""
+        with self._connection() as con:
+            names, found = fetch_rows(con, query, params)
+        return [dict(zip(names, row, strict=True)) for row in found]
+
     # ---- datasets -------------------------------------------------------------------
 
     def datasets(self) -> pl.DataFrame:
@@ -107,16 +114,21 @@ class Store(RunQueries, ScoreQueries, GateQueries, ReportQueries, StateQueries, 
         return self._frame("SELECT * EXCLUDE (status) FROM datasets WHERE status = 'complete' ORDER BY created_at DESC")
 
     def dataset(self, name: str) -> dict[str, Any]:
-        rows = self._frame("SELECT * EXCLUDE (status) FROM datasets WHERE name = ? AND status = 'complete'",
-                           [name]).to_dicts()
+        rows = self._rows("SELECT * EXCLUDE (status) FROM datasets WHERE name = ? AND status = 'complete'", [name])
         if not rows:
-            names = self._frame("SELECT name FROM datasets ORDER BY created_at DESC")["name"].to_list()
+            names = [row["name"] for row in self._rows("SELECT name FROM datasets ORDER BY created_at DESC")]
             raise NotFoundError(f"no dataset named {name!r} in {self.path}; {what_exists(name, names, 'datasets')}")
         return rows[0]
 
     def requests(self, dataset: str) -> pl.DataFrame:
         """The dataset's requests in ingest order."""
         return self._frame("SELECT * EXCLUDE (dataset) FROM requests WHERE dataset = ? ORDER BY seq", [dataset])
+
+    def first_requests(self, dataset: str, n: int, request_id: str | None = None) -> list[dict[str, Any]]:
+        """The dataset's first `n` requests in ingest order (only `request_id`, when given), as dicts."""
+        where = "" if request_id is None else " AND request_id = ?"
+        return self._rows(f"SELECT * EXCLUDE (dataset) FROM requests WHERE dataset = ?{where} ORDER BY seq LIMIT ?",
+                          [dataset, *([] if request_id is None else [request_id]), n])
 
     def captured(self, dataset: str, variant: str | None = None) -> pl.DataFrame:
         """Outputs the log itself holds, one row per request and variant."""

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import astuple, fields
+from dataclasses import fields
 from typing import Any, Protocol
 
 import duckdb
 
 from harness.records import ToolEvent
 from harness.store._polars import pl
-from harness.store.connection import record_schema, registered
+from harness.store.connection import record_frame, registered
 
 __all__ = ["ToolEventQueries", "replace_tool_events", "TOOL_EVENT_COLUMNS"]
 
@@ -32,7 +32,7 @@ def replace_tool_events(con: duckdb.DuckDBPyConnection, run_id: str, responses: 
                 " AND e.arm = k.arm AND e.sample = k.sample", [run_id])
     if not events:
         return
-    batch = pl.DataFrame([astuple(e) for e in events], schema=record_schema(ToolEvent), orient="row")
+    batch = record_frame(ToolEvent, events)
     columns = ", ".join(f'"{c}"' for c in TOOL_EVENT_COLUMNS)
     with registered(con, "_batch_tool_events", batch):
         con.execute(f"INSERT OR REPLACE INTO tool_events ({columns}) SELECT {columns} FROM _batch_tool_events")
