@@ -8,13 +8,17 @@
   local HTTP agent answering in 50 ms, 32 in flight, timed from process start to exit (start-up
   included) against the bound 2,000 x 2 x 0.05 s / 32 = 6.25 s; target within 1.15x. Where the time
   went: seconds from spawning the process to its first agent call, the calls' own span against the
-  bound, and seconds from the last answer to the process's exit.
+  bound, and seconds from the last answer to the process's exit. Beside it, the same calls made
+  by a bare aiohttp client loop (the library the http agent uses, nothing of the harness) against
+  the same server: the floor the library sets on this machine for the calls' span.
 Usage: python bench/startup.py [--repeats N] [--requests N]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import statistics
 import subprocess
 import sys
@@ -51,11 +55,32 @@ def peer_workload(tmp: Path, n: int, latency: float, concurrency: int) -> dict[s
                         "--config", "harness.toml"], cwd=tmp, check=True, stdout=subprocess.DEVNULL)
         spawned = time.time()
         seconds = wall([str(HARNESS), "replay", "--config", "harness.toml", "--run-id", "peer"], tmp)
+        bare = asyncio.run(_bare_aiohttp(f"http://127.0.0.1:{port}/answer", n * 2, concurrency))
     bound = n * 2 * latency / concurrency
     first, last = _answered(tmp / "peer.duckdb")
     return {"replay_s": seconds, "bound_s": bound, "replay_over_bound": seconds / bound,
             "to_first_call_s": first - spawned, "calls_over_bound": (last - first) / bound,
-            "after_last_answer_s": spawned + seconds - last}
+            "after_last_answer_s": spawned + seconds - last, "aiohttp_alone_over_bound": bare / bound}
+
+
+async def _bare_aiohttp(url: str, n_calls: int, concurrency: int) -> float:
+    """Seconds for `n_calls` POSTs of a request body by `concurrency` workers sharing one aiohttp
+    session, each answer read and parsed: the http agent's library with nothing around it."""
+    import aiohttp
+
+    body = {"request_id": "r0000001", "input": "Where is my order 1?", "user_id": "u1",
+            "metadata": {"intent": "order_status"}}
+    left = iter(range(n_calls))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+        async def worker() -> None:
+            for _ in left:
+                async with session.post(url, json=body) as response:
+                    json.loads(await response.read())
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started
 
 
 def _answered(db: Path) -> tuple[float, float]:
