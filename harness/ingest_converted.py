@@ -51,6 +51,11 @@ class Converter:
 
     stage: Callable[..., Any]
     line_items: Callable[[str, int, bytes | bytearray], list[Item]]
+    block_bytes: int
+    """Bytes of one block. Smaller blocks overlap more of the work (the next block is converted in
+    SQL while Python converts the lines this one left), larger ones cost less per byte: measured,
+    Langfuse traces went fastest in 64 MiB blocks, OpenAI chat logs (whose Python lines cost more)
+    in 8 MiB ones."""
 
 
 def sql_converter(reader: Any, paths: list[Path]) -> Converter | None:
@@ -58,9 +63,9 @@ def sql_converter(reader: Any, paths: list[Path]) -> Converter | None:
     if getattr(reader, "variant_from", None) is not None or not all(map(_json_lines, paths)):
         return None
     if isinstance(reader, langfuse.LangfuseReader) and not any(_mentions(path, b'"traceId"') for path in paths):
-        return Converter(stage_traces, langfuse.line_items)
+        return Converter(stage_traces, langfuse.line_items, 64 << 20)
     if isinstance(reader, openai_chat.OpenAIChatReader):
-        return Converter(stage_entries, openai_chat.line_items)
+        return Converter(stage_entries, openai_chat.line_items, 8 << 20)
     return None
 
 
@@ -113,7 +118,7 @@ class _Numbering:
 @dataclass
 class _Block:
     """One block of lines: its bytes, where it starts, DuckDB's conversion (None when every line goes
-    to Python) and which lines the SQL converts."""
+    to Python), which lines the SQL converts, and what Python made of the others (by line in the block)."""
 
     source: str
     piece: Block
@@ -121,6 +126,7 @@ class _Block:
     n_lines: int
     staged: Any
     simple: np.ndarray
+    python: dict[int, list[Item]]
 
 
 def load_converted(writer: DatasetWriter, converter: Converter, paths: list[Path], hashers: dict[Path, Any],
@@ -128,56 +134,59 @@ def load_converted(writer: DatasetWriter, converter: Converter, paths: list[Path
     """Every file's lines into the writer, block by block; returns the next free sequence number.
     While this block is inserted, a thread has DuckDB convert the next one, which another thread
     has read, hashed and written out."""
-    reader = JsonlReader(block_bytes=64 << 20)
+    reader = JsonlReader(block_bytes=converter.block_bytes)
     numbering = _Numbering(seq)
     with staged_blocks(writer, reader, paths, hashers,
                        lambda parser, written: _staged(parser, written, converter, reader.max_line_bytes)) as blocks:
         for block in blocks:
-            _add_block(writer, block, converter, numbering)
+            _add_block(writer, block, numbering)
             report.block(block.source)
     return numbering.next
 
 
 def _staged(parser: Any, blocks: Iterator[tuple[str, Block, int, int, list[Path]]], converter: Converter,
             max_line_bytes: int) -> Iterator[_Block]:
-    """Each block with DuckDB's conversion of it and the lines it converts."""
+    """Each block with DuckDB's conversion of it, the lines it converts and what Python makes of the
+    others: done here, while the caller inserts the block before."""
     for source, piece, first_line, n_lines, files in blocks:
         try:
             staged = converter.stage(parser, files, n_lines, max_line_bytes) if files else None
         finally:
             for file in files:
                 file.unlink(missing_ok=True)
+        if not isinstance(piece, bytes | bytearray):  # a line too long to hold, read past
+            yield _Block(source, piece, first_line, n_lines, None, np.zeros(1, dtype=bool), {})
+            continue
+        text = np.frombuffer(piece, dtype=np.uint8)
+        ends = np.flatnonzero(text == ord("\n"))
         simple = np.zeros(n_lines, dtype=bool)
-        if staged is not None and isinstance(piece, bytes | bytearray):
-            simple = staged.column("_simple").to_numpy(zero_copy_only=False).astype(bool) & ~_deep(piece, n_lines)
+        if staged is not None:
+            simple = staged.column("_simple").to_numpy(zero_copy_only=False).astype(bool) & ~_deep(text, ends, n_lines)
             staged = staged.set_column(staged.schema.get_field_index("_simple"), "_simple", pa.array(simple))
-        yield _Block(source, piece, first_line, n_lines, staged, simple)
+        python = {}
+        for offset in np.flatnonzero(~simple).tolist():  # each line with its newline, as the reader parses it
+            start = int(ends[offset - 1]) + 1 if offset else 0
+            end = int(ends[offset]) + 1 if offset < len(ends) else len(piece)
+            python[offset] = _line_items(converter, source, first_line + offset, piece[start:end])
+        yield _Block(source, piece, first_line, n_lines, staged, simple, python)
 
 
-def _deep(piece: bytes | bytearray, n_lines: int) -> np.ndarray:
+def _deep(text: np.ndarray, ends: np.ndarray, n_lines: int) -> np.ndarray:
     """The lines with DEEP brackets or more: nested perhaps too deeply for Python's parser, which
     decides (DuckDB's parser has no such limit, and the SQL reads only some of a line's values)."""
-    text = np.frombuffer(piece, dtype=np.uint8)
-    ends = np.flatnonzero(text == ord("\n"))
     opening = np.flatnonzero((text | 0x20) == ord("{"))  # `[` or `{`
     bounds = np.concatenate(([0], np.searchsorted(opening, ends), [len(opening)]))
     return np.diff(bounds)[:n_lines] >= DEEP
 
 
-def _add_block(writer: DatasetWriter, block: _Block, converter: Converter, numbering: _Numbering) -> None:
+def _add_block(writer: DatasetWriter, block: _Block, numbering: _Numbering) -> None:
     """One block's lines: the ones marked simple through the SQL, the other lines through Python."""
-    source, piece, first_line, n_lines, simple = block.source, block.piece, block.first_line, block.n_lines, block.simple
+    source, piece, first_line, n_lines, simple, python = (block.source, block.piece, block.first_line, block.n_lines,
+                                                          block.simple, block.python)
     if not isinstance(piece, bytes | bytearray):  # a line too long to hold, read past
         numbering.number(source, np.zeros(1, dtype=bool))
         writer.add_malformed([Malformed(source, first_line, too_long(piece.size, MAX_DOCUMENT_BYTES, "line"))])
         return
-    python: dict[int, list[Item]] = {}
-    if not simple.all():  # cut out only the lines Python converts, each with its newline (as the reader parses it)
-        ends = np.flatnonzero(np.frombuffer(piece, dtype=np.uint8) == ord("\n")) + 1
-        for offset in np.flatnonzero(~simple).tolist():
-            start = int(ends[offset - 1]) if offset else 0
-            end = int(ends[offset]) if offset < len(ends) else len(piece)
-            python[offset] = _line_items(converter, source, first_line + offset, piece[start:end])
     counts = np.array([len(python[i]) if i in python else 1 for i in range(n_lines)] if python else [1] * n_lines,
                       dtype=np.int64)
     is_record = np.ones(int(counts.sum()), dtype=bool)
