@@ -101,7 +101,7 @@ END"""
 error of another form (left to Python)."""
 
 _DERIVED = f"""
-SELECT *, {_ERROR} AS _error,
+SELECT *, {_ERROR} AS _error, {id_text("_id")} AS _rid, coalesce(response.model, request.model) AS _model,
     CASE WHEN {starts("_details", "{")} THEN _details->'cached_tokens' END AS _cached,
     {number("_millis")} AS _millis_n, {number("duration")} AS _seconds
 FROM (SELECT *, {_STATUS} AS _status_n FROM ({_PICKED}))
@@ -112,7 +112,7 @@ _COMPLETION = f"""
     AND len(response.choices) <= 1
     AND (_message.function_call IS NULL OR NOT {starts("_message.function_call", "{")})
     AND (_message.content IS NULL OR {starts("_message.content", chr(34))})
-    AND (coalesce(response.model, request.model) IS NULL OR {starts("coalesce(response.model, request.model)", chr(34))})
+    AND (_model IS NULL OR {starts("_model", chr(34))})
     AND coalesce(list_bool_and(list_transform(_message.tool_calls, lambda c: {_arguments_ok('c."function".arguments')})),
                  true)
     AND (_in IS NULL OR {_integer("_in")}) AND (_out IS NULL OR {_integer("_out")})
@@ -126,11 +126,10 @@ _FAILED = f"""
 """
 """The error that came instead of the completion (an entry with an error or a response)."""
 
-_ID = id_text("_id")
 _SIMPLE = f"""
     request IS NOT NULL AND {starts("request.messages", "[")} AND request.messages <> '[]'
     AND {" AND ".join(f'("{key}" IS NULL OR NOT {starts(chr(34) + key + chr(34), "[")})' for key in ENVELOPE_KEYS)}
-    AND trim({_ID}) <> '' AND NOT starts_with(ltrim({_ID}), '{{') AND NOT starts_with(ltrim({_ID}), '[')
+    AND trim(_rid) <> '' AND NOT starts_with(ltrim(_rid), '{{') AND NOT starts_with(ltrim(_rid), '[')
     AND (_time IS NULL OR CASE WHEN {starts("_time", chr(34))}
             THEN regexp_full_match(_time->>'$', {ISO_TIME}) AND try_cast(_time->>'$' AS TIMESTAMPTZ) IS NOT NULL
             ELSE regexp_full_match(_time, '[0-9]{{1,11}}') AND _time::BIGINT <= 100000000000 END)
@@ -154,7 +153,7 @@ _TOOL_CALLS = ("""list_transform(list_filter(coalesce(_message.tool_calls, []), 
 
 _STAGED = f"""
 SELECT coalesce({_SIMPLE}, false) AS _simple,
-    {_ID} AS request_id,
+    _rid AS request_id,
     CASE WHEN {starts("_time", chr(34))} THEN _time->>'$' ELSE _time::VARCHAR END AS timestamp,
     {id_text("_user")} AS user_id, {id_text("session_id")} AS session_id,
     '{{"messages":' || request.messages || '}}' AS input,
@@ -162,17 +161,13 @@ SELECT coalesce({_SIMPLE}, false) AS _simple,
          THEN left(_meta_r, length(_meta_r) - 1) || ',' || substr(_meta_e, 2) ELSE coalesce(_meta_r, _meta_e) END
         AS metadata,
     NULL::VARCHAR AS reference,
-    CASE WHEN _error IS NOT NULL
-    THEN {{'variant': 'prod', 'output': NULL, 'model': request.model->>'$', 'tool_calls': NULL, 'usage': NULL,
-           'cost_usd': ({number("_cost")})::VARCHAR,
-           'latency_ms': coalesce(_millis_n, _seconds * 1000)::VARCHAR, 'error': _error}}::{CAPTURED_TYPE}
-    ELSE {{'variant': 'prod', 'output': {_OUTPUT}, 'model': coalesce(response.model, request.model)->>'$',
-           'tool_calls': {_TOOL_CALLS},
-           'usage': {{'input_tokens': _in::VARCHAR, 'output_tokens': _out::VARCHAR,
-                      'cached_input_tokens': _cached::VARCHAR, 'prompt_tokens': NULL, 'completion_tokens': NULL}},
-           'cost_usd': ({number("_cost")})::VARCHAR,
-           'latency_ms': coalesce(_millis_n, _seconds * 1000)::VARCHAR, 'error': NULL}}::{CAPTURED_TYPE} END
-        AS captured
+    {{'variant': 'prod', 'output': CASE WHEN _error IS NULL THEN {_OUTPUT} END,
+      'model': CASE WHEN _error IS NULL THEN _model ELSE request.model END->>'$',
+      'tool_calls': CASE WHEN _error IS NULL THEN {_TOOL_CALLS} END,
+      'usage': CASE WHEN _error IS NULL THEN {{'input_tokens': _in::VARCHAR, 'output_tokens': _out::VARCHAR,
+          'cached_input_tokens': _cached::VARCHAR, 'prompt_tokens': NULL, 'completion_tokens': NULL}} END,
+      'cost_usd': ({number("_cost")})::VARCHAR, 'latency_ms': coalesce(_millis_n, _seconds * 1000)::VARCHAR,
+      'error': _error}}::{CAPTURED_TYPE} AS captured
 FROM ({_DERIVED})
 """
 """The converted entries in file order (insertion order is preserved)."""
