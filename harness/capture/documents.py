@@ -173,6 +173,8 @@ def parsed_line(line: bytes | bytearray) -> tuple[Any, str | None]:
         return None, f"invalid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
     except RecursionError:
         return None, "invalid JSON: nested too deeply"
+    except ValueError:  # Python's limit on the digits of an integer (4,300): not a crash of the whole ingest
+        return None, "invalid JSON: an integer with too many digits"
 
 
 def _object_or_lines(source: _Source, limit: int) -> Iterator[Document]:
