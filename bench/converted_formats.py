@@ -1,7 +1,9 @@
 """Converted log formats at scale: each test fixture copied until the file holds about N MB, every
 id in it made unique per copy, then ingested (bench/ingest_scale.py measures each in a fresh
-process). Langfuse traces as JSON Lines have a SQL path (harness.store.langfuse_sql); the other
-formats are converted record by record in Python, and their MB/s is printed as it is.
+process). Langfuse traces and OpenAI chat logs as JSON Lines have a SQL path
+(harness.ingest_converted over harness.store.langfuse_sql and openai_chat_sql: the lines the SQL
+leaves, such as the fixtures' deliberately malformed ones, still go through Python); OTel,
+OpenInference and LangSmith are converted record by record in Python, and their MB/s is printed as it is.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ loads them with `read_json` into a table in a fresh DuckDB file, then ingests th
 harness; each side runs in its own child process, which reports its wall time and its peak RSS
 (VmHWM from /proc/self/status). Then the converted formats are ingested for their MB/s: Langfuse
 traces as JSON Lines (converted in SQL where they can be), and OTel, OpenInference, LangSmith and
-OpenAI chat logs copied from the test fixtures (bench/converted_formats.py; converted in Python).
+OpenAI chat logs copied from the test fixtures (bench/converted_formats.py; OpenAI chat in SQL where
+it can be, the others in Python).
 Targets (issue 17): ingest <= 2.0x read_json, peak RSS <= 1 GB, converted formats >= 50 MB/s. CPU seconds (user + system, all threads) are printed too: on a shared
 machine they say more than wall time about the work each side does.
 

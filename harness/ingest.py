@@ -19,7 +19,7 @@ from harness.capture import RawBatch, group_by_reader
 from harness.config import RedactionConfig
 from harness.errors import IngestError
 from harness.ingest_bulk import Report, load_jsonl
-from harness.ingest_langfuse import load_langfuse, sql_convertible
+from harness.ingest_converted import load_converted, sql_converter
 from harness.names import check_dataset_name
 from harness.prefetch import prefetched
 from harness.progress import progress_bar
@@ -92,14 +92,15 @@ def ingest(
 def _load(writer: DatasetWriter, groups: list[tuple[Any, list[Path]]], hashers: dict[Path, Any],
           redactor: Redactor | None, report: Report) -> None:
     """Every group's batches into the writer, committing block by block. Canonical JSON Lines, and
-    Langfuse traces without observations, go through DuckDB unless redaction (done in Python) is on."""
+    the converted formats harness.ingest_converted takes, go through DuckDB unless redaction (done in
+    Python) is on."""
     seq = 0
     for reader, paths in groups:
         if reader.name == "jsonl" and redactor is None:
             seq = load_jsonl(writer, reader, paths, hashers, seq, report)
             continue
-        if redactor is None and sql_convertible(reader, paths):
-            seq = load_langfuse(writer, paths, hashers, seq, report)
+        if redactor is None and (converter := sql_converter(reader, paths)) is not None:
+            seq = load_converted(writer, converter, paths, hashers, seq, report)
             continue
         if reader.name == "jsonl":
             report.say("redaction runs in Python: JSON Lines are read by the Python reader, not DuckDB's")

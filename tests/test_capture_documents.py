@@ -97,3 +97,15 @@ def test_ingest_help_lists_every_format() -> None:
     for name in ("jsonl", "json", "csv", "parquet", "otel", "otel_sdk", "openinference", "phoenix", "openai_chat",
                  "openai_batch", "langfuse", "langsmith", "inspect", "inspect_ai", "--variant-from"):
         assert name in text, name
+
+
+def test_an_integer_past_pythons_digit_limit_is_a_malformed_line(store: Store, tmp_path: Path) -> None:
+    """Python refuses to read an integer of more than 4,300 digits with a ValueError, which took the
+    whole ingest down; it is a malformed line like any other."""
+    path = tmp_path / "runs.jsonl"
+    run = {"id": "r-1", "run_type": "chain", "inputs": {"input": "q"}, "outputs": {"output": "a"},
+           "start_time": "2026-11-16T10:00:00Z"}
+    path.write_text(json.dumps(run) + "\n" + '{"id": "r-2", "run_type": "chain", "n": ' + "9" * 5000 + "}\n")
+    summary = ingest(store, [path], "digits", fmt="langsmith", progress=False)
+    assert (summary.n_requests, summary.n_quarantined) == (1, 1)
+    assert store.quarantine("digits")["reason"].to_list() == ["invalid JSON: an integer with too many digits"]

@@ -7,14 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import pytest
 
 import harness.capture.values
-import harness.ingest
-import harness.ingest_langfuse
-from harness.ingest import ingest
+import harness.ingest_converted
+from harness.capture.langfuse import LangfuseReader
+from harness.ingest_converted import sql_converter
 from harness.store import Store
+from tests.converted_paths import both_ways as ingested_both_ways
+from tests.converted_paths import converted_in_sql
 
 FIXTURES = Path(__file__).parent / "fixtures" / "langfuse"
 BASE = {"projectId": "p1", "timestamp": "2026-11-16T11:02:10.500Z"}
@@ -56,6 +57,7 @@ SHAPES: list[dict[str, Any]] = [  # each becomes one trace; SQL converts some, P
                                                           "startTime": "2026-11-16T11:02:10Z", "output": "gen"}]},
     {"input": "unicode: café ☕ \u2028 end", "output": "naïve ✓", "metadata": {"emoji": "😀"}},
     {"input": "", "output": ""},
+    {"input": "nested too deeply in a key the SQL does not read", "scores": "<deep>"},
     {"input": "chat with a null role", "output": "o"} | {"input": {"messages": [{"role": None, "content": "x"}]}},
 ]
 EXTRA_LINES = [
@@ -67,42 +69,14 @@ EXTRA_LINES = [
 
 
 def traces_file(path: Path) -> Path:
-    lines = [json.dumps(dict(BASE, id=f"t-{i}") | shape) for i, shape in enumerate(SHAPES)] + EXTRA_LINES
+    lines = [json.dumps(dict(BASE, id=f"t-{i}") | shape).replace('"<deep>"', "[" * 1200 + "]" * 1200)
+             for i, shape in enumerate(SHAPES)] + EXTRA_LINES
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
-def stored(store: Store, name: str) -> dict[str, list[dict[str, Any]]]:
-    """The dataset's rows with JSON columns parsed (the two paths may space JSON text differently)."""
-    def rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
-        return [{k: json.loads(v) if k in ("input", "metadata", "reference", "tool_calls") and v is not None else v
-                 for k, v in row.items()} for row in frame.iter_rows(named=True)]
-    quarantine = store.quarantine(name).drop("ingested_at")
-    return {"requests": rows(store.requests(name)), "captured": rows(store.captured(name)),
-            "quarantine": rows(quarantine)}
-
-
 def both_ways(store: Store, paths: list[Path], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
-    """The paths ingested through the SQL path, then through the Python reader alone."""
-    fast = ingest(store, paths, "fast", fmt="langfuse", progress=False)
-    with monkeypatch.context() as patch:
-        patch.setattr(harness.ingest, "sql_convertible", lambda reader, paths: False)
-        slow = ingest(store, paths, "slow", fmt="langfuse", progress=False)
-    assert (fast.n_requests, fast.n_captured, fast.n_quarantined) == (slow.n_requests, slow.n_captured,
-                                                                      slow.n_quarantined)
-    return stored(store, "fast"), stored(store, "slow")
-
-
-def converted_in_sql(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Rows the SQL converts in each block, recorded as the ingest runs."""
-    counts: list[int] = []
-    insert = harness.ingest_langfuse.insert_traces
-
-    def counting(writer: Any, staged: Any, seqs: Any, n_rows: int, **kwargs: Any) -> None:
-        counts.append(sum(staged.column("_simple").to_pylist()))
-        insert(writer, staged, seqs, n_rows, **kwargs)
-    monkeypatch.setattr(harness.ingest_langfuse, "insert_traces", counting)
-    return counts
+    return ingested_both_ways(store, paths, "langfuse", monkeypatch)
 
 
 def test_the_fixture_traces_are_stored_alike(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -129,7 +103,7 @@ def test_small_blocks_number_rows_as_one_pass_does(store: Store, tmp_path: Path,
     files in different places: the numbers are the same."""
     monkeypatch.setenv("HARNESS_INGEST_BLOCK_ROWS", block_rows)
     monkeypatch.setattr(harness.capture.values, "BATCH_ROWS", batch_rows)
-    monkeypatch.setattr(harness.ingest_langfuse, "BATCH_ROWS", batch_rows)
+    monkeypatch.setattr(harness.ingest_converted, "BATCH_ROWS", batch_rows)
     first, second = traces_file(tmp_path / "a.jsonl"), tmp_path / "b.jsonl"
     second.write_text("".join(json.dumps(dict(BASE, id=f"b-{i}", input=f"q {i}")) + "\n" for i in range(9)))
     fast, slow = both_ways(store, [first, second], monkeypatch)
@@ -150,9 +124,9 @@ def test_blank_and_broken_lines_go_to_python_with_their_numbers(store: Store, tm
 
 
 def test_files_with_observations_take_the_python_reader(tmp_path: Path) -> None:
-    reader = harness.ingest_langfuse.LangfuseReader()
-    assert not harness.ingest_langfuse.sql_convertible(reader, [FIXTURES / "traces.jsonl", FIXTURES / "observations.jsonl"])
-    assert not harness.ingest_langfuse.sql_convertible(reader, [FIXTURES / "traces_export.json"])
-    assert harness.ingest_langfuse.sql_convertible(reader, [traces_file(tmp_path / "t.jsonl")])
+    reader = LangfuseReader()
+    assert sql_converter(reader, [FIXTURES / "traces.jsonl", FIXTURES / "observations.jsonl"]) is None
+    assert sql_converter(reader, [FIXTURES / "traces_export.json"]) is None
+    assert sql_converter(reader, [traces_file(tmp_path / "t.jsonl")]) is not None
     reader.variant_from = "release"
-    assert not harness.ingest_langfuse.sql_convertible(reader, [traces_file(tmp_path / "t.jsonl")])
+    assert sql_converter(reader, [traces_file(tmp_path / "t.jsonl")]) is None

@@ -27,7 +27,8 @@ from typing import Any, BinaryIO
 from harness.capture.base import BOM, open_source
 from harness.capture.jsonl import RAW_PREFIX_BYTES, JsonlReader
 
-__all__ = ["MAX_DOCUMENT_BYTES", "RAW_PREFIX_BYTES", "Document", "first_document", "iter_documents", "parsed_line",
+__all__ = ["ENVELOPE_KEYS", "MAX_DOCUMENT_BYTES", "RAW_PREFIX_BYTES", "Document", "first_document", "iter_documents", "line_documents",
+           "parsed_line",
            "size_text", "too_long"]
 
 MAX_DOCUMENT_BYTES: int = JsonlReader().max_line_bytes
@@ -138,11 +139,17 @@ def _lines(source: _Source, limit: int, number: int) -> Iterator[Document]:
         if len(line) > limit and not line.endswith(b"\n"):
             yield number, None, too_long(_rest_of_line(source, len(line)), limit, "line")
         elif line.strip():
-            document, error = parsed_line(line)
-            items = envelope_items(document) if isinstance(document, dict) else None
-            for item in items if items is not None else [document]:
-                yield number, item, error
+            for document, error in line_documents(line):
+                yield number, document, error
         number += 1
+
+
+def line_documents(line: bytes | bytearray) -> list[tuple[Any, str | None]]:
+    """The documents of one JSON line, each with None or why it is not one: the line's value, or
+    the items of the envelope it is."""
+    document, error = parsed_line(line)
+    items = envelope_items(document) if isinstance(document, dict) else None
+    return [(item, error) for item in items] if items is not None else [(document, error)]
 
 
 def _rest_of_line(source: _Source, size: int) -> int:
@@ -166,6 +173,8 @@ def parsed_line(line: bytes | bytearray) -> tuple[Any, str | None]:
         return None, f"invalid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
     except RecursionError:
         return None, "invalid JSON: nested too deeply"
+    except ValueError:  # Python's limit on the digits of an integer (4,300): not a crash of the whole ingest
+        return None, "invalid JSON: an integer with too many digits"
 
 
 def _object_or_lines(source: _Source, limit: int) -> Iterator[Document]:

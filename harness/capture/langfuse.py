@@ -38,7 +38,7 @@ from typing import Any
 
 from harness.canonical import Malformed
 from harness.capture.base import RawBatch
-from harness.capture.documents import envelope_items, iter_documents, parsed_line
+from harness.capture.documents import iter_documents, line_documents
 from harness.capture.langsmith import chat_messages
 from harness.capture.values import (
     Item,
@@ -114,14 +114,13 @@ class LangfuseReader:
 
 def line_items(source: str, number: int, text: bytes | bytearray) -> list[Item]:
     """What read_group makes of one line of a JSON Lines group that holds no separate observations
-    (harness.ingest_langfuse converts such groups in SQL and hands it the lines the SQL leaves)."""
-    document, error = parsed_line(text)
-    if error is not None:
-        return [Malformed(source, number, error)]
-    items = envelope_items(document) if isinstance(document, dict) else None
+    (harness.ingest_converted converts such groups in SQL and hands it the lines the SQL leaves)."""
     out: list[Item] = []
-    for item in map(_unwrapped, items if items is not None else [document]):
-        if _is_trace(item):
+    for document, error in line_documents(text):
+        item = _unwrapped(document)
+        if error is not None:
+            out.append(Malformed(source, number, error))
+        elif _is_trace(item):
             out.append((source, number, _record(item, [], None)))
         else:
             out.append(_orphan(source, number, item) if _is_observation(item)

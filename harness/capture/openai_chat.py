@@ -27,7 +27,7 @@ from typing import Any
 
 from harness.canonical import Malformed
 from harness.capture.base import RawBatch
-from harness.capture.documents import iter_documents
+from harness.capture.documents import iter_documents, line_documents
 from harness.capture.values import (
     Item,
     batches,
@@ -47,6 +47,7 @@ __all__ = [
     "OpenAIChatReader",
     "api_error",
     "completion_captured",
+    "line_items",
     "other_choices",
     "response_captured",
 ]
@@ -81,16 +82,26 @@ def _entries(path: Path, hasher: Any, variant_from: str | None) -> Iterator[Item
     """Canonical records, or the reason an entry cannot be one, in file order."""
     source = str(path)
     for line, document, error in iter_documents(path, hasher):
-        if error is not None:
-            yield Malformed(source, line, error)
-        elif not OpenAIChatReader.matches(document):
-            yield malformed(source, line, "not an OpenAI chat log entry (a request with messages, and a response"
-                            " or an error)", document)
-        else:
-            try:
-                yield source, line, _record(document, variant_from)
-            except ValueError as exc:
-                yield malformed(source, line, str(exc), document)
+        yield _item(source, line, document, error, variant_from)
+
+
+def line_items(source: str, number: int, text: bytes | bytearray) -> list[Item]:
+    """What read_group (without `variant_from`) makes of one JSON line (harness.ingest_converted
+    converts JSON Lines in SQL and hands it the lines the SQL leaves)."""
+    return [_item(source, number, document, error, None) for document, error in line_documents(text)]
+
+
+def _item(source: str, line: int, document: Any, error: str | None, variant_from: str | None) -> Item:
+    """The canonical record of one document, or the reason it cannot be one."""
+    if error is not None:
+        return Malformed(source, line, error)
+    if not OpenAIChatReader.matches(document):
+        return malformed(source, line, "not an OpenAI chat log entry (a request with messages, and a response"
+                         " or an error)", document)
+    try:
+        return source, line, _record(document, variant_from)
+    except ValueError as exc:
+        return malformed(source, line, str(exc), document)
 
 
 def _record(entry: dict[str, Any], variant_from: str | None) -> dict[str, Any]:

@@ -23,13 +23,13 @@ from harness.store.connection import registered
 from harness.store.datasets import DatasetWriter
 from harness.store.normalize import CAPTURED_TYPE
 
-__all__ = ["brackets", "insert_json_block", "lenient_text", "parser_for", "stage_json_block"]
+__all__ = ["DEEP", "brackets", "insert_json_block", "lenient", "lenient_text", "parser_for", "stage_json_block"]
 
 _COLUMNS = ("{request_id: 'VARCHAR', timestamp: 'VARCHAR', user_id: 'VARCHAR', session_id: 'VARCHAR',"
             " input: 'JSON', metadata: 'JSON', reference: 'JSON', captured: '%s'}")
 _NESTED = ("input", "metadata", "reference", "captured")
 _ALL = ("request_id", "timestamp", "user_id", "session_id", *_NESTED)
-_DEEP = 400
+DEEP = 400
 """Brackets in one value from which its nesting may be too deep for Python's parser (about 1,000
 levels): such a block is checked line by line, where Python decides."""
 
@@ -38,9 +38,14 @@ levels): such a block is checked line by line, where Python decides."""
 # begins with a literal byte, which keeps the scan of a block at memchr speed; one that matches
 # inside a string ("x, nan.") only sends its block the slower way.
 _NON_FINITE = r"-?(?:[nN][aA][nN]|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)(?:[^a-zA-Z0-9_]|$)"
-_LENIENT_TEXT = (rf"regexp_matches(content, ',[ \t\r\n]*(?:[\]}}]|{_NON_FINITE})')"
-                 rf" OR regexp_matches(content, ':[ \t\r\n]*{_NON_FINITE}')"
-                 rf" OR regexp_matches(content, '\[[ \t\r\n]*{_NON_FINITE}')")
+
+
+def lenient(column: str) -> str:
+    """True for JSON text that may hold what only DuckDB's parser accepts (a trailing comma, a
+    non-finite number)."""
+    return (rf"(regexp_matches({column}, ',[ \t\r\n]*(?:[\]}}]|{_NON_FINITE})')"
+            rf" OR regexp_matches({column}, ':[ \t\r\n]*{_NON_FINITE}')"
+            rf" OR regexp_matches({column}, '\[[ \t\r\n]*{_NON_FINITE}'))")
 
 
 def _text(column: str) -> str:
@@ -51,15 +56,15 @@ def _text(column: str) -> str:
 
 def brackets(column: str) -> str:
     """True for a long value with many brackets: possibly nested deeper than Python reads."""
-    return (f"CASE WHEN strlen({column}) > {2 * _DEEP} THEN strlen({column}) - strlen(replace(replace({column}::VARCHAR,"
-            f" '[', ''), '{{', '')) > {_DEEP} ELSE false END")
+    return (f"CASE WHEN strlen({column}) > {2 * DEEP} THEN strlen({column}) - strlen(replace(replace({column}::VARCHAR,"
+            f" '[', ''), '{{', '')) > {DEEP} ELSE false END")
 
 
 def _brackets_in_list(column: str) -> str:
     """brackets() for a list of JSON values, counted over all of them (without serializing the list)."""
-    return (f"CASE WHEN list_sum(list_transform({column}, lambda v: strlen(v))) > {2 * _DEEP} THEN list_sum("
+    return (f"CASE WHEN list_sum(list_transform({column}, lambda v: strlen(v))) > {2 * DEEP} THEN list_sum("
             f"list_transform({column}, lambda v: strlen(v) - strlen(replace(replace(v::VARCHAR, '[', ''), '{{', ''))))"
-            f" >= {_DEEP} ELSE false END")
+            f" >= {DEEP} ELSE false END")
 
 
 def stage_json_block(parser: duckdb.DuckDBPyConnection, files: list[Path], *, n_lines: int, max_line_bytes: int,
@@ -118,5 +123,5 @@ def _lenient(parser: duckdb.DuckDBPyConnection, staged: pa.Table, files: list[Pa
 
 def lenient_text(parser: duckdb.DuckDBPyConnection, files: list[Path]) -> bool:
     """True when the files' text may hold what only DuckDB's parser accepts."""
-    return bool(parser.execute(f"SELECT bool_or({_LENIENT_TEXT}) FROM read_text(?)",
+    return bool(parser.execute(f"SELECT bool_or({lenient('content')}) FROM read_text(?)",
                                [[str(f) for f in files]]).fetchall()[0][0])
