@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 
 from harness.canonical import Malformed
@@ -216,9 +215,9 @@ def _add_block(writer: DatasetWriter, block: _Block, numbering: _Numbering) -> N
                 records.append((item[1], item[2]))
                 record_seqs.append(int(seqs[first_item[offset] + k]))
     if records:
-        batch = batch_from_records(records, source, 0)
-        writer.add_batch(batch.frame.with_columns(pl.Series("_seq", record_seqs, dtype=pl.Int64)), source,
-                         trusted_json=True)
+        batch = batch_from_records(records, source, 0, seqs=record_seqs)
+        writer.add_batch(batch.frame, source, trusted_json=True)
+        bad += batch.malformed
     writer.add_malformed(bad)
 
 

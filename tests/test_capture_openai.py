@@ -248,3 +248,20 @@ def test_chat_log_with_several_choices_keeps_them(store: Store) -> None:
         {"output": "Ticket Tamer", "tool_calls": []}]}
     row = store.captured("n2").row(0, named=True)
     assert (row["output"], row["input_tokens"], row["output_tokens"], row["latency_ms"]) == ("HelpHub", 14, 9, 640.0)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_lone_surrogate_sets_its_line_aside_not_the_ingest(store: Store, tmp_path: Path, compress: bool) -> None:
+    """`\\ud83d` alone parses as JSON but is no character: that line is quarantined, the rest ingested."""
+    lines = CHAT.read_text(encoding="utf-8").splitlines()
+    first = json.loads(lines[0])
+    first["request"]["messages"][-1]["content"] = "hi \ud83d there"
+    data = ("\n".join([json.dumps(first), *lines[1:]]) + "\n").encode()
+    path = tmp_path / ("chat.jsonl.gz" if compress else "chat.jsonl")
+    path.write_bytes(gzip.compress(data) if compress else data)
+    whole = ingest(store, [CHAT], "whole", fmt="openai_chat", progress=False)
+    summary = ingest(store, [path], "s", fmt="openai_chat", progress=False)
+    assert summary.n_requests == whole.n_requests - 1
+    assert summary.n_quarantined == whole.n_quarantined + 1
+    quarantined = store.quarantine("s")
+    assert "surrogate" in quarantined.filter(quarantined["line"] == 1)["reason"][0]

@@ -24,9 +24,11 @@ Located = tuple[int, Any]
 
 
 def batch_from_records(records: Iterable[tuple[int, dict[str, Any]]], source: str, seq_start: int,
-                       malformed: list[Malformed] | None = None) -> RawBatch:
+                       malformed: list[Malformed] | None = None, seqs: list[int] | None = None) -> RawBatch:
     """A RawBatch of canonical columns from (line, record) pairs: strings stay strings, nested
-    values become JSON text, exactly what the JSON Lines reader would have produced."""
+    values become JSON text, exactly what the JSON Lines reader would have produced. Rows are
+    numbered from `seq_start`, or by `seqs` (one per record) when given. A record whose text holds
+    a lone UTF-16 surrogate is set aside among the batch's malformed lines."""
     rows: dict[str, list[Any]] = {c: [] for c in CANONICAL_COLUMNS}
     lines: list[int] = []
     for line, record in records:
@@ -38,8 +40,34 @@ def batch_from_records(records: Iterable[tuple[int, dict[str, Any]]], source: st
                 value = str(value)
             rows[column].append(value)
         lines.append(line)
-    frame = pl.DataFrame(rows, schema={c: pl.String for c in CANONICAL_COLUMNS}).with_columns(
-        pl.Series("_line", lines, dtype=pl.Int64),
-        pl.int_range(seq_start, seq_start + len(lines), dtype=pl.Int64).alias("_seq"),
-    )
+    numbers = seqs if seqs is not None else list(range(seq_start, seq_start + len(lines)))
+    try:
+        frame = _frame(rows, lines, numbers)
+    except UnicodeEncodeError:  # a lone surrogate ("\\ud83d" in the JSON) is no character: set its lines aside
+        keep, refused = _encodable(rows, lines, source)
+        rows = {c: [rows[c][i] for i in keep] for c in CANONICAL_COLUMNS}
+        malformed = [*(malformed or []), *refused]
+        frame = _frame(rows, [lines[i] for i in keep], [numbers[i] for i in keep])
     return RawBatch(frame, source, malformed or [], trusted_json=True)
+
+
+def _frame(rows: dict[str, list[Any]], lines: list[int], seqs: list[int]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema={c: pl.String for c in CANONICAL_COLUMNS}).with_columns(
+        pl.Series("_line", lines, dtype=pl.Int64), pl.Series("_seq", seqs, dtype=pl.Int64))
+
+
+def _encodable(rows: dict[str, list[Any]], lines: list[int], source: str) -> tuple[list[int], list[Malformed]]:
+    """The indexes of the rows whose text is valid UTF-8, and a Malformed for each other row."""
+    def ok(i: int) -> bool:
+        try:
+            for column in CANONICAL_COLUMNS:
+                if rows[column][i] is not None:
+                    rows[column][i].encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+
+    keep = [i for i in range(len(lines)) if ok(i)]
+    refused = [Malformed(source, lines[i], "a text holds half of a UTF-16 surrogate pair (a lone \\ud800-\\udfff"
+                         " escape), which is not a character") for i in sorted(set(range(len(lines))) - set(keep))]
+    return keep, refused

@@ -166,7 +166,8 @@ class DatasetWriter:
                 "source": [r.source for r in rows],
                 "line": [r.line for r in rows],
                 "reason": [r.reason for r in rows],
-                "raw": [None if r.raw is None else r.raw[:RAW_LIMIT] for r in rows],
+                # a lone surrogate in a line the parser accepted cannot be encoded: "?" stands for it
+                "raw": [None if r.raw is None else r.raw[:RAW_LIMIT].encode("utf-8", "replace").decode() for r in rows],
                 "raw_bytes": [r.raw_bytes if r.raw_bytes is not None else _len(r.raw) for r in rows],
             },
             schema={"dataset": pl.String, "source": pl.String, "line": pl.Int64, "reason": pl.String,
