@@ -275,7 +275,7 @@ def _readable_roots(fields: dict[str, Steps | None]) -> type | tuple[type, ...]:
 
 def _names_sandbox(template: Any) -> bool:
     """True when the body template passes the sandbox on ({{tools_url}}, {{request_key}}, {{mcp_url}})."""
-    roots = {m.group(1).split(".")[0].split("[")[0] for m in _PLACEHOLDER.finditer(json.dumps(template))}
+    roots = {m.group(1).partition(".")[0] for m in _PLACEHOLDER.finditer(json.dumps(template))}  # as _compile_path
     return not roots.isdisjoint(("tools_url", "request_key", "mcp_url"))
 
 

@@ -8,7 +8,7 @@ the same as for canonical JSON Lines. Missing values stay missing: never invent 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import polars as pl
@@ -40,7 +40,7 @@ def batch_from_records(records: Iterable[tuple[int, dict[str, Any]]], source: st
                 value = str(value)
             rows[column].append(value)
         lines.append(line)
-    numbers = seqs if seqs is not None else list(range(seq_start, seq_start + len(lines)))
+    numbers = seqs if seqs is not None else range(seq_start, seq_start + len(lines))
     try:
         frame = _frame(rows, lines, numbers)
     except UnicodeEncodeError:  # a lone surrogate ("\\ud83d" in the JSON) is no character: set its lines aside
@@ -51,23 +51,22 @@ def batch_from_records(records: Iterable[tuple[int, dict[str, Any]]], source: st
     return RawBatch(frame, source, malformed or [], trusted_json=True)
 
 
-def _frame(rows: dict[str, list[Any]], lines: list[int], seqs: list[int]) -> pl.DataFrame:
+def _frame(rows: dict[str, list[Any]], lines: list[int], seqs: Sequence[int]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema={c: pl.String for c in CANONICAL_COLUMNS}).with_columns(
         pl.Series("_line", lines, dtype=pl.Int64), pl.Series("_seq", seqs, dtype=pl.Int64))
 
 
 def _encodable(rows: dict[str, list[Any]], lines: list[int], source: str) -> tuple[list[int], list[Malformed]]:
     """The indexes of the rows whose text is valid UTF-8, and a Malformed for each other row."""
-    def ok(i: int) -> bool:
+    keep: list[int] = []
+    refused: list[Malformed] = []
+    for i, line in enumerate(lines):
         try:
             for column in CANONICAL_COLUMNS:
                 if rows[column][i] is not None:
                     rows[column][i].encode("utf-8")
+            keep.append(i)
         except UnicodeEncodeError:
-            return False
-        return True
-
-    keep = [i for i in range(len(lines)) if ok(i)]
-    refused = [Malformed(source, lines[i], "a text holds half of a UTF-16 surrogate pair (a lone \\ud800-\\udfff"
-                         " escape), which is not a character") for i in sorted(set(range(len(lines))) - set(keep))]
+            refused.append(Malformed(source, line, "a text holds half of a UTF-16 surrogate pair (a lone"
+                                     " \\ud800-\\udfff escape), which is not a character"))
     return keep, refused
