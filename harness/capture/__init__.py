@@ -117,7 +117,7 @@ def _sniff_zip(path: Path) -> str:
 def _first_line_parses(head: bytes) -> bool:
     try:
         json.loads(head.split(b"\n", 1)[0])
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # invalid JSON or UTF-8, nested too deeply, past the digit limit
         return False
     return True
 

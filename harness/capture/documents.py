@@ -289,14 +289,14 @@ def _values(source: _Source, limit: int, bracketed: bool) -> Iterator[Document]:
                     value, end = decoder.raw_decode(buffer, pos)
                     if end < len(buffer) or eof or isinstance(value, dict | list | str):
                         break  # a number or literal at the end of the buffer may go on
-                except json.JSONDecodeError as exc:
+                except (json.JSONDecodeError, RecursionError) as exc:
                     if eof and not bracketed and not index and _looks_like_lines(buffer.encode()):
                         yield from _lines(_Source(_BytesStream(buffer.encode())), limit, 1)
-                        return  # JSON Lines whose first line is broken: line by line
-                    if eof:
+                        return  # JSON Lines whose first line is broken or nested too deeply: line by line
+                    if isinstance(exc, RecursionError) and (eof or bracketed or index):
+                        raise _Stop(f"element {index + 1} is nested too deeply") from None
+                    if eof and isinstance(exc, json.JSONDecodeError):
                         raise _Stop(_syntax(exc, buffer, index, bracketed)) from None
-                except RecursionError:
-                    raise _Stop(f"element {index + 1} is nested too deeply") from None
                 if len(buffer) - pos > limit:
                     raise _Stop(too_long(len(buffer) - pos, limit, _what(index + 1, bracketed)))
                 more()

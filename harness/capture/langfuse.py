@@ -182,7 +182,7 @@ def json_value(value: Any, depth: int = 3) -> Any:
     while depth and isinstance(value, str) and value.lstrip()[:1] in ('{', '[', '"'):
         try:
             value = json.loads(value)
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # invalid, nested too deeply, or past the digit limit
             break
         depth -= 1
     return value

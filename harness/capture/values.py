@@ -119,11 +119,12 @@ def summed(values: Iterable[float | int | None]) -> float | int | None:
 
 
 def decoded(value: Any) -> Any:
-    """JSON text of an object or a list decoded; anything else (invalid JSON too) as it is."""
+    """JSON text of an object or a list decoded; anything else (invalid JSON too, or JSON Python's
+    parser refuses: nested too deeply, an integer past its digit limit) as it is."""
     if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
         try:
             return json.loads(value)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             return value
     return value
 
