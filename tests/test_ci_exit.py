@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from harness.cli.common import FailOn, verdict_exit
-from tests.procs import REPO
+from tests.procs import REPO, harness_env
 
 
 def readme_snippet() -> str:
@@ -36,3 +38,35 @@ def test_readme_ci_snippet_fails_on_everything_but_proceed_and_pause(code: int, 
 ])
 def test_fail_on_sets_the_mildest_failing_verdict(verdict: str, fail_on: FailOn | None, code: int) -> None:
     assert verdict_exit(verdict, fail_on) == code
+
+
+ENTRY = """
+import atexit, sys, threading
+from harness.cli import main
+atexit.register(lambda: print("exit handler ran", file=sys.stderr))
+class Witness:
+    def __del__(self):  # runs when the interpreter tears its modules down
+        print("torn down", file=sys.stderr)
+witness = Witness()
+if sys.argv[1] == "thread":  # a thread still at work: the ordinary exit waits for it
+    threading.Thread(target=lambda: (threading.Event().wait(0.5), print("thread finished", flush=True))).start()
+sys.argv = ["harness", *sys.argv[2:]]
+main()
+"""
+
+
+@pytest.mark.parametrize(("args", "code"), [(["--help"], 0), (["nosuch"], 2), (["runs", "--db", "missing.duckdb"], 1)])
+@pytest.mark.parametrize("thread", ["none", "thread"])
+def test_the_entry_point_keeps_exit_codes_output_and_exit_handlers(tmp_path: Path, args: list[str], code: int,
+                                                                    thread: str) -> None:
+    """The console script skips the interpreter's teardown but keeps what a CI job relies on: the exit
+    code, every line of output (stdout a pipe), the exit handlers; with a thread at work it takes
+    the ordinary exit, which waits for the thread."""
+    result = subprocess.run([sys.executable, "-c", ENTRY, thread, *args], cwd=tmp_path, env=harness_env(),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == code, result.stderr
+    assert "exit handler ran" in result.stderr
+    assert ("torn down" in result.stderr) is (thread == "thread")
+    if args == ["--help"]:
+        assert "Usage: harness" in result.stdout and "replay" in result.stdout
+    assert ("thread finished" in result.stdout) is (thread == "thread")
