@@ -12,7 +12,7 @@ frameworks dump as `{"spans": [...]}`) adds `kind`, `status: {"status_code", "de
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +25,8 @@ __all__ = ["OPENINFERENCE_KIND", "dict_span", "is_dict_span"]
 OPENINFERENCE_KIND = "openinference.span.kind"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FRACTION = re.compile(r"(\.\d{6})\d+")
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+"""Types of JSON values that are leaves."""
 
 
 def is_dict_span(document: Any) -> bool:
@@ -38,7 +40,7 @@ def dict_span(document: Any, source: str, line: int) -> Span:
     if not is_dict_span(document):
         raise ValueError("neither an OTLP request nor a span object (no context.trace_id)")
     context = document["context"]
-    attributes = dict(_flatten(document.get("attributes") or {}))
+    attributes = _flattened(document.get("attributes") or {})
     kind = document.get("span_kind")
     if OPENINFERENCE_KIND not in attributes and isinstance(kind, str) and not kind.upper().startswith("SPAN_KIND"):
         attributes[OPENINFERENCE_KIND] = kind
@@ -54,7 +56,7 @@ def dict_span(document: Any, source: str, line: int) -> Span:
         events=_events(document.get("events")),
         status=status_name(document.get("status_code", status.get("status_code"))),
         status_message=str(document.get("status_message") or status.get("description") or ""),
-        resource=dict(_flatten(mapping(document.get("resource")).get("attributes") or {})),
+        resource=_flattened(mapping(document.get("resource")).get("attributes") or {}),
         source=source,
         line=line,
     )
@@ -73,20 +75,33 @@ def _events(events: Any) -> list[tuple[str, dict[str, Any]]]:
     """Span events `[{"name", "timestamp", "attributes"}]` as (name, flat attributes)."""
     if not isinstance(events, list):
         return []
-    return [(str(e.get("name") or ""), dict(_flatten(e.get("attributes") or {})))
+    return [(str(e.get("name") or ""), _flattened(e.get("attributes") or {}))
             for e in events if isinstance(e, Mapping)]
 
 
-def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+def _flattened(value: Any) -> dict[str, Any]:
     """Nested attributes as dotted keys (lists of objects by index); `metadata` stays one object."""
-    if isinstance(value, Mapping) and prefix != "metadata":
+    out: dict[str, Any] = {}
+    _flatten(value, "", out)
+    return out
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
+    """`value`'s leaves into `out` under `prefix`; plain values (most attributes) are written
+    without a call of their own."""
+    if (type(value) is dict or isinstance(value, Mapping)) and prefix != "metadata":
         for key, inner in value.items():
-            yield from _flatten(inner, f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if type(inner) in _PLAIN:
+                if name:
+                    out[name] = inner
+            else:
+                _flatten(inner, name, out)
+    elif isinstance(value, list) and value and all(type(v) is dict or isinstance(v, Mapping) for v in value):
         for index, inner in enumerate(value):
-            yield from _flatten(inner, f"{prefix}.{index}")
+            _flatten(inner, f"{prefix}.{index}", out)
     elif prefix:
-        yield prefix, value
+        out[prefix] = value
 
 
 def _nanos(value: Any, field: str) -> int | None:

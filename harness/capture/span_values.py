@@ -53,13 +53,15 @@ def first_value(spans: Iterable[Span], keys: Iterable[str]) -> Any:
 
 def indexed(attributes: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
     """Objects flattened as `prefix.N.key` attributes, in index order, keys relative to the item."""
-    items: dict[int, dict[str, Any]] = {}
     start = prefix + "."
-    for key, value in attributes.items():
-        if key.startswith(start):
-            index, _, rest = key[len(start):].partition(".")
-            if index.isdigit() and rest:
-                items.setdefault(int(index), {})[rest] = value
+    keys = [key for key in attributes if key.startswith(start)]  # most spans have none: one quick pass
+    if not keys:
+        return []
+    items: dict[int, dict[str, Any]] = {}
+    for key in keys:
+        index, _, rest = key[len(start):].partition(".")
+        if index.isdigit() and rest:
+            items.setdefault(int(index), {})[rest] = attributes[key]
     return [items[i] for i in sorted(items)]
 
 
