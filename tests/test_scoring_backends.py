@@ -59,10 +59,16 @@ def test_onnx_backends_agree_with_torch(onnx_cache: Path, torch_vectors: np.ndar
     assert [f.parent.name.rsplit("-", 1)[1] for f in files] == ["fp32", "int8"]
     import onnx
 
-    ops = [node.op_type for node in onnx.load(str(files[1]), load_external_data=False).graph.node]
+    nodes = onnx.load(str(files[1]), load_external_data=False).graph.node
+    ops = [node.op_type for node in nodes]
     fused = [node.op_type for node in onnx.load(str(files[0])).graph.node]
-    assert ops.count("MatMulNBits") == 36 and "MatMulNBits" not in fused
-    assert fused.count("SkipLayerNormalization") == 12 and fused.count("BiasGelu") == 6  # the optimizer's fusions
+    # the optimizer's fusions: one Attention op per layer (QKV kept float32 in int8), layer norms, GELU
+    assert fused.count("Attention") == ops.count("Attention") == 6 and fused.count("EmbedLayerNormalization") == 1
+    assert fused.count("SkipLayerNormalization") == 12 and fused.count("BiasGelu") == 6
+    # per layer: attention output and both feed-forward products in blocks of 64
+    assert ops.count("MatMulNBits") == 18 and "MatMulNBits" not in fused and "MatMul" not in ops
+    blocks = {a.i for node in nodes if node.op_type == "MatMulNBits" for a in node.attribute if a.name == "block_size"}
+    assert blocks == {64}
 
 
 def test_onnx_batches_group_texts_by_token_count(onnx_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
