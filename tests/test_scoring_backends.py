@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -58,10 +59,35 @@ def test_onnx_backends_agree_with_torch(onnx_cache: Path, torch_vectors: np.ndar
     assert [f.parent.name.rsplit("-", 1)[1] for f in files] == ["fp32", "int8"]
     import onnx
 
-    ops = [node.op_type for node in onnx.load(str(files[1]), load_external_data=False).graph.node]
+    nodes = onnx.load(str(files[1]), load_external_data=False).graph.node
+    ops = [node.op_type for node in nodes]
     fused = [node.op_type for node in onnx.load(str(files[0])).graph.node]
-    assert ops.count("MatMulNBits") == 36 and "MatMulNBits" not in fused
-    assert fused.count("SkipLayerNormalization") == 12 and fused.count("BiasGelu") == 6  # the optimizer's fusions
+    # the optimizer's fusions: one Attention op per layer (QKV kept float32 in int8), layer norms, GELU
+    assert fused.count("Attention") == ops.count("Attention") == 6 and fused.count("EmbedLayerNormalization") == 1
+    assert fused.count("SkipLayerNormalization") == 12 and fused.count("BiasGelu") == 6
+    # per layer: attention output and both feed-forward products in blocks of 64
+    assert ops.count("MatMulNBits") == 18 and "MatMulNBits" not in fused and "MatMul" not in ops
+    blocks = {a.i for node in nodes if node.op_type == "MatMulNBits" for a in node.attribute if a.name == "block_size"}
+    assert blocks == {64}
+
+
+def test_onnx_batches_group_texts_by_token_count(onnx_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Texts are batched by token count, not characters: a 20-digit number is more tokens than a
+    28-letter word, so it joins the longer batch, and each batch pads to less."""
+    embedder = Embedder(backend="onnx", cache_dir=str(onnx_cache), batch_size=2, threads=1)
+    encoder = embedder._load()
+    seen: list[tuple[int, ...]] = []
+    forward = encoder._forward
+
+    def recorded(features: dict[str, Any]) -> np.ndarray:
+        seen.append(tuple(features["input_ids"].shape))
+        return forward(features)
+
+    monkeypatch.setattr(encoder, "_forward", recorded)
+    texts = ["Antidisestablishmentarianism", "12345678901234567890", "a b c d e f g h i j", "ok"]
+    vectors = embedder.encode(texts)
+    assert sorted(seen) == [(2, 10), (2, 14)]  # by characters: (2, 14) and (2, 12)
+    assert np.allclose(vectors, Embedder().encode(texts), atol=1e-5)
 
 
 def test_concurrent_exporters_leave_one_good_model_that_later_loads_reuse(tmp_path: Path) -> None:

@@ -66,8 +66,8 @@ class OnnxEncoder:
         self.pool = ThreadPoolExecutor(threads or os.cpu_count() or 1, thread_name_prefix="onnx")
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        # Longest first, as sentence-transformers does, so each batch pads little.
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        # Most tokens first (see _token_counts), so each batch pads little.
+        order = sorted(range(len(texts)), key=self._token_counts(texts).__getitem__, reverse=True)
         batches = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
         running = [(rows, self.pool.submit(self._forward, self.model.preprocess([texts[i] for i in rows])))
                    for rows in batches]  # the tokenizer stays on this thread: it is not safe to share
@@ -79,6 +79,18 @@ class OnnxEncoder:
             out[rows] = vectors
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms > 0, norms, 1.0)
+
+    def _token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Each text's token count (truncated as the model truncates), to order texts by: batches of
+        similar token counts pad less than sentence-transformers' order by characters (on the demo's
+        texts, batches of 64 held 20% more positions than tokens by characters, 1% by token count),
+        and a padded position costs the transformer as much as a token. Only the order depends on
+        these counts: each batch is tokenized again by the model's own preprocessing."""
+        if not texts:  # the tokenizer refuses an empty batch
+            return []
+        encoded = self.model.tokenizer(list(texts), truncation=True, max_length=self.model.max_seq_length,
+                                       return_attention_mask=False, return_token_type_ids=False)
+        return [len(ids) for ids in encoded["input_ids"]]
 
     def _forward(self, features: dict[str, Any]) -> np.ndarray:
         """One tokenized batch through the session, then the model's pooling (and normalization) modules."""
