@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from harness.capture.documents import iter_documents, parsed_line
 from harness.ingest import ingest
 from harness.store import Store
 from tests.converted_paths import both_ways
@@ -91,3 +92,20 @@ def test_a_line_too_deep_to_parse_is_set_aside_wherever_it_sits(
     assert fast == slow
     line = 1 if first else len(lines) + 1
     assert [row["reason"] for row in fast["quarantine"] if row["line"] == line] == ["invalid JSON: nested too deeply"]
+
+
+def test_a_log_whose_first_line_is_cut_short_keeps_the_rest_however_long(tmp_path: Path) -> None:
+    """A log whose first line is cut short, longer than one document may be: the file is still JSON
+    Lines, the first line set aside and every other line read (it used to be read as one document,
+    refused as too long, with every line in it)."""
+    lines = LOGS["openai_chat"][0].read_bytes().rstrip(b"\n").split(b"\n")  # (some hold \x1c or \u2028)
+    path = tmp_path / "rotated.jsonl"
+    path.write_bytes(b"\n".join([b'{"request": {"model": "gpt-4.1", "messa', *lines * 400]) + b"\n")
+    limit = path.stat().st_size // 4  # four times what one document may hold, and more than one read (1 MiB)
+
+    read = list(iter_documents(path, limit=limit))
+
+    assert len(read) == 1 + 400 * len(lines)
+    assert read[0][0] == 1 and read[0][2] is not None and read[0][2].startswith("invalid JSON")
+    assert [line for line, _, _ in read] == list(range(1, len(read) + 1))
+    assert [(document, error) for _, document, error in read[1:]] == [parsed_line(line + b"\n") for line in lines * 400]

@@ -116,6 +116,14 @@ def test_duplicate_request_ids_are_an_error_naming_them(store: Store, tmp_path: 
     assert store.datasets().height == 0
 
 
+def test_an_id_repeated_on_every_line_names_its_first_places_and_counts_the_rest(store: Store, tmp_path: Path) -> None:
+    """A log whose every line reuses one id must not give an error as long as the log."""
+    log = write_jsonl(tmp_path / "same.jsonl", [{"request_id": "same", "input": str(i)} for i in range(25)])
+    with pytest.raises(IngestError) as failure:
+        ingest(store, [log], "same", progress=False)
+    assert str(failure.value).endswith("'same' at lines 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 15 more")
+
+
 def test_dataset_is_immutable_unless_replaced(store: Store, tmp_path: Path) -> None:
     log = write_jsonl(tmp_path / "a.jsonl", simple_records(5))
     assert ingest(store, [log], "d", progress=False).n_requests == 5

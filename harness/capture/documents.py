@@ -84,7 +84,7 @@ def first_document(path: Path, limit: int = MAX_DOCUMENT_BYTES, tries: int = 100
 class _Source:
     """A binary stream with a pushback buffer, so a peeked head is read again."""
 
-    def __init__(self, stream: BinaryIO | _BytesStream) -> None:
+    def __init__(self, stream: BinaryIO | _BytesStream | _Joined) -> None:
         self._stream = stream
         self._pending = b""
 
@@ -225,6 +225,23 @@ class _BytesStream:
         return out
 
 
+class _Joined:
+    """Bytes already read, then the rest of the source, as one stream (a line may span the two)."""
+
+    def __init__(self, head: _BytesStream, tail: _Source) -> None:
+        self._head, self._tail = head, tail
+
+    def read(self, n: int) -> bytes:
+        data = self._head.read(n)
+        return data if len(data) == n else data + self._tail.read(n - len(data))
+
+    def readline(self, limit: int) -> bytes:
+        line = self._head.readline(limit)
+        if line.endswith(b"\n") or len(line) >= limit:
+            return line
+        return line + self._tail.readline(limit - len(line))
+
+
 def envelope_items(document: dict[str, Any]) -> list[Any] | None:
     """The records an export wraps, or None when the object is one record: `{"data": [...]}` and
     the like (an envelope without an id or a trace of its own, so a trace with its
@@ -290,9 +307,12 @@ def _values(source: _Source, limit: int, bracketed: bool) -> Iterator[Document]:
                     if end < len(buffer) or eof or isinstance(value, dict | list | str):
                         break  # a number or literal at the end of the buffer may go on
                 except (json.JSONDecodeError, RecursionError) as exc:
-                    if eof and not bracketed and not index and _looks_like_lines(buffer.encode()):
-                        yield from _lines(_Source(_BytesStream(buffer.encode())), limit, 1)
-                        return  # JSON Lines whose first line is broken or nested too deeply: line by line
+                    whole = eof or len(buffer) - pos > limit  # all there is, or all one document may be
+                    if whole and not bracketed and not index and _looks_like_lines(buffer[:CHUNK].encode()):
+                        # JSON Lines whose first line is broken or nested too deeply: line by line, however long
+                        read_so_far = _BytesStream(buffer.encode() + text.getstate()[0])
+                        yield from _lines(_Source(_Joined(read_so_far, source)), limit, 1)
+                        return
                     if isinstance(exc, RecursionError) and (eof or bracketed or index):
                         raise _Stop(f"element {index + 1} is nested too deeply") from None
                     if eof and isinstance(exc, json.JSONDecodeError):

@@ -217,12 +217,13 @@ class DatasetWriter:
         ).fetchall()]
         if not repeated:
             return
-        duplicates = self._con.execute(
-            "SELECT request_id, list(source ORDER BY seq), list(line ORDER BY seq) FROM requests WHERE dataset = ?"
-            " AND request_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY request_id ORDER BY min(seq)",
+        duplicates = self._con.execute(  # the first places of each: an id may repeat on every line of a big log
+            f"SELECT request_id, list(source ORDER BY seq)[1:{_PLACES_SHOWN}], list(line ORDER BY seq)[1:{_PLACES_SHOWN}],"
+            " count(*) FROM requests WHERE dataset = ? AND request_id IN (SELECT unnest(?::VARCHAR[]))"
+            " GROUP BY request_id ORDER BY min(seq)",
             [self.target, repeated],
         ).fetchall()
-        shown = "; ".join(f"{rid!r} at {_locations(files, lines)}" for rid, files, lines in duplicates[:10])
+        shown = "; ".join(f"{rid!r} at {_locations(files, lines, n)}" for rid, files, lines, n in duplicates[:10])
         more = " and more" if len(duplicates) > 10 else ""
         raise IngestError(f"duplicate request_id in dataset {self.name!r}: {shown}{more}")
 
@@ -243,11 +244,17 @@ def unchanged_content(kind: str, name: str, existing_hash: str | None, content_h
     raise DatasetExistsError(f"{kind} {name!r} already exists with different {content}; {kind}s are immutable")
 
 
-def _locations(files: list[str], lines: list[int]) -> str:
-    """Where a repeated id occurs: `lines 1, 3` within one file, `a.jsonl:1, b.jsonl:4` across files."""
+_PLACES_SHOWN = 10
+"""Places named per repeated id in the error; the count of the rest follows them."""
+
+
+def _locations(files: list[str], lines: list[int], count: int) -> str:
+    """Where a repeated id occurs: `lines 1, 3` within one file, `a.jsonl:1, b.jsonl:4` across files,
+    then how many more places there are when `count` exceeds those shown."""
+    more = f" and {count - len(lines):,} more" if count > len(lines) else ""
     if len(set(files)) == 1:
-        return "lines " + ", ".join(map(str, lines))
-    return ", ".join(f"{f}:{n}" for f, n in zip(files, lines, strict=True))
+        return "lines " + ", ".join(map(str, lines)) + more
+    return ", ".join(f"{f}:{n}" for f, n in zip(files, lines, strict=True)) + more
 
 
 def _rows_raw(frame: pl.DataFrame, lines: list[int]) -> dict[int, str]:
