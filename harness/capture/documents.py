@@ -195,6 +195,12 @@ def _object_or_lines(source: _Source, limit: int) -> Iterator[Document]:
             yield position, item, error
 
 
+def _after_first_line(text: str) -> bytes:
+    """The first line and up to CHUNK characters after it (what _looks_like_lines needs to see)."""
+    end = text.find("\n")
+    return text[: end + CHUNK].encode() if end >= 0 else b""
+
+
 def _looks_like_lines(data: bytes) -> bool:
     """True when a later line of the text is a whole JSON object by itself (JSON Lines)."""
     for line in data.split(b"\n")[1:50]:
@@ -308,7 +314,7 @@ def _values(source: _Source, limit: int, bracketed: bool) -> Iterator[Document]:
                         break  # a number or literal at the end of the buffer may go on
                 except (json.JSONDecodeError, RecursionError) as exc:
                     whole = eof or len(buffer) - pos > limit  # all there is, or all one document may be
-                    if whole and not bracketed and not index and _looks_like_lines(buffer[:CHUNK].encode()):
+                    if whole and not bracketed and not index and _looks_like_lines(_after_first_line(buffer)):
                         # JSON Lines whose first line is broken or nested too deeply: line by line, however long
                         read_so_far = _BytesStream(buffer.encode() + text.getstate()[0])
                         yield from _lines(_Source(_Joined(read_so_far, source)), limit, 1)
