@@ -82,11 +82,13 @@ def first_document(path: Path, limit: int = MAX_DOCUMENT_BYTES, tries: int = 100
 
 
 class _Source:
-    """A binary stream with a pushback buffer, so a peeked head is read again."""
+    """A binary stream with a pushback buffer, so a peeked head (or a whole block read as one
+    document, when it turns out to be JSON Lines) is read again; the buffer is read through an
+    offset, so pushing back many lines costs no copy per line."""
 
-    def __init__(self, stream: BinaryIO | _BytesStream | _Joined) -> None:
+    def __init__(self, stream: BinaryIO | _BytesStream) -> None:
         self._stream = stream
-        self._pending = b""
+        self._pending = _BytesStream(b"")
 
     def first_byte(self) -> bytes:
         """The first byte after a BOM and whitespace, left unread."""
@@ -94,34 +96,25 @@ class _Source:
         while head and not head.lstrip(_WHITESPACE):
             head = self._stream.read(CHUNK)
         head = head.lstrip(_WHITESPACE)
-        self._pending = head
+        self._pending = _BytesStream(head)
         return head[:1]
 
     def push_back(self, data: bytes) -> None:
-        self._pending = data + self._pending
+        self._pending = _BytesStream(data + self._pending.read())
 
     def read(self, n: int) -> bytes:
-        if self._pending:
-            data, self._pending = self._pending[:n], self._pending[n:]
-            return data if len(data) == n else data + self._stream.read(n - len(data))
-        return self._stream.read(n)
+        data = self._pending.read(n)
+        return data if len(data) == n else data + self._stream.read(n - len(data))
 
     def readline(self, limit: int) -> bytes:
-        if self._pending:
-            cut = self._pending.find(b"\n", 0, limit)
-            if cut >= 0:
-                line, self._pending = self._pending[: cut + 1], self._pending[cut + 1 :]
-                return line
-            if len(self._pending) >= limit:
-                line, self._pending = self._pending[:limit], self._pending[limit:]
-                return line
-            line, self._pending = self._pending, b""
-            return line + self._stream.readline(limit - len(line))
-        return self._stream.readline(limit)
+        line = self._pending.readline(limit)
+        if line.endswith(b"\n") or len(line) >= limit:
+            return line
+        return line + self._stream.readline(limit - len(line))
 
     def drain(self) -> None:
         """Read to the end (the content hash covers every byte), holding nothing."""
-        self._pending = b""
+        self._pending = _BytesStream(b"")
         while self._stream.read(CHUNK):
             pass
 
@@ -195,17 +188,15 @@ def _object_or_lines(source: _Source, limit: int) -> Iterator[Document]:
             yield position, item, error
 
 
-def _after_first_line(text: str) -> bytes:
-    """The first line and up to CHUNK characters after it (what _looks_like_lines needs to see)."""
+def _looks_like_lines(text: str) -> bool:
+    """True when one of the lines after the first (within CHUNK characters of it) is a whole JSON
+    object by itself: JSON Lines whose first line is broken, not one document."""
     end = text.find("\n")
-    return text[: end + CHUNK].encode() if end >= 0 else b""
-
-
-def _looks_like_lines(data: bytes) -> bool:
-    """True when a later line of the text is a whole JSON object by itself (JSON Lines)."""
-    for line in data.split(b"\n")[1:50]:
-        if line.lstrip()[:1] == b"{":
-            document, error = parsed_line(line)
+    if end < 0:
+        return False
+    for line in text[end + 1: end + 1 + CHUNK].split("\n")[:49]:
+        if line.lstrip()[:1] == "{":
+            document, error = parsed_line(line.encode())
             if error is None and isinstance(document, dict):
                 return True
     return False
@@ -223,29 +214,12 @@ class _BytesStream:
         return out
 
     def readline(self, limit: int = -1) -> bytes:
-        cut = self._data.find(b"\n", self._at)
+        cut = self._data.find(b"\n", self._at, len(self._data) if limit < 0 else self._at + limit)
         end = len(self._data) if cut < 0 else cut + 1
         if limit >= 0:
             end = min(end, self._at + limit)
         out, self._at = self._data[self._at:end], end
         return out
-
-
-class _Joined:
-    """Bytes already read, then the rest of the source, as one stream (a line may span the two)."""
-
-    def __init__(self, head: _BytesStream, tail: _Source) -> None:
-        self._head, self._tail = head, tail
-
-    def read(self, n: int) -> bytes:
-        data = self._head.read(n)
-        return data if len(data) == n else data + self._tail.read(n - len(data))
-
-    def readline(self, limit: int) -> bytes:
-        line = self._head.readline(limit)
-        if line.endswith(b"\n") or len(line) >= limit:
-            return line
-        return line + self._tail.readline(limit - len(line))
 
 
 def envelope_items(document: dict[str, Any]) -> list[Any] | None:
@@ -314,10 +288,10 @@ def _values(source: _Source, limit: int, bracketed: bool) -> Iterator[Document]:
                         break  # a number or literal at the end of the buffer may go on
                 except (json.JSONDecodeError, RecursionError) as exc:
                     whole = eof or len(buffer) - pos > limit  # all there is, or all one document may be
-                    if whole and not bracketed and not index and _looks_like_lines(_after_first_line(buffer)):
+                    if whole and not bracketed and not index and _looks_like_lines(buffer):
                         # JSON Lines whose first line is broken or nested too deeply: line by line, however long
-                        read_so_far = _BytesStream(buffer.encode() + text.getstate()[0])
-                        yield from _lines(_Source(_Joined(read_so_far, source)), limit, 1)
+                        source.push_back(buffer.encode() + text.getstate()[0])
+                        yield from _lines(source, limit, 1)
                         return
                     if isinstance(exc, RecursionError) and (eof or bracketed or index):
                         raise _Stop(f"element {index + 1} is nested too deeply") from None
