@@ -9,14 +9,13 @@ keys ...) instead of being read line by line into a pile of errors.
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from harness.capture.base import BOM, RawBatch, Reader, open_source
 from harness.capture.csv import CsvReader
-from harness.capture.documents import first_document, iter_documents
+from harness.capture.documents import first_document, iter_documents, parsed_line
 from harness.capture.jsonl import JsonlReader
 from harness.capture.parquet import ParquetReader
 from harness.errors import IngestError
@@ -115,11 +114,7 @@ def _sniff_zip(path: Path) -> str:
 
 
 def _first_line_parses(head: bytes) -> bool:
-    try:
-        json.loads(head.split(b"\n", 1)[0])
-    except (ValueError, RecursionError):  # invalid JSON or UTF-8, nested too deeply, past the digit limit
-        return False
-    return True
+    return parsed_line(head.split(b"\n", 1)[0])[1] is None
 
 
 def describe(path: Path, head: bytes) -> str:
