@@ -48,7 +48,7 @@ def attribute_dict(items: Any) -> dict[str, Any]:
     for item in _list(items):
         if type(item) is dict or isinstance(item, Mapping):
             key = item.get("key")
-            if type(key) is str or isinstance(key, str):
+            if isinstance(key, str):
                 value = item.get("value")
                 out[key] = value["stringValue"] if type(value) is dict and "stringValue" in value else any_value(value)
     return out
