@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +13,7 @@ import polars as pl
 import pytest
 
 from harness.config import parse_config
-from harness.errors import ReplayError
+from harness.errors import ReplayError, StoreError
 from harness.ingest import ingest
 from harness.replay import repeat_selected, replay
 from harness.store import Store
@@ -160,3 +163,42 @@ def test_a_call_cancelled_by_a_stop_records_the_attempts_it_made(store: Store, t
     assert summary.status == "budget_exhausted"
     cancelled = store.sql("SELECT attempts FROM responses WHERE error_type = 'cancelled'")["attempts"].to_list()
     assert cancelled and set(cancelled) == {3}
+
+
+def _other_process_opens(path: Path) -> bool:
+    """True when another process can open the store's file for writing right now."""
+    code = "import sys, duckdb\ntry:\n    duckdb.connect(sys.argv[1]).close()\nexcept duckdb.IOException:\n    sys.exit(3)"
+    return subprocess.run([sys.executable, "-c", code, str(path)], check=False).returncode == 0
+
+
+def test_a_held_store_answers_on_one_connection_and_lets_the_file_go_after(store: Store, tmp_path: Path) -> None:
+    dataset(store, tmp_path, simple_records(3))
+    assert _other_process_opens(store.path)
+    seen: list[int] = []
+    with store.held():
+        assert not _other_process_opens(store.path)  # the file stays taken between the calls
+        assert store.dataset("d")["n_requests"] == 3
+        with pytest.raises(StoreError, match="no_such_table"):
+            store.sql("SELECT * FROM no_such_table")
+        with store.held():  # nested: the same connection
+            assert store.dataset("d")["n_requests"] == 3
+        other = threading.Thread(target=lambda: seen.append(len(store.first_requests("d", 2))))
+        other.start()
+        other.join()  # another thread takes a connection of its own
+    assert seen == [2]
+    assert _other_process_opens(store.path)
+
+
+def test_the_first_chunk_of_a_replay_is_small_the_others_full(store: Store, tmp_path: Path) -> None:
+    dataset(store, tmp_path, simple_records(10))
+    sizes = [len(chunk) for chunk, _ in store.pending_chunks("no-run-yet", "d", 4, first_size=2)]
+    assert sizes == [2, 4, 4]
+    assert [len(chunk) for chunk, _ in store.pending_chunks("no-run-yet", "d", 4)] == [4, 4, 2]
+
+
+def test_the_client_libraries_of_the_configured_kinds_are_imported_ahead() -> None:
+    code = ("import sys\nfrom harness.agents import import_libraries\n"
+            "import_libraries(['python', 'captured', 'no-such-kind'])\nbefore = 'aiohttp' in sys.modules\n"
+            "import_libraries(['http'])\nprint(before, 'aiohttp' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]

@@ -78,6 +78,8 @@ class Agent(ABC):
     #: False when the agent cannot be told the sandbox's HTTP endpoint (`tools_url`), so a replay
     #: need not serve it; kinds that may pass it on (a command's environment, python code) keep True.
     uses_tool_endpoint: bool = True
+    #: Modules start() imports: a replay imports them while the store opens its run.
+    libraries: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, model: str | None = None) -> None:
         self.model = model

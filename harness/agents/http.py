@@ -92,6 +92,7 @@ class HttpAgent(Agent):
     """Answers by POSTing JSON to `config.url`; one aiohttp session per agent, opened in start()."""
 
     kind = "http"
+    libraries = ("aiohttp",)
     config_model = HttpAgentConfig
 
     def __init__(self, config: HttpAgentConfig, context: AgentContext) -> None:

@@ -60,6 +60,7 @@ class OpenAIAgent(Agent):
 
     kind = "openai"
     uses_tool_endpoint = False  # its tool loop calls the sandbox in-process
+    libraries = ("openai", "httpx2")
     config_model = OpenAIAgentConfig
 
     def __init__(self, config: OpenAIAgentConfig, context: AgentContext) -> None:

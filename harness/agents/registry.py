@@ -8,8 +8,10 @@ costs no client import.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Union
@@ -21,7 +23,7 @@ from harness.errors import ConfigError
 if TYPE_CHECKING:
     from harness.agents.base import Agent, AgentContext, AgentSettings
 
-__all__ = ["agent_classes", "AGENT_KINDS", "AgentConfig", "build_agent"]
+__all__ = ["agent_classes", "AGENT_KINDS", "AgentConfig", "build_agent", "import_libraries"]
 
 
 @cache
@@ -53,3 +55,14 @@ def build_agent(config: AgentSettings, context: AgentContext) -> Agent:
     if cls is None:
         raise ConfigError(f"unknown agent kind {kind!r} (kinds: {', '.join(AGENT_KINDS)})")
     return cls(config, context)  # type: ignore[call-arg, arg-type]  # every kind takes (config, context)
+
+
+def import_libraries(kinds: Iterable[str]) -> None:
+    """Import the client libraries the agents of these kinds load in start(): a replay does it
+    while a thread opens its run in the store, so the two overlap. A library that is missing is
+    left for start() to report, where the replay marks its run failed."""
+    for kind in set(kinds):
+        cls = agent_classes().get(kind)
+        for module in cls.libraries if cls is not None else ():
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)

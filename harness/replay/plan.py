@@ -21,7 +21,7 @@ from harness.records import Request
 from harness.secrets import redact
 from harness.store import Store
 
-__all__ = ["preflight_requests", "RunPlan", "Call", "new_run_id", "repeat_selected"]
+__all__ = ["preflight_requests", "preflight_rows", "RunPlan", "Call", "new_run_id", "repeat_selected"]
 
 
 def new_run_id() -> str:
@@ -117,11 +117,12 @@ class RunPlan:
             raise ReplayError(f"run {self.run_id} is already running: {existing['owner']} is replaying it right now")
         return existing, int(existing["n_planned"])
 
-    def calls(self, store: Store, chunk_size: int) -> Iterator[tuple[list[str], list[Call]]]:
-        """Chunk by chunk in ingest order: the chunk's request ids and the calls not done yet, the
-        arms of one request together (the runner shuffles them)."""
+    def calls(self, store: Store, chunk_size: int, first_size: int | None = None) -> Iterator[tuple[list[str], list[Call]]]:
+        """Chunk by chunk in ingest order (the first of `first_size` requests, when given): the
+        chunk's request ids and the calls not done yet, the arms of one request together (the
+        runner shuffles them)."""
         repeats = self.config.replay.repeats
-        for chunk, done_keys in store.pending_chunks(self.run_id, self.dataset, chunk_size):
+        for chunk, done_keys in store.pending_chunks(self.run_id, self.dataset, chunk_size, first_size):
             owed: list[Call] = []
             ids = [row["request_id"] for row in chunk]
             for row in chunk:
@@ -141,10 +142,14 @@ class RunPlan:
         return self.arms
 
 
-def preflight_requests(plan: RunPlan, store: Store, n: int = 3) -> list[Request]:
-    """What the preflight sends: `replay.preflight_request`, else the dataset's first `n` requests."""
+def preflight_rows(plan: RunPlan, store: Store, n: int = 3) -> list[dict[str, Any]]:
+    """The rows the preflight sends: `replay.preflight_request`, else the dataset's first `n` requests."""
+    return store.first_requests(plan.dataset, n, plan.config.replay.preflight_request)
+
+
+def preflight_requests(plan: RunPlan, rows: list[dict[str, Any]]) -> list[Request]:
+    """The preflight's requests from its rows; ReplayError when the one asked for is not in the dataset."""
     chosen = plan.config.replay.preflight_request
-    rows = store.first_requests(plan.dataset, n, chosen)
     if chosen is not None and not rows:
         raise ReplayError(f"replay.preflight_request: no request {chosen!r} in dataset {plan.dataset!r}")
     return [_request(row, plan.dataset) for row in rows]

@@ -13,13 +13,14 @@ import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from harness.agents import Agent, AgentContext, build_agent
+from harness.agents import Agent, AgentContext, build_agent, import_libraries
 from harness.config import HarnessConfig, load_config
 from harness.errors import ReplayError
 from harness.names import check_run_id
 from harness.replay.budget import Budget
-from harness.replay.plan import RunPlan, new_run_id, preflight_requests
+from harness.replay.plan import RunPlan, new_run_id, preflight_requests, preflight_rows
 from harness.replay.preflight import needs_preflight, preflight
 from harness.replay.runner import Runner
 from harness.replay.tooling import open_sandbox
@@ -114,19 +115,39 @@ async def replay_async(
     return await _session(plan, store, dict(agents or {}), progress)
 
 
+@dataclass
+class _Opened:
+    """What the store says of a run as its session starts."""
+
+    existing: dict[str, Any] | None
+    n_planned: int
+    totals: dict[str, Any]
+    preflight_rows: list[dict[str, Any]]
+
+
+def _opened(plan: RunPlan, store: Store) -> _Opened:
+    """Create or claim the run, and read what the session starts from, on one connection."""
+    with store.held():
+        existing, n_planned = plan.open(store)
+        if existing is not None and existing["status"] == "completed":
+            return _Opened(existing, n_planned, store.run_totals(plan.run_id), [])
+        if existing is not None:
+            store.clear_cancelled(plan.run_id)
+            store.update_run(plan.run_id, status="running", owner=plan.owner, message=None,
+                             config=redact(plan.config.model_dump(mode="json")))
+        rows = preflight_rows(plan, store) if plan.config.replay.preflight else []
+        return _Opened(existing, n_planned, store.run_totals(plan.run_id), rows)
+
+
 async def _session(plan: RunPlan, store: Store, given: dict[str, Agent], progress: bool) -> ReplaySummary:
     started = time.monotonic()
-    existing, n_planned = await asyncio.to_thread(plan.open, store)
-    run_id = plan.run_id
+    opening = asyncio.get_running_loop().run_in_executor(None, _opened, plan, store)
+    import_libraries(section.kind for arm, section in plan.config.agents.items() if arm in plan.arms and arm not in given)
+    opened = await opening
+    existing, n_planned, totals, run_id = opened.existing, opened.n_planned, opened.totals, plan.run_id
     if existing is not None and existing["status"] == "completed":
-        n_done = (await asyncio.to_thread(store.run_totals, run_id))["n_responses"]
-        return ReplaySummary(run_id, plan.dataset, "completed", n_planned, n_done, resumed=True,
+        return ReplaySummary(run_id, plan.dataset, "completed", n_planned, totals["n_responses"], resumed=True,
                              elapsed_s=time.monotonic() - started, message=f"run {run_id} already completed: nothing to do")
-    if existing is not None:
-        await asyncio.to_thread(store.clear_cancelled, run_id)
-        await asyncio.to_thread(store.update_run, run_id, status="running", owner=plan.owner, message=None,
-                                config=redact(plan.config.model_dump(mode="json")))
-    totals = await asyncio.to_thread(store.run_totals, run_id)
     budget = Budget(plan.config.replay.budget_usd, spent=totals["spend_usd"], max_cost=totals["max_cost_usd"])
     agents = _agents(plan, store, given)
     n_before = totals["n_responses"]
@@ -138,7 +159,7 @@ async def _session(plan: RunPlan, store: Store, given: dict[str, Agent], progres
             await _started(agents)
             if (plan.config.replay.preflight and n_before < n_planned and not budget.exhausted
                     and needs_preflight(agents)):
-                await preflight(plan.config, agents, await asyncio.to_thread(preflight_requests, plan, store), sandbox)
+                await preflight(plan.config, agents, preflight_requests(plan, opened.preflight_rows), sandbox)
             await runner.run(n_before, n_planned)
     except BaseException as exc:
         reason = "interrupted" if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError) else "failed"

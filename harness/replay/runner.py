@@ -119,7 +119,8 @@ class Runner:
             raise results[0]
 
     async def _produce(self, queue: asyncio.Queue[Call | None]) -> None:
-        chunks = self.plan.calls(self.store, max(2000, 4 * self.settings.concurrency))
+        # a first chunk of two queues' worth: the first calls start before 2,000 requests are read
+        chunks = self.plan.calls(self.store, max(2000, 4 * self.settings.concurrency), 2 * self.settings.concurrency)
         unique_agents = list({id(a): a for a in self.agents.values()}.values())
         while self.stop_reason is None:
             item = await asyncio.to_thread(next, chunks, None)

@@ -126,22 +126,23 @@ class RunQueries:
         return len(row)
 
     def pending_chunks(
-        self: _HasConnection, run_id: str, dataset: str, chunk_size: int
+        self: _HasConnection, run_id: str, dataset: str, chunk_size: int, first_size: int | None = None
     ) -> Iterator[tuple[list[dict[str, Any]], set[tuple[str, str, int]]]]:
-        """Requests in ingest order, a chunk of rows at a time, each with the (request_id, arm,
-        sample) keys already done.
+        """Requests in ingest order, a chunk of rows at a time (the first of `first_size` rows, when
+        given), each with the (request_id, arm, sample) keys already done.
 
         Each chunk is one short read, so a million-request dataset is never held whole; rows are
-        Python values (no polars), so a replay's first call does not wait for polars to load.
+        Python values (no polars), so a replay's first call does not wait for polars to load, and a
+        small first chunk lets it start before a whole chunk is read.
         """
-        after = -1
+        after, size = -1, first_size or chunk_size
         while True:
             with self._connection() as con:
                 names, found = fetch_rows(
                     con,
                     "SELECT seq, request_id, \"timestamp\", user_id, session_id, input, metadata, reference"
                     " FROM requests WHERE dataset = ? AND seq > ? ORDER BY seq LIMIT ?",
-                    [dataset, after, chunk_size],
+                    [dataset, after, size],
                 )
                 if not found:
                     return
@@ -151,7 +152,7 @@ class RunQueries:
                     " WHERE run_id = ? AND request_id IN (SELECT unnest(?::VARCHAR[]))",
                     [run_id, [row["request_id"] for row in chunk]],
                 ).fetchall()
-            after = int(chunk[-1]["seq"])
+            after, size = int(chunk[-1]["seq"]), chunk_size
             yield chunk, set(done)
 
     def captured_rows(self: _HasConnection, dataset: str, variant: str, request_ids: list[str]) -> pl.DataFrame:

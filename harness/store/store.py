@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,6 +52,7 @@ class Store(RunQueries, ScoreQueries, GateQueries, ReportQueries, StateQueries, 
         self.path = Path(path)
         self.read_only = read_only
         self.lock_wait_s = lock_wait_s
+        self._held = threading.local()
         if read_only:
             if not self.path.exists():
                 raise NotFoundError(f"no harness store at {self.path} (run `harness demo` or `harness ingest` first)")
@@ -78,7 +80,11 @@ class Store(RunQueries, ScoreQueries, GateQueries, ReportQueries, StateQueries, 
         """A short-lived connection; every DuckDB error inside it comes out as a StoreError."""
         if write and self.read_only:
             raise StoreError(f"{self.path} is open read-only")
+        held = getattr(self._held, "con", None)
         try:
+            if held is not None:
+                yield held
+                return
             with connect(self.path, read_only=self.read_only, wait_s=self.lock_wait_s) as con:
                 yield con
         except duckdb.Error as exc:
@@ -87,6 +93,21 @@ class Store(RunQueries, ScoreQueries, GateQueries, ReportQueries, StateQueries, 
             if exc.errno == errno.ENOSPC:
                 raise StoreFullError(f"{self.path}: the disk is full ({exc.strerror})") from None
             raise
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Keep one connection for the store's calls inside the block, in this thread: a few calls
+        in a row (a replay opening its run) then cost one connect instead of one each. Other
+        processes wait for the file meanwhile, so keep the block short."""
+        if getattr(self._held, "con", None) is not None:
+            yield
+            return
+        with self._connection() as con:
+            self._held.con = con
+            try:
+                yield
+            finally:
+                self._held.con = None
 
     def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
         """Run any SQL and return a polars DataFrame (read-only stores cannot write with it)."""
