@@ -150,3 +150,42 @@ def test_child_runs_without_trace_id_join_their_root(store: Store, tmp_path: Pat
     for request_id, row in without.items():
         assert (row["tool_calls"], row["input_tokens"], row["output"]) == (
             with_ids[request_id]["tool_calls"], with_ids[request_id]["input_tokens"], with_ids[request_id]["output"])
+
+
+@pytest.mark.parametrize(("fmt", "fixture", "ids"), [
+    ("langsmith", RUNS, r"1ef5a3c0-0000-"),  # every run id, trace id and dotted order starts so
+    ("otel", FIXTURES / "otel" / "traces.json", r'"traceId":"0*'),
+])
+def test_the_collector_rests_while_a_group_is_gathered(fmt: str, fixture: Path, ids: str, tmp_path: Path) -> None:
+    """Gathering a whole group (runs or spans by trace) runs no garbage collection: each pass
+    would walk everything held so far and free nothing. The collector is on again afterwards."""
+    import gc
+    import hashlib
+    import re
+
+    from harness.capture import reader_for
+
+    text = "\n".join(line for line in fixture.read_text(encoding="utf-8").splitlines() if line.startswith("{"))
+    path = tmp_path / f"big-{fmt}.jsonl"
+    path.write_text("\n".join(re.sub(ids, lambda m, k=k: f"{m.group(0)}{k:05d}", text) for k in range(300)) + "\n",
+                    encoding="utf-8")  # 300 copies, each with ids of its own
+    single = tmp_path / f"one-{fmt}.jsonl"
+    single.write_text(text + "\n", encoding="utf-8")
+    reader, hasher = reader_for(path, fmt), hashlib.sha256()
+    passes: list[int] = []
+
+    def counted(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            passes.append(info["generation"])
+
+    gc.callbacks.append(counted)
+    try:
+        assert gc.isenabled()
+        batches = reader.read_group([path], {path: hasher}, 0)  # gathers the whole group
+        gathered = len(passes)
+        rows = sum(batch.frame.height for batch in batches)
+    finally:
+        gc.callbacks.remove(counted)
+    assert gathered <= 1 and gc.isenabled()  # at most the pass due once it is on again (dozens without the rest)
+    one = sum(batch.frame.height for batch in reader_for(single, fmt).read_group([single], {single: hashlib.sha256()}, 0))
+    assert rows == 300 * one > 0  # every copy's traces became requests

@@ -42,6 +42,7 @@ from harness.capture.documents import iter_documents
 from harness.capture.values import (
     Item,
     batches,
+    collector_paused,
     count,
     decoded,
     first,
@@ -86,6 +87,12 @@ class LangSmithReader:
 
         The SDK's payloads send a run twice, created (`post`) then completed (`patch`, perhaps
         without its id, which its `dotted_order` ends with): the completion is merged into the run."""
+        with collector_paused():
+            items = self._items(paths, hashers)
+        return batches(merged_variants(items) if self.variant_from else items, seq_start)
+
+    def _items(self, paths: list[Path], hashers: dict[Path, Any]) -> list[Item]:
+        """Every record and malformed item of the group, in file and line order."""
         items: list[Item] = []
         runs: dict[str, Located] = {}
         for path in paths:
@@ -117,7 +124,7 @@ class LangSmithReader:
             items.extend(_trace_items(trace_id, located_runs, self.variant_from))
         order = {str(path): i for i, path in enumerate(paths)}
         items.sort(key=lambda item: _place(item, order))
-        return batches(merged_variants(items) if self.variant_from else items, seq_start)
+        return items
 
 
 def _place(item: Item, order: dict[str, int]) -> tuple[int, int]:

@@ -9,10 +9,8 @@ quarantines what cannot become a request. Span documents are decoded by harness.
 
 from __future__ import annotations
 
-import gc
 import json
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,7 +23,7 @@ from harness.capture.span_values import (
     iso_utc,
     output_text,
 )
-from harness.capture.values import Item, batches, decoded, merged_variants, variant_value
+from harness.capture.values import Item, batches, collector_paused, decoded, merged_variants, variant_value
 
 __all__ = [
     "Span",
@@ -153,7 +151,7 @@ class TraceReader:
         """Read every file, group spans by trace, then yield records file by file (a trace belongs
         to the file and line of its first span), with the lines and traces that could not be read.
         With `variant_from`, traces of one request id and different variants become one record."""
-        with _collector_paused():
+        with collector_paused():
             items = self._items(paths, hashers)
         return batches(merged_variants(items) if self.variant_from else items, seq_start)
 
@@ -257,21 +255,6 @@ class TraceReader:
                 entry["result"] = decoded(result)
             calls.append(entry)
         return calls
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector paused while a group's spans are gathered: every pass
-    would walk all the spans held so far and find nothing to free (spans and records hold no
-    cycles), which cost a sixth of an OpenInference ingest (measured). It runs again afterwards,
-    if it was on."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def by_start(spans: Iterable[Span]) -> list[Span]:

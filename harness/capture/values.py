@@ -3,9 +3,11 @@ LangSmith): ids, numbers, times and batching, all keeping missing values missing
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +16,7 @@ from harness.capture.base import RawBatch
 from harness.capture.convert import batch_from_records
 
 __all__ = [
+    "collector_paused",
     "BATCH_ROWS",
     "Converted",
     "Item",
@@ -216,3 +219,18 @@ def merged_variants(items: list[Item]) -> list[Item]:
         first.setdefault(record.get("request_id"), record)
         out.append(item)
     return out
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a reader gathers a whole group (spans by
+    trace, LangSmith runs by trace): every pass would walk all the objects held so far and find
+    nothing to free (parsed JSON holds no cycles). Measured, the passes cost a sixth of an
+    OpenInference ingest and half of a LangSmith one. It runs again afterwards, if it was on."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
