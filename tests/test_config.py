@@ -112,3 +112,11 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
     assert config.db == str(sub.resolve() / "data/h.duckdb")
     assert config.agents["prod"].cwd == str(sub.resolve() / "agents")
     assert config.judge is not None and config.judge.templates_dir == "/abs/templates"
+
+
+def test_the_registry_holds_the_built_in_agent_kinds_in_order() -> None:
+    """What an error about a missing kind lists: every module of harness.agents that exports AGENT."""
+    from harness.agents import AGENT_KINDS
+
+    assert {"captured", "command", "http", "openai", "python"} <= set(AGENT_KINDS)
+    assert list(AGENT_KINDS) == sorted(AGENT_KINDS)

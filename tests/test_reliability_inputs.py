@@ -19,6 +19,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from harness.agents import AGENT_KINDS
 from harness.capture.jsonl import RAW_PREFIX_BYTES, JsonlReader
 from harness.config import load_config
 from harness.errors import ConfigError, IngestError
@@ -380,7 +381,7 @@ BAD_CONFIGS: dict[str, tuple[str, str]] = {
     "unknown_agent_kind": ('[agents.prod]\nkind = "carrier-pigeon"\n', r"agents\.prod: Input tag 'carrier-pigeon'"),
     "missing_agent_key": ('[agents.candidate]\nkind = "http"\n', r"agents\.candidate\.url: Field required"),
     "missing_agent_kind": ('[agents.prod]\ncallable = "agents:answer"\n',
-                           r"agents\.prod\.kind: Field required \(kinds: captured, command, http, openai, python\)"),
+                           rf"agents\.prod\.kind: Field required \(kinds: {re.escape(', '.join(AGENT_KINDS))}\)"),
     # Regression: the unknown arm was reported at "(top level)" and in brackets the CLI swallowed.
     "unknown_arm": ('[agents.canary]\nkind = "python"\ncallable = "agents:answer"\n',
                     r"agents\.canary: unknown arm 'canary' \(arms are prod, prod_repeat, candidate\)"),
