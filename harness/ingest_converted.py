@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from harness.canonical import Malformed
 from harness.capture import langfuse, openai_chat
@@ -34,6 +33,7 @@ from harness.capture.values import BATCH_ROWS, Item
 from harness.ingest_bulk import Report, staged_blocks
 from harness.store import DatasetWriter
 from harness.store.bulk_load import DEEP
+from harness.store.connection import arrow_array, numpy_bools
 from harness.store.converted_sql import insert_converted
 from harness.store.langfuse_sql import stage_traces
 from harness.store.openai_chat_sql import stage_entries
@@ -160,8 +160,8 @@ def _staged(parser: Any, blocks: Iterator[tuple[str, Block, int, int, list[Path]
         ends, deep = _lines(piece, n_lines)
         simple = np.zeros(n_lines, dtype=bool)
         if staged is not None:
-            simple = staged.column("_simple").to_numpy(zero_copy_only=False).astype(bool) & ~deep
-            staged = staged.set_column(staged.schema.get_field_index("_simple"), "_simple", pa.array(simple))
+            simple = numpy_bools(staged.column("_simple")) & ~deep
+            staged = staged.set_column(staged.schema.get_field_index("_simple"), "_simple", arrow_array(simple))
         python = {}
         for offset in np.flatnonzero(~simple).tolist():  # each line with its newline, as the reader parses it
             start = int(ends[offset - 1]) + 1 if offset else 0

@@ -178,3 +178,39 @@ def test_groups_read_with_variants_take_the_python_reader(tmp_path: Path) -> Non
     assert sql_converter(reader, [FIXTURES / "gateway.jsonl"]) is not None
     reader.variant_from = "model"
     assert sql_converter(reader, [FIXTURES / "gateway.jsonl"]) is None
+
+
+def test_an_ingest_in_sql_never_imports_pandas(tmp_path: Path) -> None:
+    """pyarrow's `pa.array` and `to_numpy` import pandas on first use (a fifth of a second); the
+    bulk paths build and read their Arrow columns without them (canonical lines, then OpenAI chat)."""
+    import subprocess
+    import sys
+
+    canonical = tmp_path / "log.jsonl"
+    canonical.write_text("".join(json.dumps({"request_id": f"r{i}", "input": "hi"}) + "\n" for i in range(5)))
+    code = ("import sys\nfrom harness.ingest import ingest\nfrom harness.store import Store\n"
+            f"store = Store({str(tmp_path / 'h.duckdb')!r})\n"
+            f"a = ingest(store, [{str(canonical)!r}], 'a', progress=False)\n"
+            f"b = ingest(store, [{str(FIXTURES / 'gateway.jsonl')!r}], 'b', fmt='openai_chat', progress=False)\n"
+            "print(a.n_requests, b.n_requests > 0, 'pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["5", "True", "False"]
+
+
+def test_arrow_columns_round_trip_through_numpy_buffers() -> None:
+    import duckdb
+    import numpy as np
+    import pyarrow as pa
+
+    from harness.store.connection import arrow_array, numpy_bools
+
+    assert arrow_array(np.arange(6)[2:]).to_pylist() == [2, 3, 4, 5]
+    assert arrow_array(np.array([True, False, True])).to_pylist() == [True, False, True]
+    con = duckdb.connect()
+    con.execute("SET arrow_lossless_conversion = true")  # bool as DuckDB's one-byte bool8, as the parser reads it
+    column = con.sql("SELECT CASE WHEN i = 2 THEN NULL ELSE i % 3 = 0 END AS b FROM range(12) r(i)").to_arrow_table()["b"]
+    expected = [i % 3 == 0 and i != 2 for i in range(12)]
+    plain = pa.array([None if i == 2 else i % 3 == 0 for i in range(12)], type=pa.bool_())
+    for values in (column, plain):
+        assert numpy_bools(values).tolist() == expected
+        assert numpy_bools(values.slice(1)).tolist() == expected[1:]  # an offset into the buffers

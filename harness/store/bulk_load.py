@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from harness.store.connection import registered
+from harness.store.connection import arrow_array, registered
 from harness.store.datasets import DatasetWriter
 from harness.store.normalize import CAPTURED_TYPE
 
@@ -83,7 +83,7 @@ def stage_json_block(parser: duckdb.DuckDBPyConnection, files: list[Path], *, n_
             return None  # blank lines, or what only DuckDB accepts
     except duckdb.Error:
         return None
-    return staged.append_column("_n", pa.array(np.arange(n_lines, dtype=np.int64)))  # Arrow has no rowid
+    return staged.append_column("_n", arrow_array(np.arange(n_lines)))  # Arrow has no rowid
 
 
 def insert_json_block(writer: DatasetWriter, staged: pa.Table, *, source: str, first_line: int, seq: int,

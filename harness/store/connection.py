@@ -23,9 +23,10 @@ from harness.errors import StoreError, StoreLockedError
 from harness.store._polars import pl
 
 if TYPE_CHECKING:
+    import numpy as np
     import pyarrow as pa
 
-__all__ = ["connect", "is_lock_conflict", "one", "frame", "registered"]
+__all__ = ["arrow_array", "numpy_bools", "connect", "is_lock_conflict", "one", "frame", "registered"]
 
 
 def is_lock_conflict(exc: BaseException) -> bool:
@@ -58,6 +59,38 @@ def connect(path: Path, *, read_only: bool, wait_s: float) -> Iterator[duckdb.Du
         yield con
     finally:
         con.close()
+
+
+def arrow_array(values: np.ndarray) -> pa.Array:
+    """A numpy column of integers or booleans as an Arrow int64 or bool array over its buffer.
+    `pa.array` would do it, but its first call imports pandas to ask whether the input is a
+    pandas object: a fifth of a second on every ingest, which never needs pandas."""
+    import numpy as np
+    import pyarrow as pa
+
+    if values.dtype == np.bool_:
+        column = np.ascontiguousarray(values).view(np.uint8)
+        return pa.Array.from_buffers(pa.uint8(), len(column), [None, pa.py_buffer(column)]).cast(pa.bool_())
+    column = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(column), [None, pa.py_buffer(column)])
+
+
+def numpy_bools(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow bool column (plain, or DuckDB's one-byte bool8) as numpy booleans, null as False,
+    without the import of pandas that its `to_numpy` makes (see arrow_array)."""
+    import numpy as np
+    import pyarrow as pa
+
+    flat = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if isinstance(flat, pa.ExtensionArray):
+        flat = flat.storage  # bool8: one byte per value
+    if flat.type == pa.bool_():
+        flat = flat.cast(pa.uint8())  # bits to bytes
+    values = np.frombuffer(flat.buffers()[1], dtype=np.uint8, count=len(flat), offset=flat.offset) != 0
+    if flat.null_count:
+        bits = np.unpackbits(np.frombuffer(flat.buffers()[0], dtype=np.uint8), bitorder="little")
+        values &= bits[flat.offset: flat.offset + len(flat)].astype(bool)
+    return values
 
 
 @contextmanager

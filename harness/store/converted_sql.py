@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from harness.store.bulk_load import lenient_text
-from harness.store.connection import registered
+from harness.store.connection import arrow_array, registered
 from harness.store.datasets import DatasetWriter
 
 __all__ = ["CANONICAL", "ISO_TIME", "JSON_LIKE", "id_text", "insert_converted", "number", "numeric", "plain",
@@ -75,14 +75,14 @@ def stage_converted(parser: duckdb.DuckDBPyConnection, files: list[Path], n_line
             return None
     except duckdb.Error:
         return None
-    return staged.append_column("_n", pa.array(np.arange(n_lines, dtype=np.int64)))
+    return staged.append_column("_n", arrow_array(np.arange(n_lines)))
 
 
 def insert_converted(writer: DatasetWriter, staged: pa.Table, seqs: np.ndarray, n_rows: int, *, source: str,
                      first_line: int) -> None:
     """Insert the `n_rows` staged rows marked `_simple`, row i numbered `seqs[i]`."""
     con = writer.connection
-    table = staged.append_column("_seq", pa.array(seqs, type=pa.int64()))
+    table = staged.append_column("_seq", arrow_array(seqs))
     with registered(con, "_stage", table):
         con.execute(f"CREATE OR REPLACE TEMP VIEW _raw AS SELECT {CANONICAL}, _n + {int(first_line)} AS _line, _seq"
                     " FROM _stage WHERE _simple")
