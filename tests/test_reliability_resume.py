@@ -109,10 +109,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Store, Pat
         replay_only = config.with_name("replay.toml")  # the same run, without scoring after the replay
         replay_only.write_text(config.read_text(encoding="utf-8").split("[scoring]")[0], encoding="utf-8")
         replay_args = ["replay", "-c", str(replay_only), "--run-id", "r", "--db", str(killed.path)]
-        # each replay is killed once it has written another 20 to 100 responses (600 in all)
+        # each replay is killed once it has written another 20 to 100 responses (600 in all); the
+        # agent's 50 ms per call paces a replay over seconds, so even a probe slowed by a busy machine
+        # (each look opens the file and may wait for the writer's lock) sees it part way
         responses = count(killed, "SELECT count(*) AS n FROM responses WHERE NOT harness_cancelled")
         n = kill_on_progress(replay_args, REPLAY_KILLS, seed=7, progress=responses, steps=(20, 100),
-                             SAMPLE_AGENT_DELAY="0.01")
+                             SAMPLE_AGENT_DELAY="0.05")
         assert n >= 1
         finished = run_harness(*replay_args, SAMPLE_AGENT_DELAY="0", timeout=600)
         assert finished.returncode == 0, finished.stderr
