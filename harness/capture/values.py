@@ -16,11 +16,11 @@ from harness.capture.base import RawBatch
 from harness.capture.convert import batch_from_records
 
 __all__ = [
-    "collector_paused",
     "BATCH_ROWS",
     "Converted",
     "Item",
     "batches",
+    "collector_paused",
     "count",
     "decoded",
     "first",

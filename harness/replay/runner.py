@@ -119,7 +119,7 @@ class Runner:
             raise results[0]
 
     async def _produce(self, queue: asyncio.Queue[Call | None]) -> None:
-        # a first chunk of two queues' worth: the first calls start before 2,000 requests are read
+        # a small first chunk (twice the concurrency, in requests): the first calls need not wait for 2,000
         chunks = self.plan.calls(self.store, max(2000, 4 * self.settings.concurrency), 2 * self.settings.concurrency)
         unique_agents = list({id(a): a for a in self.agents.values()}.values())
         while self.stop_reason is None:
