@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.capture import RawBatch, group_by_reader
+from harness.capture.spans import TraceReader
 from harness.config import RedactionConfig
 from harness.errors import IngestError
 from harness.ingest_bulk import Report, load_jsonl
@@ -25,6 +26,7 @@ from harness.prefetch import prefetched
 from harness.progress import progress_bar
 from harness.redaction import Redactor
 from harness.store import DatasetSummary, DatasetWriter, Store
+from harness.store.spill import Spill
 
 __all__ = ["ingest"]
 
@@ -104,6 +106,8 @@ def _load(writer: DatasetWriter, groups: list[tuple[Any, list[Path]]], hashers: 
             continue
         if reader.name == "jsonl":
             report.say("redaction runs in Python: JSON Lines are read by the Python reader, not DuckDB's")
+        if isinstance(reader, TraceReader):
+            reader.spill = Spill  # a large group's spans wait on disk, by trace
         for batch in prefetched(reader.read_group(paths, hashers, seq)):
             if redactor is not None:
                 batch = _redacted(batch, redactor)

@@ -10,13 +10,15 @@ quarantines what cannot become a request. Span documents are decoded by harness.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import os
+import pickle
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from harness.canonical import Malformed
-from harness.capture.base import RawBatch
+from harness.capture.base import GZIP_MAGIC, RawBatch
 from harness.capture.documents import iter_documents
 from harness.capture.span_values import (
     first_value,
@@ -26,6 +28,7 @@ from harness.capture.span_values import (
 from harness.capture.values import Item, batches, collector_paused, decoded, merged_variants, variant_value
 
 __all__ = [
+    "Spill",
     "Span",
     "ToolSpan",
     "TraceReader",
@@ -56,6 +59,16 @@ class Span:
     line: int
 
 
+class Spill(Protocol):
+    """Where a large group's spans wait, by trace, while the group is read (harness.store.Spill)."""
+
+    def put(self, key: str, value: bytes) -> None: ...
+
+    def groups(self) -> Iterator[tuple[str, list[bytes]]]: ...
+
+    def close(self) -> None: ...
+
+
 class ToolSpan(NamedTuple):
     """What a tool span says about its call; None where it does not say."""
 
@@ -83,6 +96,9 @@ class TraceReader:
     session_keys: tuple[str, ...] = ()
     variant_from: str | None = None
     """Where each trace's captured variant is (`--variant-from`): a resource or span attribute."""
+    spill: Callable[[], Spill] | None = None
+    """Makes the Spill a group larger than `spill_bytes()` gathers its spans in (the ingest gives
+    harness.store.Spill); None gathers every group in memory."""
 
     def variant(self, spans: list[Span]) -> str:
         """`prod`, or the `variant_from` attribute: resource attributes, then span attributes (root first)."""
@@ -150,14 +166,31 @@ class TraceReader:
     def read_group(self, paths: list[Path], hashers: dict[Path, Any], seq_start: int) -> Iterator[RawBatch]:
         """Read every file, group spans by trace, then yield records file by file (a trace belongs
         to the file and line of its first span), with the lines and traces that could not be read.
-        With `variant_from`, traces of one request id and different variants become one record."""
+        With `variant_from`, traces of one request id and different variants become one record.
+        A group larger than `spill_bytes()` gathers its spans on disk instead of in memory."""
+        if self.spill is not None and sum(_expanded_size(path) for path in paths) > spill_bytes():
+            items: Iterable[Item] = self._spilled_items(paths, hashers)
+            return batches(merged_variants(list(items)) if self.variant_from else items, seq_start)
         with collector_paused():
-            items = self._items(paths, hashers)
+            traces: dict[str, list[Span]] = {}
+            malformed = self._gathered(paths, hashers, lambda span: traces.setdefault(span.trace_id, []).append(span))
+            items = list(self._items(traces.items(), malformed))
         return batches(merged_variants(items) if self.variant_from else items, seq_start)
 
-    def _items(self, paths: list[Path], hashers: dict[Path, Any]) -> list[Item]:
-        """Every record and malformed item of the group, file by file, each file's records first."""
-        traces: dict[str, list[Span]] = {}
+    def _spilled_items(self, paths: list[Path], hashers: dict[Path, Any]) -> Iterator[Item]:
+        """The group's items as `_items` gives them, the spans gathered in a Spill by trace."""
+        assert self.spill is not None
+        spill = self.spill()
+        try:
+            malformed = self._gathered(paths, hashers, lambda span: spill.put(span.trace_id, pickle.dumps(span, 5)))
+            traces = ((trace_id, [pickle.loads(value) for value in values]) for trace_id, values in spill.groups())
+            yield from self._items(traces, malformed)
+        finally:
+            spill.close()
+
+    def _gathered(self, paths: list[Path], hashers: dict[Path, Any], keep: Callable[[Span], Any]
+                  ) -> dict[str, list[Malformed]]:
+        """Every span of the group to `keep`, in file and line order; the lines that hold none, by file."""
         malformed: dict[str, list[Malformed]] = {str(path): [] for path in paths}
         for path in paths:
             source = str(path)
@@ -171,16 +204,28 @@ class TraceReader:
                     malformed[source].append(Malformed(source, line, str(exc), raw))
                     continue
                 for span in spans:
-                    traces.setdefault(span.trace_id, []).append(span)
-        records: dict[str, list[Item]] = {source: [] for source in malformed}
-        for trace_id, spans in traces.items():
+                    keep(span)
+        return malformed
+
+    def _items(self, traces: Iterable[tuple[str, list[Span]]], malformed: dict[str, list[Malformed]]
+               ) -> Iterator[Item]:
+        """Every record and malformed item of the group, file by file, each file's records first:
+        `traces` come in the order of their first span, so a file is done once a trace of a later
+        file comes (then its unreadable lines and traces follow its records)."""
+        sources = list(malformed)
+        failed: dict[str, list[Malformed]] = {source: [] for source in sources}
+        done = 0
+        for trace_id, spans in traces:
             first = spans[0]
+            while sources[done] != first.source:
+                yield from (*malformed[sources[done]], *failed[sources[done]])
+                done += 1
             try:
-                records[first.source].append((first.source, first.line, self.record(trace_id, spans)))
+                yield first.source, first.line, self.record(trace_id, spans)
             except ValueError as exc:
-                raw = _trace_raw(trace_id, spans)
-                malformed[first.source].append(Malformed(first.source, first.line, str(exc), raw))
-        return [item for source, rows in records.items() for item in [*rows, *malformed[source]]]
+                failed[first.source].append(Malformed(first.source, first.line, str(exc), _trace_raw(trace_id, spans)))
+        for source in sources[done:]:
+            yield from (*malformed[source], *failed[source])
 
     def record(self, trace_id: str, spans: list[Span]) -> dict[str, Any]:
         """The canonical record of one trace; ValueError when it holds no user input."""
@@ -255,6 +300,19 @@ class TraceReader:
                 entry["result"] = decoded(result)
             calls.append(entry)
         return calls
+
+
+def spill_bytes() -> int:
+    """Bytes of span files (gzip counted as it expands) up to which a group's spans are gathered
+    in memory, which takes about three times their size; HARNESS_SPILL_MB sets it (128 MB)."""
+    return int(float(os.environ.get("HARNESS_SPILL_MB", "128")) * (1 << 20))
+
+
+def _expanded_size(path: Path) -> int:
+    """A file's size, times 8 for gzip (logs compress about that much)."""
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == GZIP_MAGIC
+    return path.stat().st_size * (8 if gzipped else 1)
 
 
 def by_start(spans: Iterable[Span]) -> list[Span]:

@@ -1,0 +1,72 @@
+"""A span group over the spill threshold gathers its spans on disk (harness.store.Spill) and stores
+exactly what gathering them in memory stores: the same requests, captured rows and quarantine."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from harness.ingest import ingest
+from harness.store import Store
+from harness.store.spill import KEYS_PER_PART, Spill
+from tests.converted_paths import stored
+
+FIXTURES = Path(__file__).parent / "fixtures"
+GROUPS = {
+    "otel across two files": ("otel", [FIXTURES / "otel" / "traces.json", FIXTURES / "otel" / "traces-2.json"]),
+    "openinference spans": ("openinference", [FIXTURES / "openinference" / "phoenix-spans.jsonl"]),
+    "openinference otlp": ("openinference", [FIXTURES / "openinference" / "phoenix-otlp.json"]),
+    "otel sdk": ("otel_sdk", [FIXTURES / "otel_sdk" / "spans.json"]),
+}
+
+
+def in_memory_and_spilled(store: Store, paths: list[Path], fmt: str, monkeypatch: pytest.MonkeyPatch
+                          ) -> tuple[dict, dict]:
+    """The group ingested with its spans gathered in memory, then through a spill (threshold 0)."""
+    memory = ingest(store, paths, "memory", fmt=fmt, progress=False)
+    with monkeypatch.context() as patch:
+        patch.setenv("HARNESS_SPILL_MB", "0")
+        spilled = ingest(store, paths, "spilled", fmt=fmt, progress=False)
+    assert (memory.n_requests, memory.n_captured, memory.n_quarantined) == (
+        spilled.n_requests, spilled.n_captured, spilled.n_quarantined)
+    return stored(store, "memory"), stored(store, "spilled")
+
+
+@pytest.mark.parametrize("group", list(GROUPS))
+def test_a_spilled_group_stores_what_a_group_in_memory_stores(group: str, store: Store,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    fmt, paths = GROUPS[group]
+    memory, spilled = in_memory_and_spilled(store, paths, fmt, monkeypatch)
+    assert memory == spilled and memory["requests"]
+
+
+def test_many_traces_over_several_parts_and_no_scratch_left(store: Store, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Copies of the OTel fixture with trace ids of their own: more traces than one part of the
+    spill holds, traces spread over lines, unreadable traces among them."""
+    text = (FIXTURES / "otel" / "traces.json").read_text(encoding="utf-8").strip()
+    copies = 1 + 2 * KEYS_PER_PART // len(set(re.findall(r'"traceId":"(\w+)"', text)))
+    path = tmp_path / "copies.jsonl"
+    path.write_text("\n".join(re.sub(r'"traceId":"0*', lambda m, k=k: f"{m.group(0)}{k:05d}", text)
+                              for k in range(copies)) + "\n", encoding="utf-8")
+    before = set(Path(tempfile.gettempdir()).glob("harness-spill-*"))
+    memory, spilled = in_memory_and_spilled(store, [path], "otel", monkeypatch)
+    assert memory == spilled and len(memory["requests"]) > KEYS_PER_PART
+    assert set(Path(tempfile.gettempdir()).glob("harness-spill-*")) == before
+
+
+def test_a_spill_gives_keys_in_first_put_order_and_values_in_put_order() -> None:
+    spill = Spill()
+    try:
+        puts = [(f"k{(i * 7) % (3 * KEYS_PER_PART)}", str(i).encode()) for i in range(9 * KEYS_PER_PART)]
+        for key, value in puts:
+            spill.put(key, value)
+        expected: dict[str, list[bytes]] = {}
+        for key, value in puts:
+            expected.setdefault(key, []).append(value)
+        assert list(spill.groups()) == list(expected.items())
+    finally:
+        spill.close()
