@@ -10,7 +10,6 @@ reason. Rows the SQL refuses get Python's own reason when it has one, and their 
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -22,6 +21,7 @@ from rich.progress import Progress
 from harness.canonical import Malformed
 from harness.capture.jsonl import Block, JsonlReader, line_problem, raw_text
 from harness.prefetch import prefetched
+from harness.scratch import scratch_directory
 from harness.store import DatasetWriter
 from harness.store.bulk_load import insert_json_block, parser_for, stage_json_block
 
@@ -48,28 +48,8 @@ def scratch_root() -> str:
 @contextmanager
 def scratch_dir() -> Iterator[Path]:
     """A directory of this process for block files, removed afterwards; those of killed ingests go first."""
-    root = scratch_root()
-    _sweep(root)
-    with tempfile.TemporaryDirectory(prefix=f"harness-ingest-{os.getpid()}-", dir=root) as scratch:
+    with scratch_directory("ingest", scratch_root()) as scratch:
         yield Path(scratch)
-
-
-def _sweep(root: str) -> None:
-    """Remove the block files of ingests that were killed (their process is gone)."""
-    for directory in Path(root).glob("harness-ingest-*-*"):
-        pid = directory.name.split("-")[2]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(directory, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
 
 
 class Report:

@@ -3,7 +3,9 @@ exactly what gathering them in memory stores: the same requests, captured rows a
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -52,10 +54,11 @@ def test_many_traces_over_several_parts_and_no_scratch_left(store: Store, tmp_pa
     path = tmp_path / "copies.jsonl"
     path.write_text("\n".join(re.sub(r'"traceId":"0*', lambda m, k=k: f"{m.group(0)}{k:05d}", text)
                               for k in range(copies)) + "\n", encoding="utf-8")
-    before = set(Path(tempfile.gettempdir()).glob("harness-spill-*"))
+    mine = f"harness-spill-{os.getpid()}-*"  # this process's spills (tests in parallel have their own)
+    before = set(Path(tempfile.gettempdir()).glob(mine))
     memory, spilled = in_memory_and_spilled(store, [path], "otel", monkeypatch)
     assert memory == spilled and len(memory["requests"]) > KEYS_PER_PART
-    assert set(Path(tempfile.gettempdir()).glob("harness-spill-*")) == before
+    assert set(Path(tempfile.gettempdir()).glob(mine)) == before
 
 
 def test_a_spill_gives_keys_in_first_put_order_and_values_in_put_order() -> None:
@@ -70,3 +73,21 @@ def test_a_spill_gives_keys_in_first_put_order_and_values_in_put_order() -> None
         assert list(spill.groups()) == list(expected.items())
     finally:
         spill.close()
+
+
+def test_a_new_spill_removes_those_of_killed_processes() -> None:
+    """A killed ingest cannot remove its spill (gigabytes, for a large group): the next one does."""
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    left = Path(tempfile.mkdtemp(prefix=f"harness-spill-{gone}-"))
+    (left / "spill.duckdb").write_bytes(b"left by a killed ingest")
+    mine = Path(tempfile.mkdtemp(prefix=f"harness-spill-{os.getpid()}-"))  # a live process's stays
+    try:
+        Spill().close()
+        assert not left.exists() and mine.exists()
+    finally:
+        shutil.rmtree(mine, ignore_errors=True)
+        shutil.rmtree(left, ignore_errors=True)

@@ -18,6 +18,7 @@ from harness._version import __version__
 from harness.config import HarnessConfig
 from harness.errors import NotFoundError, ReplayError, StoreConflictError
 from harness.records import Request
+from harness.scratch import alive
 from harness.secrets import redact
 from harness.store import Store
 
@@ -185,12 +186,4 @@ def _owner_alive(owner: str | None, me: str) -> bool:
     if not owner or owner == me:
         return False
     host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return host == socket.gethostname() and pid.isdigit() and alive(int(pid))

@@ -11,12 +11,12 @@ throughout is each key's number. The file is removed when the spill is closed.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 
+from harness.scratch import scratch_directory
 from harness.store._polars import pl
 from harness.store.connection import registered
 
@@ -32,7 +32,7 @@ class Spill:
     """Values by key in a scratch file: `put(key, value)` many times, then `groups()` once, then `close()`."""
 
     def __init__(self) -> None:
-        self._directory = tempfile.TemporaryDirectory(prefix="harness-spill-")
+        self._directory = scratch_directory("spill")  # a killed ingest's is removed by the next spill
         self._con = duckdb.connect(str(Path(self._directory.name) / "spill.duckdb"))
         self._con.execute("SET memory_limit = '256MB'")
         self._con.execute("CREATE TABLE spill (part BIGINT, number BIGINT, key VARCHAR, n BIGINT, value BLOB)")
