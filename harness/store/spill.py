@@ -12,6 +12,8 @@ throughout is each key's number. The file is removed when the spill is closed.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 
 import duckdb
@@ -35,31 +37,26 @@ class Spill:
         self._directory = scratch_directory("spill")  # a killed ingest's is removed by the next spill
         self._con = duckdb.connect(str(Path(self._directory.name) / "spill.duckdb"))
         self._con.execute("SET memory_limit = '256MB'")
-        self._con.execute("CREATE TABLE spill (part BIGINT, number BIGINT, key VARCHAR, n BIGINT, value BLOB)")
+        self._con.execute("CREATE TABLE spill (part BIGINT, number BIGINT, key VARCHAR, value BLOB)")
         self._numbers: dict[str, int] = {}
         self._rows: list[tuple[int, str, bytes]] = []
-        self._n = 0
 
     def put(self, key: str, value: bytes) -> None:
         """Put one value aside under `key`."""
-        number = self._numbers.setdefault(key, len(self._numbers))
-        self._rows.append((number, key, value))
+        self._rows.append((self._numbers.setdefault(key, len(self._numbers)), key, value))
         if len(self._rows) >= _FLUSH:
             self._flush()
 
     def groups(self) -> Iterator[tuple[str, list[bytes]]]:
-        """Each key with its values, keys in first-put order, values in put order."""
+        """Each key with its values, keys in first-put order, values in put order (rowid: rows are
+        appended in put order)."""
         self._flush()
         for part in range((len(self._numbers) + KEYS_PER_PART - 1) // KEYS_PER_PART):
-            rows = self._con.execute("SELECT number, key, value FROM spill WHERE part = ? ORDER BY number, n",
+            rows = self._con.execute("SELECT number, key, value FROM spill WHERE part = ? ORDER BY number, rowid",
                                      [part]).fetchall()
-            at = 0
-            while at < len(rows):
-                end = at
-                while end < len(rows) and rows[end][0] == rows[at][0]:
-                    end += 1
-                yield rows[at][1], [row[2] for row in rows[at:end]]
-                at = end
+            for _, group in groupby(rows, key=itemgetter(0)):
+                values = list(group)
+                yield values[0][1], [value for _, _, value in values]
 
     def close(self) -> None:
         """Remove the scratch file."""
@@ -69,13 +66,8 @@ class Spill:
     def _flush(self) -> None:
         if not self._rows:
             return
-        numbers = [row[0] for row in self._rows]
-        batch = pl.DataFrame({"part": [number // KEYS_PER_PART for number in numbers], "number": numbers,
-                              "key": [row[1] for row in self._rows], "n": range(self._n, self._n + len(numbers)),
-                              "value": [row[2] for row in self._rows]},
-                             schema={"part": pl.Int64, "number": pl.Int64, "key": pl.String, "n": pl.Int64,
-                                     "value": pl.Binary})
+        batch = pl.DataFrame(self._rows, schema={"number": pl.Int64, "key": pl.String, "value": pl.Binary},
+                             orient="row")
         with registered(self._con, "_batch", batch):
-            self._con.execute("INSERT INTO spill SELECT * FROM _batch")
-        self._n += len(numbers)
+            self._con.execute(f"INSERT INTO spill SELECT number // {KEYS_PER_PART}, number, key, value FROM _batch")
         self._rows = []
