@@ -168,14 +168,15 @@ class TraceReader:
         to the file and line of its first span), with the lines and traces that could not be read.
         With `variant_from`, traces of one request id and different variants become one record.
         A group larger than `spill_bytes()` gathers its spans on disk instead of in memory."""
+        items: Iterable[Item]
         if self.spill is not None and sum(_expanded_size(path) for path in paths) > spill_bytes():
-            items: Iterable[Item] = self._spilled_items(paths, hashers)
-            return batches(merged_variants(list(items)) if self.variant_from else items, seq_start)
-        with collector_paused():
-            traces: dict[str, list[Span]] = {}
-            malformed = self._gathered(paths, hashers, lambda span: traces.setdefault(span.trace_id, []).append(span))
-            items = list(self._items(traces.items(), malformed))
-        return batches(merged_variants(items) if self.variant_from else items, seq_start)
+            items = self._spilled_items(paths, hashers)
+        else:
+            with collector_paused():
+                traces: dict[str, list[Span]] = {}
+                malformed = self._gathered(paths, hashers, lambda span: traces.setdefault(span.trace_id, []).append(span))
+                items = list(self._items(traces.items(), malformed))
+        return batches(merged_variants(list(items)) if self.variant_from else items, seq_start)
 
     def _spilled_items(self, paths: list[Path], hashers: dict[Path, Any]) -> Iterator[Item]:
         """The group's items as `_items` gives them, the spans gathered in a Spill by trace."""
