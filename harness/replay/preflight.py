@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -44,9 +45,9 @@ def cannot_answer(error: AgentError | None) -> bool:
     return isinstance(error, AgentConnectionError | AgentTimeout | AgentUnavailable)
 
 
-def needs_preflight(agents: dict[str, Agent]) -> bool:
-    """True when some agent is of a kind the preflight calls."""
-    return any(agent.kind in PREFLIGHT_KINDS for agent in agents.values())
+def needs_preflight(kinds: Iterable[str]) -> bool:
+    """True when one of the agents' kinds is a kind the preflight calls."""
+    return any(kind in PREFLIGHT_KINDS for kind in kinds)
 
 
 async def preflight(config: HarnessConfig, agents: dict[str, Agent], requests: list[Request],

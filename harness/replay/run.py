@@ -125,8 +125,9 @@ class _Opened:
     preflight_rows: list[dict[str, Any]]
 
 
-def _opened(plan: RunPlan, store: Store) -> _Opened:
-    """Create or claim the run, and read what the session starts from, on one connection."""
+def _opened(plan: RunPlan, store: Store, preflighted: bool) -> _Opened:
+    """Create or claim the run, and read what the session starts from (the preflight's requests
+    when some agent is `preflighted`), on one connection."""
     with store.held():
         existing, n_planned = plan.open(store)
         if existing is not None and existing["status"] == "completed":
@@ -135,14 +136,17 @@ def _opened(plan: RunPlan, store: Store) -> _Opened:
             store.clear_cancelled(plan.run_id)
             store.update_run(plan.run_id, status="running", owner=plan.owner, message=None,
                              config=redact(plan.config.model_dump(mode="json")))
-        rows = preflight_rows(plan, store) if plan.config.replay.preflight else []
+        rows = preflight_rows(plan, store) if preflighted else []
         return _Opened(existing, n_planned, store.run_totals(plan.run_id), rows)
 
 
 async def _session(plan: RunPlan, store: Store, given: dict[str, Agent], progress: bool) -> ReplaySummary:
     started = time.monotonic()
-    opening = asyncio.get_running_loop().run_in_executor(None, _opened, plan, store)
-    import_libraries(section.kind for arm, section in plan.config.agents.items() if arm in plan.arms and arm not in given)
+    # the kinds of the agents the config builds, then with those given: known before any is built
+    kinds = {section.kind for arm, section in plan.config.agents.items() if arm in plan.arms and arm not in given}
+    preflighted = plan.config.replay.preflight and needs_preflight({*kinds, *(given[a].kind for a in plan.arms if a in given)})
+    opening = asyncio.get_running_loop().run_in_executor(None, _opened, plan, store, preflighted)
+    import_libraries(kinds)
     opened = await opening
     existing, n_planned, totals, run_id = opened.existing, opened.n_planned, opened.totals, plan.run_id
     if existing is not None and existing["status"] == "completed":
@@ -157,8 +161,7 @@ async def _session(plan: RunPlan, store: Store, given: dict[str, Agent], progres
             if budget.exhausted and n_before < n_planned:
                 runner.stop("budget_exhausted")
             await _started(agents)
-            if (plan.config.replay.preflight and n_before < n_planned and not budget.exhausted
-                    and needs_preflight(agents)):
+            if preflighted and n_before < n_planned and not budget.exhausted:
                 await preflight(plan.config, agents, preflight_requests(plan, opened.preflight_rows), sandbox)
             await runner.run(n_before, n_planned)
     except BaseException as exc:
