@@ -4,6 +4,7 @@ stores (harness.ingest_converted): ingest both ways, and count the rows the SQL 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +50,9 @@ def converted_in_sql(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         insert(writer, staged, seqs, n_rows, **kwargs)
     monkeypatch.setattr(harness.ingest_converted, "insert_converted", counting)
     return counts
+
+
+def copies_with_own_ids(text: str, ids: str, copies: int) -> str:
+    """`copies` copies of the lines `text`, each copy's ids its own: the copy's number follows what
+    the pattern `ids` matches (the start of every id)."""
+    return "\n".join(re.sub(ids, lambda m, k=k: f"{m.group(0)}{k:05d}", text) for k in range(copies)) + "\n"

@@ -11,6 +11,7 @@ import pytest
 from harness.capture import sniff
 from harness.ingest import ingest
 from harness.store import Store
+from tests.converted_paths import copies_with_own_ids
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RUNS = FIXTURES / "langsmith" / "runs.jsonl"
@@ -161,14 +162,12 @@ def test_the_collector_rests_while_a_group_is_gathered(fmt: str, fixture: Path, 
     would walk everything held so far and free nothing. The collector is on again afterwards."""
     import gc
     import hashlib
-    import re
 
     from harness.capture import reader_for
 
     text = "\n".join(line for line in fixture.read_text(encoding="utf-8").splitlines() if line.startswith("{"))
     path = tmp_path / f"big-{fmt}.jsonl"
-    path.write_text("\n".join(re.sub(ids, lambda m, k=k: f"{m.group(0)}{k:05d}", text) for k in range(300)) + "\n",
-                    encoding="utf-8")  # 300 copies, each with ids of its own
+    path.write_text(copies_with_own_ids(text, ids, 300), encoding="utf-8")
     single = tmp_path / f"one-{fmt}.jsonl"
     single.write_text(text + "\n", encoding="utf-8")
     reader, hasher = reader_for(path, fmt), hashlib.sha256()

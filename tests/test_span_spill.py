@@ -14,7 +14,7 @@ import pytest
 from harness.ingest import ingest
 from harness.store import Store
 from harness.store.spill import KEYS_PER_PART, Spill
-from tests.converted_paths import stored
+from tests.converted_paths import copies_with_own_ids, stored
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GROUPS = {
@@ -52,8 +52,7 @@ def test_many_traces_over_several_parts_and_no_scratch_left(store: Store, tmp_pa
     text = (FIXTURES / "otel" / "traces.json").read_text(encoding="utf-8").strip()
     copies = 1 + 2 * KEYS_PER_PART // len(set(re.findall(r'"traceId":"(\w+)"', text)))
     path = tmp_path / "copies.jsonl"
-    path.write_text("\n".join(re.sub(r'"traceId":"0*', lambda m, k=k: f"{m.group(0)}{k:05d}", text)
-                              for k in range(copies)) + "\n", encoding="utf-8")
+    path.write_text(copies_with_own_ids(text, r'"traceId":"0*', copies), encoding="utf-8")
     mine = f"harness-spill-{os.getpid()}-*"  # this process's spills (tests in parallel have their own)
     before = set(Path(tempfile.gettempdir()).glob(mine))
     memory, spilled = in_memory_and_spilled(store, [path], "otel", monkeypatch)
