@@ -7,9 +7,10 @@ harness; each side runs in its own child process, which reports its wall time an
 traces as JSON Lines (converted in SQL where they can be), and OTel, OpenInference, LangSmith and
 OpenAI chat logs copied from the test fixtures (bench/converted_formats.py; OpenAI chat in SQL where
 it can be, the others in Python), each file of the same size (`--converted-mb`, 100 by default);
-then 400 MB of OTel copies, past the size from which a group's spans wait on disk, for its peak RSS.
-Targets (issue 17): ingest <= 2.0x read_json, peak RSS <= 1 GB, converted formats >= 50 MB/s. CPU seconds (user + system, all threads) are printed too: on a shared
-machine they say more than wall time about the work each side does.
+then 400 MB each of OTel and LangSmith copies, past the size from which a group's spans or runs
+wait on disk, for their peak RSS. Targets (issue 17): ingest <= 2.0x read_json, peak RSS <= 1 GB,
+converted formats >= 50 MB/s. CPU seconds (user + system, all threads) are printed too: on a
+shared machine they say more than wall time about the work each side does.
 
     python bench/ingest_scale.py --lines 1000000
 """
@@ -30,9 +31,12 @@ sys.path.insert(0, str(HERE.parent))
 from converted_formats import FORMATS, write_copies
 
 LANGFUSE = HERE.parent / "tests" / "fixtures" / "langfuse" / "traces.jsonl"
-LARGE_OTEL_MB = 400.0
-"""An OTel file this large gathers its spans on disk (past harness.capture.spans.spill_bytes)."""
-TARGETS = {"harness_over_duckdb": ("<=", 2.0), "harness_peak_rss_mb": ("<=", 1024.0), "otel_large_peak_rss_mb": ("<=", 1024.0),
+LARGE = ("otel", "langsmith")
+LARGE_MB = 400.0
+"""An OTel or LangSmith file this large gathers its spans or runs on disk (past
+harness.capture.gather.spill_bytes)."""
+TARGETS = {"harness_over_duckdb": ("<=", 2.0), "harness_peak_rss_mb": ("<=", 1024.0),
+           **{f"{fmt}_large_peak_rss_mb": ("<=", 1024.0) for fmt in LARGE},
            "langfuse_mb_per_s": (">=", 50.0), **{f"{fmt}_mb_per_s": (">=", 50.0) for fmt in FORMATS}}
 
 _PEAK = """
@@ -118,7 +122,7 @@ print(json.dumps({{"s": time.perf_counter() - t0, "cpu": cpu_s() - c0, "rows": r
 def bench_ingest(n: int, converted_mb: float = 100.0) -> dict[str, float]:
     """The figures: both sides on the same file in fresh child processes, then each converted
     format's MB/s, Langfuse first, each on `converted_mb` (a throughput: on a small file the
-    ingest's own start-up weighs on the figure); last, the peak RSS of a large OTel file."""
+    ingest's own start-up weighs on the figure); last, the peak RSS of large OTel and LangSmith files."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         log = write_canonical_lines(root / "log.jsonl", n)
@@ -137,12 +141,13 @@ def bench_ingest(n: int, converted_mb: float = 100.0) -> dict[str, float]:
             others |= {f"{fmt}_mb_per_s": log.stat().st_size / 1e6 / got["s"], f"{fmt}_requests": got["rows"],
                        f"{fmt}_set_aside": got["bad"]}
             log.unlink()
-        # a span group past the spill threshold (harness.capture.spans.spill_bytes): its peak memory
-        log, _ = write_copies("otel", root / "otel-large.jsonl", LARGE_OTEL_MB)
-        large = child(ingest_code(root / "otel-large.duckdb", log, "otel"))
-        large_mb = log.stat().st_size / 1e6
-        others |= {"otel_large_mb": large_mb, "otel_large_mb_per_s": large_mb / large["s"],
-                   "otel_large_peak_rss_mb": large["rss"]}
+        for fmt in LARGE:  # groups past the spill threshold (harness.capture.gather.spill_bytes): peak memory
+            log, _ = write_copies(fmt, root / f"{fmt}-large.jsonl", LARGE_MB)
+            large = child(ingest_code(root / f"{fmt}-large.duckdb", log, fmt))
+            large_mb = log.stat().st_size / 1e6
+            others |= {f"{fmt}_large_mb": large_mb, f"{fmt}_large_mb_per_s": large_mb / large["s"],
+                       f"{fmt}_large_peak_rss_mb": large["rss"]}
+            log.unlink()
     assert ours["rows"] == raw["rows"] == n, (ours, raw)
     assert converted["rows"] == n_traces, (converted, n_traces)
     return {"lines": n, "file_mb": size / 1e6, "duckdb_read_json_s": raw["s"], "harness_ingest_s": ours["s"],

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.capture import RawBatch, group_by_reader
+from harness.capture.langsmith import LangSmithReader
 from harness.capture.spans import TraceReader
 from harness.config import RedactionConfig
 from harness.errors import IngestError
@@ -106,8 +107,8 @@ def _load(writer: DatasetWriter, groups: list[tuple[Any, list[Path]]], hashers: 
             continue
         if reader.name == "jsonl":
             report.say("redaction runs in Python: JSON Lines are read by the Python reader, not DuckDB's")
-        if isinstance(reader, TraceReader):
-            reader.spill = Spill  # a large group's spans wait on disk, by trace
+        if isinstance(reader, TraceReader | LangSmithReader):
+            reader.spill = Spill  # a large group's spans or runs wait on disk
         for batch in prefetched(reader.read_group(paths, hashers, seq)):
             if redactor is not None:
                 batch = _redacted(batch, redactor)

@@ -1,8 +1,10 @@
-"""A span group over the spill threshold gathers its spans on disk (harness.store.Spill) and stores
-exactly what gathering them in memory stores: the same requests, captured rows and quarantine."""
+"""A span or LangSmith run group over the spill threshold gathers its spans or runs on disk
+(harness.store.Spill) and stores exactly what gathering them in memory stores: the same requests,
+captured rows and quarantine."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -22,6 +24,9 @@ GROUPS = {
     "openinference spans": ("openinference", [FIXTURES / "openinference" / "phoenix-spans.jsonl"]),
     "openinference otlp": ("openinference", [FIXTURES / "openinference" / "phoenix-otlp.json"]),
     "otel sdk": ("otel_sdk", [FIXTURES / "otel_sdk" / "spans.json"]),
+    "langsmith runs": ("langsmith", [FIXTURES / "langsmith" / "runs.jsonl"]),
+    "langsmith sdk payloads across two files": ("langsmith", [FIXTURES / "langsmith" / "sdk_batch_py.json",
+                                                              FIXTURES / "langsmith" / "sdk_batch_js.json"]),
 }
 
 
@@ -58,6 +63,52 @@ def test_many_traces_over_several_parts_and_no_scratch_left(store: Store, tmp_pa
     memory, spilled = in_memory_and_spilled(store, [path], "otel", monkeypatch)
     assert memory == spilled and len(memory["requests"]) > KEYS_PER_PART
     assert set(Path(tempfile.gettempdir()).glob(mine)) == before
+
+
+def test_many_langsmith_traces_and_runs_that_make_none(store: Store, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Copies of the LangSmith fixture with ids of their own (more runs than the spill hands over
+    at once), after a file of runs that make no request: a trace without its root, a child whose
+    trace is unknown, a run repeated, a completion, and a root whose children come before it."""
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text("\n".join(json.dumps(run) for run in [
+        {"id": "c1", "trace_id": "t1", "parent_run_id": "r1", "run_type": "tool", "name": "lookup",
+         "start_time": "2026-11-16T09:00:02", "inputs": {"q": 1}, "outputs": {"output": "found"}},
+        {"id": "lost", "parent_run_id": "nobody", "run_type": "tool", "inputs": {}},
+        {"id": "orphan", "trace_id": "t9", "parent_run_id": "gone", "run_type": "llm", "inputs": {}},
+        {"id": "r1", "trace_id": "t1", "run_type": "chain", "start_time": "2026-11-16T09:00:00",
+         "inputs": {"input": "where is my order?"}, "end_time": None},
+        {"id": "r1", "end_time": "2026-11-16T09:00:03", "outputs": {"output": "on its way"}},
+        {"id": "r1", "run_type": "chain", "inputs": {"input": "again"}},
+        "not json",
+    ]) + "\n", encoding="utf-8")
+    text = (FIXTURES / "langsmith" / "runs.jsonl").read_text(encoding="utf-8").strip()
+    copies = 1 + 6_000 // len(text.splitlines())
+    many = tmp_path / "many.jsonl"
+    many.write_text(copies_with_own_ids(text, r'"1ef5a3c0-', copies), encoding="utf-8")
+    memory, spilled = in_memory_and_spilled(store, [odd, many], "langsmith", monkeypatch)
+    assert memory == spilled and len(memory["requests"]) > copies
+    assert {row["line"] for row in memory["quarantine"] if row["source"] == str(odd)} == {2, 3, 6, 7}
+    assert memory["requests"][0]["request_id"] == "r1"
+    assert [row["output"] for row in memory["captured"] if row["request_id"] == "r1"] == ["on its way"]
+
+
+def test_a_spill_regroups_keys_in_the_groups_the_caller_makes() -> None:
+    spill = Spill()
+    try:
+        puts = [(f"k{(i * 7) % 3_000}", str(i).encode()) for i in range(12_000)]
+        for key, value in puts:
+            spill.put(key, value)
+        groups = {f"k{n}": (n * 13) % 500 for n in range(3_000) if n % 10}  # every tenth key in no group
+        values: dict[str, list[bytes]] = {}
+        for key, value in puts:
+            values.setdefault(key, []).append(value)
+        order = list(dict.fromkeys(key for key, _ in puts))
+        expected = [(group, {key: values[key] for key in order if groups.get(key) == group})
+                    for group in sorted(set(groups.values()))]
+        assert list(spill.regrouped(groups.items())) == expected
+    finally:
+        spill.close()
 
 
 def test_a_spill_gives_keys_in_first_put_order_and_values_in_put_order() -> None:

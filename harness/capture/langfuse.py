@@ -39,7 +39,7 @@ from typing import Any
 from harness.canonical import Malformed
 from harness.capture.base import RawBatch
 from harness.capture.documents import iter_documents, line_documents
-from harness.capture.langsmith import chat_messages
+from harness.capture.langsmith_record import chat_messages
 from harness.capture.values import (
     Item,
     batches,

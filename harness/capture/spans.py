@@ -10,16 +10,16 @@ quarantines what cannot become a request. Span documents are decoded by harness.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from harness.canonical import Malformed
-from harness.capture.base import GZIP_MAGIC, RawBatch
+from harness.capture.base import RawBatch
 from harness.capture.documents import iter_documents
+from harness.capture.gather import Spill, spills
 from harness.capture.span_values import (
     first_value,
     iso_utc,
@@ -28,7 +28,6 @@ from harness.capture.span_values import (
 from harness.capture.values import Item, batches, collector_paused, decoded, merged_variants, variant_value
 
 __all__ = [
-    "Spill",
     "Span",
     "ToolSpan",
     "TraceReader",
@@ -59,16 +58,6 @@ class Span:
     line: int
 
 
-class Spill(Protocol):
-    """Where a large group's spans wait, by trace, while the group is read (harness.store.Spill)."""
-
-    def put(self, key: str, value: bytes) -> None: ...
-
-    def groups(self) -> Iterator[tuple[str, list[bytes]]]: ...
-
-    def close(self) -> None: ...
-
-
 class ToolSpan(NamedTuple):
     """What a tool span says about its call; None where it does not say."""
 
@@ -97,8 +86,8 @@ class TraceReader:
     variant_from: str | None = None
     """Where each trace's captured variant is (`--variant-from`): a resource or span attribute."""
     spill: Callable[[], Spill] | None = None
-    """Makes the Spill a group larger than `spill_bytes()` gathers its spans in (the ingest gives
-    harness.store.Spill); None gathers every group in memory."""
+    """Makes the Spill a group too large for memory (gather.spills) gathers its spans in (the ingest
+    gives harness.store.Spill); None gathers every group in memory."""
 
     def variant(self, spans: list[Span]) -> str:
         """`prod`, or the `variant_from` attribute: resource attributes, then span attributes (root first)."""
@@ -167,9 +156,9 @@ class TraceReader:
         """Read every file, group spans by trace, then yield records file by file (a trace belongs
         to the file and line of its first span), with the lines and traces that could not be read.
         With `variant_from`, traces of one request id and different variants become one record.
-        A group larger than `spill_bytes()` gathers its spans on disk instead of in memory."""
+        A group too large for memory (gather.spills) gathers its spans on disk instead of in memory."""
         items: Iterable[Item]
-        if self.spill is not None and sum(_expanded_size(path) for path in paths) > spill_bytes():
+        if self.spill is not None and spills(paths):
             items = self._spilled_items(paths, hashers)
         else:
             with collector_paused():
@@ -301,19 +290,6 @@ class TraceReader:
                 entry["result"] = decoded(result)
             calls.append(entry)
         return calls
-
-
-def spill_bytes() -> int:
-    """Bytes of span files (gzip counted as it expands) up to which a group's spans are gathered
-    in memory, which takes about three times their size; HARNESS_SPILL_MB sets it (128 MB)."""
-    return int(float(os.environ.get("HARNESS_SPILL_MB", "128")) * (1 << 20))
-
-
-def _expanded_size(path: Path) -> int:
-    """A file's size, times 8 for gzip (logs compress about that much)."""
-    with open(path, "rb") as f:
-        gzipped = f.read(2) == GZIP_MAGIC
-    return path.stat().st_size * (8 if gzipped else 1)
 
 
 def by_start(spans: Iterable[Span]) -> list[Span]:

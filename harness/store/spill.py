@@ -6,12 +6,15 @@ Keys are numbered in the order each is first put, and every `KEYS_PER_PART` cons
 share a part. A scratch DuckDB file under the temporary directory holds the values with their
 part; reading back takes one part at a time (a part's rows sit mostly in the same row groups, which
 DuckDB's zone maps find), so only one part's values are ever in memory. What stays in memory
-throughout is each key's number. The file is removed when the spill is closed.
+throughout is each key's number. Keys may instead be read back in groups the caller makes after
+putting them (runs by the trace they turn out to belong to): the values are copied sorted by group
+(DuckDB sorts on disk past its memory limit), then read a part of groups at a time. The file is
+removed when the spill is closed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
@@ -31,7 +34,8 @@ _FLUSH = 5_000
 
 
 class Spill:
-    """Values by key in a scratch file: `put(key, value)` many times, then `groups()` once, then `close()`."""
+    """Values by key in a scratch file: `put(key, value)` many times, then `groups()` or `regrouped()`
+    once, then `close()`."""
 
     def __init__(self) -> None:
         self._directory = scratch_directory("spill")  # a killed ingest's is removed by the next spill
@@ -57,6 +61,28 @@ class Spill:
             for _, group in groupby(rows, key=itemgetter(0)):
                 values = list(group)
                 yield values[0][1], [value for _, _, value in values]
+
+    def regrouped(self, membership: Iterable[tuple[str, int]]) -> Iterator[tuple[int, dict[str, list[bytes]]]]:
+        """Each group the caller numbered (`membership`: a key and its group) with its keys' values,
+        groups in ascending number, keys in first-put order and values in put order; keys in no
+        group are left out. The values are first copied in that order (DuckDB sorts on disk past its
+        memory limit), then read back KEYS_PER_PART groups at a time."""
+        self._flush()
+        pairs = [(self._numbers[key], group) for key, group in membership]
+        groups = pl.DataFrame(pairs, schema={"number": pl.Int64, "grp": pl.Int64}, orient="row")
+        with registered(self._con, "_groups", groups):
+            self._con.execute("CREATE TABLE regrouped AS SELECT g.grp, s.key, s.value FROM spill s"
+                              " JOIN _groups g USING (number) ORDER BY g.grp, s.number, s.rowid")
+        self._con.execute("DROP TABLE spill")
+        last = max((group for _, group in pairs), default=-1)
+        for start in range(0, last + 1, KEYS_PER_PART):
+            rows = self._con.execute("SELECT grp, key, value FROM regrouped WHERE grp >= ? AND grp < ? ORDER BY rowid",
+                                     [start, start + KEYS_PER_PART]).fetchall()
+            for group, members in groupby(rows, key=itemgetter(0)):
+                values: dict[str, list[bytes]] = {}
+                for _, key, value in members:
+                    values.setdefault(key, []).append(value)
+                yield group, values
 
     def close(self) -> None:
         """Remove the scratch file."""

@@ -1,0 +1,44 @@
+"""Where a reader that must gather a whole group before it builds anything (spans by trace, runs by
+trace) gathers it: in memory up to a size, beyond it on disk (harness.store.Spill), so that the
+reader's memory stays bounded however large the group's files are."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Protocol
+
+from harness.capture.base import GZIP_MAGIC
+
+__all__ = ["Spill", "spill_bytes", "spills"]
+
+
+class Spill(Protocol):
+    """Where a large group's values wait, by key, while the group is read (harness.store.Spill)."""
+
+    def put(self, key: str, value: bytes) -> None: ...
+
+    def groups(self) -> Iterator[tuple[str, list[bytes]]]: ...
+
+    def regrouped(self, membership: Iterable[tuple[str, int]]) -> Iterator[tuple[int, dict[str, list[bytes]]]]: ...
+
+    def close(self) -> None: ...
+
+
+def spill_bytes() -> int:
+    """Bytes of a group's files (gzip counted as it expands) up to which it is gathered in memory,
+    which takes about three times their size; HARNESS_SPILL_MB sets it (128 MB)."""
+    return int(float(os.environ.get("HARNESS_SPILL_MB", "128")) * (1 << 20))
+
+
+def spills(paths: list[Path]) -> bool:
+    """True when the group's files are too large to gather in memory."""
+    return sum(_expanded_size(path) for path in paths) > spill_bytes()
+
+
+def _expanded_size(path: Path) -> int:
+    """A file's size, times 8 for gzip (logs compress about that much)."""
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == GZIP_MAGIC
+    return path.stat().st_size * (8 if gzipped else 1)
