@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -202,3 +203,22 @@ def test_the_client_libraries_of_the_configured_kinds_are_imported_ahead() -> No
             "import_libraries(['http'])\nprint(before, 'aiohttp' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_a_client_library_that_fails_to_import_fails_the_run(store: Store, tmp_path: Path) -> None:
+    """aiohttp broken (its import raises, as a bad install can): the replay exits with an error and
+    its run is marked failed with the reason, not left `running`."""
+    dataset(store, tmp_path, simple_records(3))
+    broken = tmp_path / "broken" / "aiohttp"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise RuntimeError('aiohttp is broken here')\n")
+    (tmp_path / "harness.toml").write_text(
+        f'db = "{store.path}"\n[replay]\ndataset = "d"\nprod_repeat_fraction = 0.0\n'
+        '[agents.prod]\nkind = "http"\nurl = "http://127.0.0.1:9/answer"\n'
+        '[agents.candidate]\nkind = "http"\nurl = "http://127.0.0.1:9/answer"\n')
+    out = subprocess.run([sys.executable, "-m", "harness", "replay", "--config", str(tmp_path / "harness.toml"),
+                          "--run-id", "broken"], capture_output=True, text=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(broken.parent)})
+    assert out.returncode != 0 and "aiohttp is broken here" in out.stdout + out.stderr
+    run = store.sql("SELECT status, message FROM runs WHERE run_id = 'broken'").row(0, named=True)
+    assert run["status"] == "failed" and "RuntimeError: aiohttp is broken here" in run["message"]

@@ -59,10 +59,11 @@ def build_agent(config: AgentSettings, context: AgentContext) -> Agent:
 
 def import_libraries(kinds: Iterable[str]) -> None:
     """Import the client libraries the agents of these kinds load in start(): a replay does it
-    while a thread opens its run in the store, so the two overlap. A library that is missing is
-    left for start() to report, where the replay marks its run failed."""
+    while a thread opens its run in the store, so the two overlap. A library that is missing, or
+    fails as it is imported, is left for start() to import again and report, where the replay
+    marks its run failed (a failed import leaves nothing in sys.modules)."""
     for kind in set(kinds):
         cls = agent_classes().get(kind)
         for module in cls.libraries if cls is not None else ():
-            with contextlib.suppress(ImportError):
+            with contextlib.suppress(Exception):
                 importlib.import_module(module)

@@ -153,9 +153,10 @@ async def _session(plan: RunPlan, store: Store, given: dict[str, Agent], progres
         return ReplaySummary(run_id, plan.dataset, "completed", n_planned, totals["n_responses"], resumed=True,
                              elapsed_s=time.monotonic() - started, message=f"run {run_id} already completed: nothing to do")
     budget = Budget(plan.config.replay.budget_usd, spent=totals["spend_usd"], max_cost=totals["max_cost_usd"])
-    agents = _agents(plan, store, given)
     n_before = totals["n_responses"]
+    agents: dict[str, Agent] = {}
     try:
+        agents = _agents(plan, store, given)
         async with open_sandbox(plan, store, agents.values()) as sandbox:
             runner = Runner(plan, store, agents, budget, progress=progress, sandbox=sandbox)
             if budget.exhausted and n_before < n_planned:
