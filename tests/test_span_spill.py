@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import harness.store.spill as spill_module
 from harness.ingest import ingest
 from harness.store import Store
 from harness.store.spill import KEYS_PER_PART, Spill
@@ -93,7 +94,11 @@ def test_many_langsmith_traces_and_runs_that_make_none(store: Store, tmp_path: P
     assert [row["output"] for row in memory["captured"] if row["request_id"] == "r1"] == ["on its way"]
 
 
-def test_a_spill_regroups_keys_in_the_groups_the_caller_makes() -> None:
+@pytest.mark.parametrize("bucket_bytes", [spill_module.BUCKET_BYTES, 1_000])
+def test_a_spill_regroups_keys_in_the_groups_the_caller_makes(bucket_bytes: int, monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    """In one bucket, and in many (each group whole in one, though larger than a bucket's bytes)."""
+    monkeypatch.setattr(spill_module, "BUCKET_BYTES", bucket_bytes)
     spill = Spill()
     try:
         puts = [(f"k{(i * 7) % 3_000}", str(i).encode()) for i in range(12_000)]
