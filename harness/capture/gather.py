@@ -1,6 +1,6 @@
 """Where a reader that must gather a whole group before it builds anything (spans by trace, runs by
-trace) gathers it: in memory up to a size, beyond it on disk (harness.store.Spill), so that the
-reader's memory stays bounded however large the group's files are."""
+trace) gathers it: in memory up to a size, beyond it on disk (harness.store.Spill), so that what
+the reader holds grows with the number of spans or runs (a few ids each), not with their text."""
 
 from __future__ import annotations
 
