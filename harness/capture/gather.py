@@ -5,13 +5,14 @@ the reader holds grows with the number of spans or runs (a few ids each), not wi
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
 from harness.capture.base import GZIP_MAGIC
+from harness.capture.values import Item, collector_paused
 
-__all__ = ["Spill", "spill_bytes", "spills"]
+__all__ = ["Spill", "gathered", "spill_bytes", "spills"]
 
 
 class Spill(Protocol):
@@ -24,6 +25,25 @@ class Spill(Protocol):
     def regrouped(self, membership: Iterable[tuple[str, int]]) -> Iterator[tuple[int, dict[str, list[bytes]]]]: ...
 
     def close(self) -> None: ...
+
+
+def gathered(paths: list[Path], spill: Callable[[], Spill] | None, in_memory: Callable[[], Iterable[Item]],
+             spilled: Callable[[Spill], Iterable[Item]]) -> Iterable[Item]:
+    """A group's items: `in_memory()` (the garbage collector paused meanwhile, see
+    values.collector_paused), or, with a `spill` and files too large for memory, `spilled(spill())`
+    as they are read, the spill closed after the last."""
+    if spill is None or not spills(paths):
+        with collector_paused():
+            return list(in_memory())
+    return _through(spill, spilled)
+
+
+def _through(spill: Callable[[], Spill], spilled: Callable[[Spill], Iterable[Item]]) -> Iterator[Item]:
+    opened = spill()
+    try:
+        yield from spilled(opened)
+    finally:
+        opened.close()
 
 
 def spill_bytes() -> int:

@@ -41,9 +41,9 @@ from typing import Any
 from harness.canonical import Malformed
 from harness.capture.base import RawBatch
 from harness.capture.documents import iter_documents
-from harness.capture.gather import Spill, spills
+from harness.capture.gather import Spill, gathered
 from harness.capture.langsmith_record import start_key, trace_record
-from harness.capture.values import Item, batches, collector_paused, identifier, malformed, merged_variants
+from harness.capture.values import Item, batches, identifier, malformed, merged_variants
 
 __all__ = ["LangSmithReader"]
 
@@ -91,41 +91,34 @@ class LangSmithReader:
         The SDK's payloads send a run twice, created (`post`) then completed (`patch`, perhaps
         without its id, which its `dotted_order` ends with): the completion is merged into the run.
         A group too large for memory (gather.spills) gathers its runs on disk instead."""
-        items: Iterable[Item]
-        if self.spill is not None and spills(paths):
-            items = self._spilled_items(paths, hashers)
-        else:
-            with collector_paused():
-                items = list(self._items(paths, hashers))
+        items = gathered(paths, self.spill, lambda: self._in_memory(paths, hashers),
+                         lambda spill: self._spilled(paths, hashers, spill))
         return batches(merged_variants(list(items)) if self.variant_from else items, seq_start)
 
-    def _items(self, paths: list[Path], hashers: dict[Path, Any]) -> Iterator[Item]:
+    def _in_memory(self, paths: list[Path], hashers: dict[Path, Any]) -> Iterator[Item]:
         """Every record and malformed item of the group, in file and line order, the runs gathered in memory."""
-        full: dict[str, dict[str, Any]] = {}
+        whole: dict[str, dict[str, Any]] = {}
 
         def keep(run_id: str, piece: dict[str, Any]) -> None:
-            full.setdefault(run_id, {}).update(piece)
+            if run_id in whole:
+                whole[run_id].update(piece)  # a completion
+            else:
+                whole[run_id] = piece
 
         bad: list[Malformed] = []
         runs = _gathered(paths, hashers, keep, bad)
-        yield from _ordered(bad, ((group, full) for group in _groups(runs, paths)), runs, paths, self.variant_from)
+        return _ordered(bad, ((group, whole) for group in _groups(runs, paths)), runs, paths, self.variant_from)
 
-    def _spilled_items(self, paths: list[Path], hashers: dict[Path, Any]) -> Iterator[Item]:
-        """The group's items as `_items` gives them, the runs gathered in a Spill by run id and read
-        back by the item they make."""
-        assert self.spill is not None
-        spill = self.spill()
-        try:
-            bad: list[Malformed] = []
-            with collector_paused():
-                runs = _gathered(paths, hashers, lambda run_id, piece: spill.put(run_id, pickle.dumps(piece, 5)), bad)
-                groups = _groups(runs, paths)
-            membership = ((run_id, number) for number, group in enumerate(groups) for run_id in group.run_ids)
-            found = ((groups[number], {run_id: _merged(pieces) for run_id, pieces in values.items()})
-                     for number, values in spill.regrouped(membership))
-            yield from _ordered(bad, found, runs, paths, self.variant_from)
-        finally:
-            spill.close()
+    def _spilled(self, paths: list[Path], hashers: dict[Path, Any], spill: Spill) -> Iterator[Item]:
+        """The group's items as `_in_memory` gives them, the runs gathered in `spill` by run id and
+        read back by the item they make."""
+        bad: list[Malformed] = []
+        runs = _gathered(paths, hashers, lambda run_id, piece: spill.put(run_id, pickle.dumps(piece, 5)), bad)
+        groups = _groups(runs, paths)
+        membership = ((run_id, number) for number, group in enumerate(groups) for run_id in group.run_ids)
+        found = ((groups[number], {run_id: _merged(pieces) for run_id, pieces in values.items()})
+                 for number, values in spill.regrouped(membership))
+        return _ordered(bad, found, runs, paths, self.variant_from)
 
 
 def _gathered(paths: list[Path], hashers: dict[Path, Any], keep: Callable[[str, dict[str, Any]], Any],

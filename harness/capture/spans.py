@@ -19,13 +19,13 @@ from typing import Any, NamedTuple
 from harness.canonical import Malformed
 from harness.capture.base import RawBatch
 from harness.capture.documents import iter_documents
-from harness.capture.gather import Spill, spills
+from harness.capture.gather import Spill, gathered
 from harness.capture.span_values import (
     first_value,
     iso_utc,
     output_text,
 )
-from harness.capture.values import Item, batches, collector_paused, decoded, merged_variants, variant_value
+from harness.capture.values import Item, batches, decoded, merged_variants, variant_value
 
 __all__ = [
     "Span",
@@ -157,26 +157,21 @@ class TraceReader:
         to the file and line of its first span), with the lines and traces that could not be read.
         With `variant_from`, traces of one request id and different variants become one record.
         A group too large for memory (gather.spills) gathers its spans on disk instead of in memory."""
-        items: Iterable[Item]
-        if self.spill is not None and spills(paths):
-            items = self._spilled_items(paths, hashers)
-        else:
-            with collector_paused():
-                traces: dict[str, list[Span]] = {}
-                malformed = self._gathered(paths, hashers, lambda span: traces.setdefault(span.trace_id, []).append(span))
-                items = list(self._items(traces.items(), malformed))
+        items = gathered(paths, self.spill, lambda: self._in_memory(paths, hashers),
+                         lambda spill: self._spilled(paths, hashers, spill))
         return batches(merged_variants(list(items)) if self.variant_from else items, seq_start)
 
-    def _spilled_items(self, paths: list[Path], hashers: dict[Path, Any]) -> Iterator[Item]:
-        """The group's items as `_items` gives them, the spans gathered in a Spill by trace."""
-        assert self.spill is not None
-        spill = self.spill()
-        try:
-            malformed = self._gathered(paths, hashers, lambda span: spill.put(span.trace_id, pickle.dumps(span, 5)))
-            traces = ((trace_id, [pickle.loads(value) for value in values]) for trace_id, values in spill.groups())
-            yield from self._items(traces, malformed)
-        finally:
-            spill.close()
+    def _in_memory(self, paths: list[Path], hashers: dict[Path, Any]) -> Iterator[Item]:
+        """The group's items, its spans gathered in memory by trace."""
+        traces: dict[str, list[Span]] = {}
+        malformed = self._gathered(paths, hashers, lambda span: traces.setdefault(span.trace_id, []).append(span))
+        return self._items(traces.items(), malformed)
+
+    def _spilled(self, paths: list[Path], hashers: dict[Path, Any], spill: Spill) -> Iterator[Item]:
+        """The group's items as `_in_memory` gives them, the spans gathered in `spill` by trace."""
+        malformed = self._gathered(paths, hashers, lambda span: spill.put(span.trace_id, pickle.dumps(span, 5)))
+        traces = ((trace_id, [pickle.loads(value) for value in values]) for trace_id, values in spill.groups())
+        yield from self._items(traces, malformed)
 
     def _gathered(self, paths: list[Path], hashers: dict[Path, Any], keep: Callable[[Span], Any]
                   ) -> dict[str, list[Malformed]]:

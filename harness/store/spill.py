@@ -73,14 +73,9 @@ class Spill:
         group are left out. The values are first dealt into bucket files of consecutive groups
         (about BUCKET_BYTES each), then each bucket is read and sorted in memory."""
         self._flush()
-        numbers: list[int] = []
-        groups: list[int] = []
-        for key, group in membership:
-            numbers.append(self._numbers[key])
-            groups.append(group)
-        with registered(self._con, "_groups", pl.DataFrame({"number": numbers, "grp": groups},
-                                                            schema={"number": pl.Int64, "grp": pl.Int64})):
-            del numbers, groups
+        groups = pl.DataFrame([(self._numbers[key], group) for key, group in membership],
+                              schema={"number": pl.Int64, "grp": pl.Int64}, orient="row")
+        with registered(self._con, "_groups", groups):
             self._con.execute(f"""CREATE TEMP TABLE _buckets AS SELECT grp, (sum(bytes) OVER (ORDER BY grp)
                                   - bytes) // {BUCKET_BYTES} AS bucket FROM (SELECT g.grp, sum(octet_length(s.value))
                                   AS bytes FROM spill s JOIN _groups g USING (number) GROUP BY g.grp)""")
