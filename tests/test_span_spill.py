@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import harness.ingest
 import harness.store.spill as spill_module
 from harness.ingest import ingest
 from harness.store import Store
@@ -33,11 +34,21 @@ GROUPS = {
 
 def in_memory_and_spilled(store: Store, paths: list[Path], fmt: str, monkeypatch: pytest.MonkeyPatch
                           ) -> tuple[dict, dict]:
-    """The group ingested with its spans gathered in memory, then through a spill (threshold 0)."""
+    """The group ingested with its spans gathered in memory, then through a spill (threshold 0);
+    only the second opens one."""
+    opened: list[Spill] = []
+
+    def counted() -> Spill:
+        opened.append(Spill())
+        return opened[-1]
+
+    monkeypatch.setattr(harness.ingest, "Spill", counted)
     memory = ingest(store, paths, "memory", fmt=fmt, progress=False)
+    assert not opened
     with monkeypatch.context() as patch:
         patch.setenv("HARNESS_SPILL_MB", "0")
         spilled = ingest(store, paths, "spilled", fmt=fmt, progress=False)
+    assert len(opened) == 1
     assert (memory.n_requests, memory.n_captured, memory.n_quarantined) == (
         spilled.n_requests, spilled.n_captured, spilled.n_quarantined)
     return stored(store, "memory"), stored(store, "spilled")
